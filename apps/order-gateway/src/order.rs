@@ -1,0 +1,175 @@
+//! The order a client sends, and its validation.
+
+use serde::{Deserialize, Serialize};
+use telemetry::api::{ApiError, valid_email};
+
+/// At most this many lines per order, and this many units per line.
+const MAX_ITEMS: usize = 100;
+const MAX_QUANTITY: u32 = 10_000;
+
+/// The body of `POST /create-order`.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderRequest {
+    /// Where the confirmation goes.
+    pub customer_email: String,
+    /// ISO 4217 code (default `USD`).
+    #[serde(default = "default_currency")]
+    pub currency: String,
+    /// The order lines.
+    pub items: Vec<OrderItem>,
+}
+
+/// One order line.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OrderItem {
+    /// Stock keeping unit.
+    pub sku: String,
+    /// Units, at least 1.
+    pub quantity: u32,
+    /// Price per unit in minor units, not negative.
+    pub unit_price_cents: i64,
+}
+
+fn default_currency() -> String {
+    "USD".into()
+}
+
+impl OrderRequest {
+    /// The order placed for an empty body.
+    pub fn sample() -> Self {
+        Self {
+            customer_email: "customer@example.com".into(),
+            currency: default_currency(),
+            items: vec![OrderItem {
+                sku: "SKU-TRACE-001".into(),
+                quantity: 1,
+                unit_price_cents: 1999,
+            }],
+        }
+    }
+
+    /// Checks every field and returns the total in minor units; the error names the field.
+    pub fn validate(&self) -> Result<i64, ApiError> {
+        let invalid =
+            |field: &str, problem: &str| ApiError::invalid("invalid_order", field, problem);
+        if !valid_email(&self.customer_email) {
+            return Err(invalid("customer_email", "not a valid e-mail address"));
+        }
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(invalid(
+                "currency",
+                "must be a 3-letter ISO 4217 code such as USD",
+            ));
+        }
+        if self.items.is_empty() {
+            return Err(invalid("items", "must contain at least one item"));
+        }
+        if self.items.len() > MAX_ITEMS {
+            return Err(invalid("items", "at most 100 items per order"));
+        }
+        let mut total: i64 = 0;
+        for (i, item) in self.items.iter().enumerate() {
+            if item.sku.trim().is_empty() || item.sku.len() > 64 {
+                return Err(invalid(
+                    &format!("items[{i}].sku"),
+                    "must be 1 to 64 characters",
+                ));
+            }
+            if item.quantity == 0 || item.quantity > MAX_QUANTITY {
+                return Err(invalid(
+                    &format!("items[{i}].quantity"),
+                    "must be between 1 and 10000",
+                ));
+            }
+            if item.unit_price_cents < 0 {
+                return Err(invalid(
+                    &format!("items[{i}].unit_price_cents"),
+                    "must not be negative",
+                ));
+            }
+            total = item
+                .unit_price_cents
+                .checked_mul(i64::from(item.quantity))
+                .and_then(|line| total.checked_add(line))
+                .ok_or_else(|| invalid(&format!("items[{i}]"), "order total is too large"))?;
+        }
+        Ok(total)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    fn item(q: u32, p: i64) -> OrderItem {
+        OrderItem {
+            sku: "A".into(),
+            quantity: q,
+            unit_price_cents: p,
+        }
+    }
+
+    #[test]
+    fn sample_is_valid() {
+        assert_eq!(OrderRequest::sample().validate().unwrap(), 1999);
+    }
+
+    #[test]
+    fn each_invalid_field_is_named() {
+        let mut o = OrderRequest::sample();
+        o.items.clear();
+        assert!(o.validate().unwrap_err().message.starts_with("items"));
+        let mut o = OrderRequest::sample();
+        o.items = vec![item(0, 1)];
+        assert!(
+            o.validate()
+                .unwrap_err()
+                .message
+                .starts_with("items[0].quantity")
+        );
+        let mut o = OrderRequest::sample();
+        o.items = vec![item(1, 1), item(1, -5)];
+        assert!(
+            o.validate()
+                .unwrap_err()
+                .message
+                .starts_with("items[1].unit_price_cents")
+        );
+        let mut o = OrderRequest::sample();
+        o.customer_email = "nope".into();
+        assert!(
+            o.validate()
+                .unwrap_err()
+                .message
+                .starts_with("customer_email")
+        );
+        let mut o = OrderRequest::sample();
+        o.items = vec![item(10_000, i64::MAX)];
+        assert_eq!(o.validate().unwrap_err().status.as_u16(), 422);
+    }
+
+    proptest! {
+        #[test]
+        fn validation_never_panics(
+            email in ".{0,20}", currency in ".{0,4}",
+            items in proptest::collection::vec((".{0,8}", any::<u32>(), any::<i64>()), 0..5)
+        ) {
+            let order = OrderRequest {
+                customer_email: email,
+                currency,
+                items: items.into_iter().map(|(sku, quantity, unit_price_cents)| OrderItem { sku, quantity, unit_price_cents }).collect(),
+            };
+            if let Ok(total) = order.validate() {
+                prop_assert!(total >= 0);
+            }
+        }
+
+        #[test]
+        fn parsing_arbitrary_bytes_never_panics(bytes in proptest::collection::vec(any::<u8>(), 0..256)) {
+            let _ = serde_json::from_slice::<OrderRequest>(&bytes);
+        }
+    }
+}

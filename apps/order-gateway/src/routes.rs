@@ -1,0 +1,224 @@
+//! HTTP routes: `POST /create-order`, probes and metrics.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use serde::Deserialize;
+use serde_json::json;
+use telemetry::api::{ApiError, BODY_LIMIT, parse_json};
+use telemetry::{BaggageExt, KeyValue, OpenTelemetrySpanExt};
+use tracing::Instrument;
+
+use crate::metrics::Metrics;
+use crate::order::OrderRequest;
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) client: reqwest::Client,
+    pub(crate) payment_url: Arc<str>,
+    pub(crate) metrics: Metrics,
+}
+
+pub(crate) fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .route("/create-order", post(create_order))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
+        .with_state(state.clone());
+    telemetry::http::instrument(routes, state.metrics.http.clone())
+}
+
+/// What payment-service answers.
+#[derive(Debug, Deserialize, serde::Serialize)]
+struct PaymentAnswer {
+    payment_id: String,
+    status: String,
+    amount_cents: i64,
+}
+
+/// Namespace of order ids derived from a client's `Idempotency-Key` (UUIDv5).
+const ORDER_NAMESPACE: uuid::Uuid =
+    uuid::Uuid::from_u128(0x2b9e_61d4_0f3a_4e8c_a5d1_94c7_e0b3_7f12);
+
+/// The order id: derived from the client's `Idempotency-Key` when given, so a retry after a 503
+/// or a lost answer is the same order (payment-service answers it with the first result and
+/// never publishes a second event); random otherwise.
+fn order_id(headers: &HeaderMap) -> Result<String, ApiError> {
+    match headers.get("idempotency-key") {
+        None => Ok(uuid::Uuid::new_v4().to_string()),
+        Some(value) => {
+            let key = value
+                .to_str()
+                .ok()
+                .filter(|k| !k.is_empty() && k.len() <= 255)
+                .ok_or_else(|| {
+                    ApiError::new(
+                        StatusCode::BAD_REQUEST,
+                        "invalid_idempotency_key",
+                        "Idempotency-Key must be 1 to 255 visible ASCII characters",
+                    )
+                })?;
+            Ok(uuid::Uuid::new_v5(&ORDER_NAMESPACE, key.as_bytes()).to_string())
+        }
+    }
+}
+
+async fn create_order(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let order =
+        parse_json::<OrderRequest>(body, "invalid_order")?.unwrap_or_else(OrderRequest::sample);
+    let amount_cents = order.validate()?;
+    let order_id = order_id(&headers)?;
+    let span = tracing::Span::current();
+    span.set_attribute("order.id", order_id.clone());
+    let trace_id = telemetry::trace_id(&span);
+    tracing::info!(
+        order_id = %order_id,
+        items = order.items.len(),
+        amount_cents,
+        currency = %order.currency,
+        customer = %telemetry::mask_email(&order.customer_email),
+        "order received"
+    );
+
+    let outcome = pay(&state, &order_id, amount_cents, &order).await;
+    let (status, body) = match outcome {
+        Payment::Succeeded(payment) => {
+            tracing::info!(order_id = %order_id, payment_id = %payment.payment_id, "order confirmed");
+            (
+                StatusCode::CREATED,
+                json!({"order_id": order_id, "status": "confirmed", "trace_id": trace_id, "payment": payment}),
+            )
+        }
+        Payment::Declined => {
+            span.record("otel.status_code", "ERROR");
+            tracing::warn!(order_id = %order_id, "payment declined");
+            state
+                .metrics
+                .orders
+                .with_label_values(&["payment_declined"])
+                .inc();
+            return Ok((
+                StatusCode::PAYMENT_REQUIRED,
+                Json(json!({"order_id": order_id, "status": "payment_declined", "trace_id": trace_id})),
+            )
+                .into_response());
+        }
+        Payment::Unavailable(reason) => {
+            tracing::error!(order_id = %order_id, reason = %reason, "payment unavailable; order failed");
+            state.metrics.orders.with_label_values(&["failed"]).inc();
+            return Err(ApiError::new(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "payment_unavailable",
+                "payment could not be confirmed in time; retry with the same Idempotency-Key header \
+                 to complete this order without risking a second one",
+            ));
+        }
+    };
+    state.metrics.orders.with_label_values(&["confirmed"]).inc();
+    Ok((status, Json(body)).into_response())
+}
+
+enum Payment {
+    Succeeded(PaymentAnswer),
+    Declined,
+    Unavailable(String),
+}
+
+/// Calls payment-service inside a CLIENT span; the order id is the idempotency key and travels
+/// as `order.id` baggage.
+async fn pay(state: &AppState, order_id: &str, amount_cents: i64, order: &OrderRequest) -> Payment {
+    let url = format!("{}/process-payment", state.payment_url);
+    let span = telemetry::http::client_span("POST", &url);
+    let cx = span
+        .context()
+        .with_baggage([KeyValue::new("order.id", order_id.to_owned())]);
+    let headers = telemetry::http::propagation_headers(&cx);
+    let request = state
+        .client
+        .post(&url)
+        .headers(headers)
+        .header("idempotency-key", order_id)
+        .json(&json!({
+            "order_id": order_id,
+            "amount_cents": amount_cents,
+            "currency": order.currency,
+            "customer_email": order.customer_email,
+        }));
+    async {
+        let response = match request.send().await {
+            Ok(response) => response,
+            Err(error) => {
+                let kind = if error.is_timeout() {
+                    "timeout"
+                } else if error.is_connect() {
+                    "connect_error"
+                } else {
+                    "request_error"
+                };
+                telemetry::http::record_client_status(&tracing::Span::current(), Err(kind));
+                tracing::error!(error = %error, kind, "payment request failed");
+                return Payment::Unavailable(kind.to_owned());
+            }
+        };
+        let status = response.status();
+        telemetry::http::record_client_status(&tracing::Span::current(), Ok(status));
+        match status {
+            StatusCode::CREATED => match response.json::<PaymentAnswer>().await {
+                Ok(answer) => Payment::Succeeded(answer),
+                Err(error) => {
+                    tracing::error!(error = %error, "payment answer unreadable");
+                    Payment::Unavailable("bad_answer".into())
+                }
+            },
+            StatusCode::PAYMENT_REQUIRED => {
+                tracing::Span::current().record("otel.status_code", "ERROR");
+                Payment::Declined
+            }
+            other => Payment::Unavailable(format!("status {}", other.as_u16())),
+        }
+    }
+    .instrument(span)
+    .await
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    let probe = state
+        .client
+        .get(format!("{}/health", state.payment_url))
+        .timeout(Duration::from_millis(500))
+        .send()
+        .await;
+    match probe {
+        Ok(r) if r.status().is_success() => (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "payment": "reachable"})),
+        )
+            .into_response(),
+        _ => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "payment": "unreachable"})),
+        )
+            .into_response(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    telemetry::metrics::response(&state.metrics.registry)
+}

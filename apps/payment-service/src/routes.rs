@@ -1,0 +1,315 @@
+//! HTTP routes: `POST /process-payment`, probes, metrics and fault knobs.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, RwLock};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{DefaultBodyLimit, State};
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use messaging::{PaymentEvent, PaymentEventType, Publisher};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+use telemetry::OpenTelemetrySpanExt;
+use telemetry::admin::faults_router;
+use telemetry::api::{ApiError, BODY_LIMIT, parse_json, valid_email};
+use tokio::sync::OnceCell;
+
+use crate::faults::Faults;
+use crate::metrics::Metrics;
+
+/// Answers are remembered for this many orders, oldest forgotten first. The memory mostly
+/// makes concurrent duplicates wait for the first; a duplicate arriving later than that is
+/// harmless too, since it derives the same decision, payment id and event id.
+const IDEMPOTENCY_CAPACITY: usize = 4096;
+
+#[derive(Clone)]
+pub(crate) struct AppState {
+    pub(crate) publisher: Publisher,
+    pub(crate) metrics: Metrics,
+    pub(crate) faults: Arc<RwLock<Faults>>,
+    pub(crate) idempotency: Arc<Idempotency>,
+    pub(crate) admin_token: Option<Arc<str>>,
+}
+
+pub(crate) fn router(state: AppState) -> Router {
+    let routes = Router::new()
+        .route("/process-payment", post(process_payment))
+        .route("/health", get(health))
+        .route("/ready", get(ready))
+        .route("/metrics", get(metrics))
+        .with_state(state.clone())
+        .merge(faults_router(
+            state.faults.clone(),
+            state.admin_token.clone(),
+            None,
+        ))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT));
+    telemetry::http::instrument(routes, state.metrics.http.clone())
+}
+
+/// The request body of `POST /process-payment`.
+#[derive(Debug, Deserialize)]
+struct PaymentRequest {
+    order_id: String,
+    amount_cents: i64,
+    currency: String,
+    customer_email: String,
+}
+
+impl PaymentRequest {
+    fn validate(&self) -> Result<(), ApiError> {
+        if self.order_id.trim().is_empty() || self.order_id.len() > 128 {
+            return Err(ApiError::invalid(
+                "invalid_payment",
+                "order_id",
+                "must be 1 to 128 characters",
+            ));
+        }
+        if self.amount_cents < 0 {
+            return Err(ApiError::invalid(
+                "invalid_payment",
+                "amount_cents",
+                "must not be negative",
+            ));
+        }
+        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
+            return Err(ApiError::invalid(
+                "invalid_payment",
+                "currency",
+                "must be a 3-letter ISO 4217 code",
+            ));
+        }
+        if !valid_email(&self.customer_email) {
+            return Err(ApiError::invalid(
+                "invalid_payment",
+                "customer_email",
+                "not a valid e-mail address",
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// What is remembered of a completed payment; everything else is derived from the order id.
+#[derive(Debug, Clone, Copy)]
+struct Charged {
+    declined: bool,
+    amount_cents: i64,
+}
+
+/// The body of a payment answer.
+#[derive(Debug, Serialize)]
+struct PaymentAnswer<'a> {
+    payment_id: String,
+    order_id: &'a str,
+    status: &'static str,
+    amount_cents: i64,
+}
+
+/// First-result memory per order id: concurrent duplicates wait for the first to finish.
+#[derive(Default)]
+pub(crate) struct Idempotency {
+    inner: Mutex<IdempotencyInner>,
+}
+
+#[derive(Default)]
+struct IdempotencyInner {
+    cells: HashMap<Arc<str>, Arc<OnceCell<Charged>>>,
+    order: std::collections::VecDeque<Arc<str>>,
+}
+
+impl Idempotency {
+    fn cell(&self, key: &str) -> Arc<OnceCell<Charged>> {
+        let mut inner = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(cell) = inner.cells.get(key) {
+            return cell.clone();
+        }
+        if inner.order.len() >= IDEMPOTENCY_CAPACITY
+            && let Some(oldest) = inner.order.pop_front()
+        {
+            inner.cells.remove(&oldest);
+        }
+        let cell = Arc::new(OnceCell::new());
+        let key: Arc<str> = Arc::from(key);
+        inner.cells.insert(key.clone(), cell.clone());
+        inner.order.push_back(key);
+        cell
+    }
+}
+
+async fn process_payment(
+    State(state): State<AppState>,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<Response, ApiError> {
+    let request: PaymentRequest = parse_json(body, "invalid_payment")?.ok_or_else(|| {
+        ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_payment",
+            "request body is required",
+        )
+    })?;
+    request.validate()?;
+    let span = tracing::Span::current();
+    span.set_attribute("order.id", request.order_id.clone());
+
+    let faults = *state.faults.read().unwrap_or_else(|p| p.into_inner());
+    if faults.unavailable {
+        tracing::warn!(order_id = %request.order_id, "payment refused: service marked unavailable");
+        return Err(unavailable(
+            "payment-service is unavailable (fault injected)",
+        ));
+    }
+
+    // Only a completed, published answer is remembered: a failure leaves the cell empty so the
+    // caller's retry runs again.
+    let cell = state.idempotency.cell(&request.order_id);
+    let replay = cell.initialized();
+    let charged = *cell
+        .get_or_try_init(|| charge(&state, &request, faults))
+        .await?;
+    if replay {
+        tracing::info!(order_id = %request.order_id, "repeated request answered with the first result");
+    }
+    let (status, label) = if charged.declined {
+        span.record("otel.status_code", "ERROR");
+        (StatusCode::PAYMENT_REQUIRED, "declined")
+    } else {
+        (StatusCode::CREATED, "succeeded")
+    };
+    let answer = PaymentAnswer {
+        payment_id: derived_id(&request.order_id, "payment").to_string(),
+        order_id: &request.order_id,
+        status: label,
+        amount_cents: charged.amount_cents,
+    };
+    Ok((status, Json(answer)).into_response())
+}
+
+async fn charge(
+    state: &AppState,
+    request: &PaymentRequest,
+    faults: Faults,
+) -> Result<Charged, ApiError> {
+    if faults.latency_ms > 0 {
+        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
+    }
+    // Everything about a payment is a function of its order id: a retry after an unconfirmed
+    // publish (the broker may still have kept the first event) gets the same outcome, the same
+    // payment id and the same event id, so the consumer's outbox sends at most one e-mail.
+    let declined = declines(&request.order_id, faults.failure_rate);
+    let event_type = if declined {
+        PaymentEventType::Failed
+    } else {
+        PaymentEventType::Succeeded
+    };
+    let payment_id = derived_id(&request.order_id, "payment").to_string();
+    let event = PaymentEvent {
+        event_id: derived_id(&request.order_id, event_type.routing_key()).to_string(),
+        event_type,
+        occurred_at: chrono::Utc::now().to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+        order_id: request.order_id.clone(),
+        payment_id: payment_id.clone(),
+        amount_cents: request.amount_cents,
+        currency: request.currency.clone(),
+        customer_email: request.customer_email.clone(),
+    };
+    if let Err(error) = state.publisher.publish(&event).await {
+        tracing::error!(order_id = %request.order_id, error = %error, "payment event not confirmed by the broker");
+        return Err(unavailable("payment event could not be published"));
+    }
+    let status = if declined { "declined" } else { "succeeded" };
+    state.metrics.processed.with_label_values(&[status]).inc();
+    if declined {
+        tracing::warn!(order_id = %request.order_id, payment_id = %payment_id, event_id = %event.event_id, "payment declined");
+    } else {
+        tracing::info!(
+            order_id = %request.order_id,
+            payment_id = %payment_id,
+            event_id = %event.event_id,
+            amount_cents = request.amount_cents,
+            customer = %telemetry::mask_email(&request.customer_email),
+            "payment succeeded"
+        );
+    }
+    Ok(Charged {
+        declined,
+        amount_cents: request.amount_cents,
+    })
+}
+
+/// Namespace of the ids derived from an order id (UUIDv5).
+const ID_NAMESPACE: uuid::Uuid = uuid::Uuid::from_u128(0x6f1c_4b7e_2d0a_4c55_9b8e_7a1d_3c2f_5e60);
+
+/// A stable id for `what` of `order_id`.
+fn derived_id(order_id: &str, what: &str) -> uuid::Uuid {
+    uuid::Uuid::new_v5(&ID_NAMESPACE, format!("{order_id}/{what}").as_bytes())
+}
+
+/// Whether the simulated bank declines `order_id`: a uniform draw from the order id, so the
+/// share of declines over many orders is `failure_rate` and one order always gets one answer.
+fn declines(order_id: &str, failure_rate: f64) -> bool {
+    if failure_rate <= 0.0 {
+        return false;
+    }
+    let draw = derived_id(order_id, "decision").as_u128() >> 64;
+    (draw as f64 / u64::MAX as f64) < failure_rate
+}
+
+fn unavailable(message: &str) -> ApiError {
+    ApiError::new(
+        StatusCode::SERVICE_UNAVAILABLE,
+        "payment_unavailable",
+        message,
+    )
+}
+
+async fn health() -> Json<serde_json::Value> {
+    Json(json!({"status": "ok"}))
+}
+
+async fn ready(State(state): State<AppState>) -> Response {
+    if state.publisher.is_ready() {
+        (
+            StatusCode::OK,
+            Json(json!({"status": "ready", "broker": "connected"})),
+        )
+            .into_response()
+    } else {
+        (
+            StatusCode::SERVICE_UNAVAILABLE,
+            Json(json!({"status": "not_ready", "broker": "disconnected"})),
+        )
+            .into_response()
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    telemetry::metrics::response(&state.metrics.registry)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decisions_follow_the_rate_and_repeat_per_order() {
+        let ids: Vec<String> = (0..10_000)
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .collect();
+        let declined = ids.iter().filter(|id| declines(id, 0.3)).count();
+        assert!((2_700..3_300).contains(&declined), "{declined}");
+        assert!(ids.iter().all(|id| declines(id, 1.0)));
+        assert!(!ids.iter().any(|id| declines(id, 0.0)));
+        assert_eq!(declines(&ids[0], 0.5), declines(&ids[0], 0.5));
+        assert_eq!(derived_id("o", "payment"), derived_id("o", "payment"));
+        assert_ne!(
+            derived_id("o", "payment.succeeded"),
+            derived_id("o", "payment.failed")
+        );
+    }
+}

@@ -1,0 +1,79 @@
+//! The messaging metrics of DESIGN.md, registered in the owning service's registry.
+
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use telemetry::metrics::register;
+
+/// `amqp_messages_published_total{exchange, routing_key, outcome}`.
+#[derive(Clone)]
+pub struct PublisherMetrics {
+    pub(crate) published: IntCounterVec,
+}
+
+impl PublisherMetrics {
+    /// Creates every series of `exchange` at zero, so rates and alerts see them before the first event.
+    pub fn init_series(&self, exchange: &str) {
+        for key in ["payment.succeeded", "payment.failed"] {
+            for outcome in ["confirmed", "nacked", "error"] {
+                self.published.with_label_values(&[exchange, key, outcome]);
+            }
+        }
+    }
+
+    /// Creates and registers the publisher counters.
+    pub fn new(registry: &Registry) -> Self {
+        let published = IntCounterVec::new(
+            Opts::new(
+                "amqp_messages_published_total",
+                "Messages published to RabbitMQ, by exchange, routing key and outcome (confirmed, nacked, error).",
+            ),
+            &["exchange", "routing_key", "outcome"],
+        )
+        .expect("valid counter options");
+        Self {
+            published: register(registry, published),
+        }
+    }
+}
+
+/// `amqp_messages_consumed_total{queue, outcome}` and `amqp_message_processing_duration_seconds{queue}`.
+#[derive(Clone)]
+pub struct ConsumerMetrics {
+    pub(crate) consumed: IntCounterVec,
+    pub(crate) duration: HistogramVec,
+}
+
+impl ConsumerMetrics {
+    /// Creates every series of `queue` at zero, so an increase is visible from the first event.
+    pub fn init_series(&self, queue: &str) {
+        for outcome in ["acked", "retried", "dead_lettered"] {
+            self.consumed.with_label_values(&[queue, outcome]);
+        }
+    }
+
+    /// Creates and registers the consumer metrics.
+    pub fn new(registry: &Registry) -> Self {
+        let consumed = IntCounterVec::new(
+            Opts::new(
+                "amqp_messages_consumed_total",
+                "Deliveries consumed from RabbitMQ, by queue and outcome (acked, retried, dead_lettered).",
+            ),
+            &["queue", "outcome"],
+        )
+        .expect("valid counter options");
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "amqp_message_processing_duration_seconds",
+                "Time from delivery to ack, retry or dead-letter, by queue.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["queue"],
+        )
+        .expect("valid histogram options");
+        Self {
+            consumed: register(registry, consumed),
+            duration: register(registry, duration),
+        }
+    }
+}

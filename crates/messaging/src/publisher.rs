@@ -1,0 +1,271 @@
+//! A publisher that never drops an event silently: publisher confirms, the mandatory flag (an
+//! unroutable event is an error), a deadline on the broker's confirm, and a supervisor task that
+//! reconnects with backoff after the connection or channel is lost.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::types::{AMQPValue, FieldTable};
+use lapin::{BasicProperties, Channel, Confirmation, Connection};
+use telemetry::OpenTelemetrySpanExt;
+use tokio::sync::{Notify, RwLock};
+use tokio_util::sync::CancellationToken;
+use tracing::instrument::WithSubscriber;
+use tracing::{Instrument, field};
+
+use crate::connection::{Backoff, connect, open_with_backoff};
+use crate::event::PaymentEvent;
+use crate::metrics::PublisherMetrics;
+use crate::topology::{Names, declare_topology};
+
+/// Settings of a [`Publisher`].
+#[derive(Debug, Clone)]
+pub struct PublisherConfig {
+    /// AMQP URL.
+    pub url: String,
+    /// Exchange and queue names.
+    pub names: Names,
+    /// The AMQP `app_id` and connection name (the service name).
+    pub app_id: String,
+    /// How long to wait for the broker's confirm before reporting failure.
+    pub confirm_timeout: Duration,
+}
+
+/// Why an event was not published; each maps to a 503 for the caller.
+#[derive(Debug, thiserror::Error)]
+pub enum PublishError {
+    /// No channel to the broker right now (down, or reconnecting).
+    #[error("broker unavailable")]
+    Unavailable,
+    /// The broker did not confirm within the deadline.
+    #[error("broker did not confirm within {0:?}")]
+    ConfirmTimeout(Duration),
+    /// The broker refused the message (nack).
+    #[error("broker rejected the message")]
+    Nacked,
+    /// No queue is bound for the routing key (returned by the mandatory flag).
+    #[error("message unroutable: {0}")]
+    Unroutable(String),
+    /// The channel failed while publishing.
+    #[error("publish failed: {0}")]
+    Channel(#[from] lapin::Error),
+}
+
+struct Inner {
+    config: PublisherConfig,
+    channel: RwLock<Option<Channel>>,
+    ready: AtomicBool,
+    broken: Notify,
+    metrics: PublisherMetrics,
+}
+
+/// A cheaply clonable handle to the confirmed publisher.
+#[derive(Clone)]
+pub struct Publisher {
+    inner: Arc<Inner>,
+}
+
+impl Publisher {
+    /// Starts the publisher: a supervisor task connects (retrying with backoff until the broker
+    /// answers), declares the topology and enables confirms; it stops when `shutdown` fires.
+    pub fn start(
+        config: PublisherConfig,
+        metrics: PublisherMetrics,
+        shutdown: CancellationToken,
+    ) -> Self {
+        metrics.init_series(&config.names.exchange);
+        let inner = Arc::new(Inner {
+            config,
+            channel: RwLock::new(None),
+            ready: AtomicBool::new(false),
+            broken: Notify::new(),
+            metrics,
+        });
+        tokio::spawn(supervise(inner.clone(), shutdown).with_current_subscriber());
+        Self { inner }
+    }
+
+    /// Whether a confirmed channel is open right now.
+    pub fn is_ready(&self) -> bool {
+        self.inner.ready.load(Ordering::Acquire)
+    }
+
+    /// Publishes `event` persistently under its routing key inside a PRODUCER span
+    /// (`publish <exchange>`) whose context goes into the message headers, and returns once the
+    /// broker confirmed it.
+    pub async fn publish(&self, event: &PaymentEvent) -> Result<(), PublishError> {
+        let names = &self.inner.config.names;
+        let routing_key = event.event_type.routing_key();
+        let span = tracing::info_span!(
+            "AMQP publish",
+            otel.name = %format!("publish {}", names.exchange),
+            otel.kind = "producer",
+            messaging.system = "rabbitmq",
+            messaging.operation.type = "publish",
+            messaging.operation.name = "publish",
+            messaging.destination.name = %names.exchange,
+            messaging.rabbitmq.destination.routing_key = routing_key,
+            messaging.message.id = %event.event_id,
+            messaging.message.conversation_id = %event.order_id,
+            messaging.message.body.size = field::Empty,
+            otel.status_code = field::Empty,
+            error.type = field::Empty,
+        );
+        let result = self
+            .publish_in_span(event, routing_key, &span)
+            .instrument(span.clone())
+            .await;
+        let outcome = match &result {
+            Ok(()) => "confirmed",
+            Err(PublishError::Nacked) => "nacked",
+            Err(_) => "error",
+        };
+        self.inner
+            .metrics
+            .published
+            .with_label_values(&[&names.exchange, routing_key, outcome])
+            .inc();
+        if let Err(error) = &result {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", error_type(error));
+            span.in_scope(|| {
+                tracing::error!(error = %error, event_id = %event.event_id, "event not published");
+            });
+        }
+        result
+    }
+
+    async fn publish_in_span(
+        &self,
+        event: &PaymentEvent,
+        routing_key: &str,
+        span: &tracing::Span,
+    ) -> Result<(), PublishError> {
+        let channel = self
+            .inner
+            .channel
+            .read()
+            .await
+            .clone()
+            .ok_or(PublishError::Unavailable)?;
+        let body = event.encode();
+        span.record("messaging.message.body.size", body.len());
+
+        let mut headers = FieldTable::default();
+        for (key, value) in telemetry::propagation::inject_map(&span.context()) {
+            headers.insert(key.as_str().into(), AMQPValue::LongString(value.into()));
+        }
+        let properties = BasicProperties::default()
+            .with_delivery_mode(2)
+            .with_content_type("application/json".into())
+            .with_message_id(event.event_id.as_str().into())
+            .with_correlation_id(event.order_id.as_str().into())
+            .with_type(routing_key.into())
+            .with_app_id(self.inner.config.app_id.as_str().into())
+            .with_timestamp(chrono::Utc::now().timestamp().max(0) as u64)
+            .with_headers(headers);
+
+        let confirm = channel
+            .basic_publish(
+                self.inner.config.names.exchange.as_str().into(),
+                routing_key.into(),
+                BasicPublishOptions {
+                    mandatory: true,
+                    ..BasicPublishOptions::default()
+                },
+                &body,
+                properties,
+            )
+            .await
+            .inspect_err(|_| self.inner.broken.notify_one())?;
+        let timeout = self.inner.config.confirm_timeout;
+        let confirmation = match tokio::time::timeout(timeout, confirm).await {
+            Ok(Ok(confirmation)) => confirmation,
+            Ok(Err(error)) => {
+                self.inner.broken.notify_one();
+                return Err(PublishError::Channel(error));
+            }
+            Err(_) => return Err(PublishError::ConfirmTimeout(timeout)),
+        };
+        match confirmation {
+            Confirmation::Ack(Some(returned)) => Err(PublishError::Unroutable(
+                returned.reply_text.as_str().to_owned(),
+            )),
+            Confirmation::Ack(None) => Ok(()),
+            Confirmation::Nack(_) => Err(PublishError::Nacked),
+            Confirmation::NotRequested => Ok(()),
+        }
+    }
+}
+
+fn error_type(error: &PublishError) -> &'static str {
+    match error {
+        PublishError::Unavailable => "unavailable",
+        PublishError::ConfirmTimeout(_) => "confirm_timeout",
+        PublishError::Nacked => "nacked",
+        PublishError::Unroutable(_) => "unroutable",
+        PublishError::Channel(_) => "channel_error",
+    }
+}
+
+async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
+    let mut backoff = Backoff::default();
+    loop {
+        let Some((connection, channel)) =
+            open_with_backoff(&mut backoff, &shutdown, || open(&inner.config)).await
+        else {
+            break;
+        };
+        *inner.channel.write().await = Some(channel.clone());
+        inner.ready.store(true, Ordering::Release);
+        tracing::info!(exchange = %inner.config.names.exchange, "publisher connected");
+
+        let mut events = connection.events_listener();
+        let mut poll = tokio::time::interval(Duration::from_millis(500));
+        let stop = loop {
+            tokio::select! {
+                () = shutdown.cancelled() => break true,
+                () = inner.broken.notified() => {
+                    if !channel.status().connected() || !connection.status().connected() { break false; }
+                }
+                event = events.next() => match event {
+                    Some(lapin::Event::Error(error)) => {
+                        tracing::warn!(error = %error, "broker connection lost");
+                        break false;
+                    }
+                    None => break false,
+                    Some(_) => {}
+                },
+                _ = poll.tick() => {
+                    if !channel.status().connected() || !connection.status().connected() { break false; }
+                }
+            }
+        };
+        inner.ready.store(false, Ordering::Release);
+        *inner.channel.write().await = None;
+        if stop {
+            // In-flight publishes hold their own channel clone and finish before this close.
+            let _ = tokio::time::timeout(Duration::from_secs(2), channel.wait_for_confirms()).await;
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                connection.close(200, "shutdown".into()),
+            )
+            .await;
+            break;
+        }
+        tracing::warn!("publisher reconnecting");
+    }
+}
+
+async fn open(config: &PublisherConfig) -> lapin::Result<(Connection, Channel)> {
+    let connection = connect(&config.url, &format!("{} publisher", config.app_id)).await?;
+    let channel = connection.create_channel().await?;
+    declare_topology(&channel, &config.names).await?;
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await?;
+    Ok((connection, channel))
+}

@@ -1,0 +1,214 @@
+//! The JSON error shape and body parsing shared by every HTTP API:
+//! `{"error": {"code", "message"}, "trace_id"}` with 400 for malformed JSON, 422 for invalid
+//! fields, 413 for an oversize body.
+
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::response::{IntoResponse, Response};
+use http::StatusCode;
+use serde::de::DeserializeOwned;
+
+/// Largest request body accepted (64 KiB).
+pub const BODY_LIMIT: usize = 64 * 1024;
+
+/// An error answered to the client; 5xx causes are logged by the caller, never sent.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    /// HTTP status.
+    pub status: StatusCode,
+    /// Stable machine-readable code (`invalid_json`, `invalid_order`, ...).
+    pub code: &'static str,
+    /// Human-readable explanation naming the field at fault.
+    pub message: String,
+}
+
+impl ApiError {
+    /// Builds an error.
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+
+    /// 422 naming `field`.
+    pub fn invalid(code: &'static str, field: &str, problem: &str) -> Self {
+        Self::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            code,
+            format!("{field}: {problem}"),
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let trace_id = crate::trace_id(&tracing::Span::current());
+        let body = serde_json::json!({
+            "error": {"code": self.code, "message": self.message},
+            "trace_id": trace_id,
+        });
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+/// Parses an optional JSON body: `Ok(None)` when empty, 413 over [`BODY_LIMIT`], 400 when not
+/// JSON, 422 when JSON of the wrong shape (`invalid_code` names the error code to use).
+pub fn parse_json<T: DeserializeOwned>(
+    body: Result<Bytes, BytesRejection>,
+    invalid_code: &'static str,
+) -> Result<Option<T>, ApiError> {
+    let bytes = body.map_err(|rejection| {
+        if rejection.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            ApiError::new(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "payload_too_large",
+                format!("request body is larger than {BODY_LIMIT} bytes"),
+            )
+        } else {
+            ApiError::new(
+                StatusCode::BAD_REQUEST,
+                "invalid_body",
+                rejection.body_text(),
+            )
+        }
+    })?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(None);
+    }
+    let mut de = serde_json::Deserializer::from_slice(&bytes);
+    let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
+        let path = e.path().to_string();
+        json_error(&path, e.into_inner(), invalid_code)
+    })?;
+    de.end().map_err(|e| json_error("", e, invalid_code))?;
+    Ok(Some(value))
+}
+
+/// 422 naming the path for a JSON value of the wrong shape, 400 for text that is not JSON.
+fn json_error(path: &str, error: serde_json::Error, invalid_code: &'static str) -> ApiError {
+    use serde_json::error::Category;
+    match error.classify() {
+        Category::Data => {
+            let message = if path.is_empty() || path == "." {
+                error.to_string()
+            } else {
+                format!("{path}: {error}")
+            };
+            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, invalid_code, message)
+        }
+        Category::Syntax | Category::Eof | Category::Io => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_json",
+            format!("request body is not valid JSON: {error}"),
+        ),
+    }
+}
+
+/// A pragmatic e-mail check: one `@`, a non-empty local part, a dotted domain, no spaces.
+pub fn valid_email(email: &str) -> bool {
+    let Some((local, domain)) = email.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && email.len() <= 254
+        && !domain.contains('@')
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !email.chars().any(char::is_whitespace)
+}
+
+/// Checks `Authorization: Bearer <token>` when a token is configured; 401 otherwise.
+pub fn check_bearer(headers: &http::HeaderMap, token: Option<&str>) -> Result<(), ApiError> {
+    let Some(expected) = token else {
+        return Ok(());
+    };
+    let given = headers
+        .get(http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "));
+    // Constant-time comparison: the length leaks, the content does not.
+    let matches = given.is_some_and(|g| {
+        g.len() == expected.len()
+            && g.bytes()
+                .zip(expected.bytes())
+                .fold(0u8, |acc, (a, b)| acc | (a ^ b))
+                == 0
+    });
+    if matches {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid bearer token is required (ADMIN_TOKEN)",
+        ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[derive(serde::Deserialize, Debug)]
+    #[allow(dead_code)]
+    struct T {
+        a: u32,
+    }
+
+    #[test]
+    fn classifies_body_errors() {
+        assert!(
+            parse_json::<T>(Ok(Bytes::from_static(b"  ")), "x")
+                .unwrap()
+                .is_none()
+        );
+        let e = parse_json::<T>(Ok(Bytes::from_static(b"{")), "x").unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        let e = parse_json::<T>(Ok(Bytes::from_static(b"{\"a\":-1}")), "x").unwrap_err();
+        assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
+        assert!(e.message.starts_with("a: "), "{}", e.message);
+        assert_eq!(e.code, "x");
+        let e = parse_json::<T>(Ok(Bytes::from_static(b"{\"a\":1} trailing")), "x").unwrap_err();
+        assert_eq!(e.status, StatusCode::BAD_REQUEST);
+        assert_eq!(
+            parse_json::<T>(Ok(Bytes::from_static(b"{\"a\":1}")), "x")
+                .unwrap()
+                .unwrap()
+                .a,
+            1
+        );
+    }
+
+    #[test]
+    fn email_check() {
+        assert!(valid_email("a@example.com"));
+        for bad in [
+            "",
+            "a",
+            "@x.com",
+            "a@b",
+            "a@.com",
+            "a@x.com.",
+            "a b@x.com",
+            "a@b@c.com",
+        ] {
+            assert!(!valid_email(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bearer_is_checked_only_when_configured() {
+        let mut h = http::HeaderMap::new();
+        assert!(check_bearer(&h, None).is_ok());
+        assert!(check_bearer(&h, Some("s3cret")).is_err());
+        h.insert(
+            http::header::AUTHORIZATION,
+            "Bearer s3cret".parse().unwrap(),
+        );
+        assert!(check_bearer(&h, Some("s3cret")).is_ok());
+        assert!(check_bearer(&h, Some("other!")).is_err());
+    }
+}

@@ -1,0 +1,247 @@
+//! HTTP telemetry shared by every service: the SERVER span of each request (parent taken from the
+//! incoming `traceparent`), `http_request_duration_seconds`, the `traceresponse` header, the
+//! propagation headers of outgoing calls, and a `serve` loop that keeps each connection inside
+//! the service's own dispatcher.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::time::{Duration, Instant};
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::middleware::Next;
+use axum::response::Response;
+use http::{HeaderValue, StatusCode};
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::server::conn::auto;
+use hyper_util::server::graceful::GracefulShutdown;
+use opentelemetry::trace::TraceContextExt;
+use prometheus::{HistogramOpts, HistogramVec, Registry};
+use tokio::net::TcpListener;
+use tracing::instrument::WithSubscriber;
+use tracing::{Instrument, Span, field};
+use tracing_opentelemetry::OpenTelemetrySpanExt;
+
+use crate::propagation::{HeaderExtractor, HeaderInjector};
+
+/// Routes that are probed, not used: they get metrics but no span, so scrapes do not drown traces.
+const UNTRACED: [&str; 4] = ["/health", "/ready", "/live", "/metrics"];
+
+/// `http_request_duration_seconds{method, route, status_code}`.
+#[derive(Clone)]
+pub struct HttpMetrics {
+    duration: HistogramVec,
+}
+
+impl HttpMetrics {
+    /// Creates the histogram and registers it in `registry`.
+    pub fn new(registry: &Registry) -> Self {
+        let duration = HistogramVec::new(
+            HistogramOpts::new(
+                "http_request_duration_seconds",
+                "Duration of HTTP requests served, by method, matched route and status code.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+            ]),
+            &["method", "route", "status_code"],
+        )
+        .expect("valid histogram options");
+        Self {
+            duration: crate::metrics::register(registry, duration),
+        }
+    }
+}
+
+/// Wraps every route of `router` with the SERVER span, the duration histogram and `traceresponse`.
+pub fn instrument(router: Router, metrics: HttpMetrics) -> Router {
+    router.layer(axum::middleware::from_fn_with_state(metrics, track))
+}
+
+async fn track(State(metrics): State<HttpMetrics>, req: Request, next: Next) -> Response {
+    let start = Instant::now();
+    let method = req.method().clone();
+    // A bounded label: the route template, never the raw path.
+    let route = req
+        .extensions()
+        .get::<MatchedPath>()
+        .map(|p| p.as_str().to_owned());
+    let route_label = route.as_deref().unwrap_or("unmatched").to_owned();
+
+    let response = if UNTRACED.contains(&route_label.as_str()) {
+        let mut response = next.run(req).await;
+        response
+            .headers_mut()
+            .insert("traceresponse", unsampled_traceresponse());
+        response
+    } else {
+        let name = match &route {
+            Some(r) => format!("{method} {r}"),
+            None => method.to_string(),
+        };
+        let server_address = req
+            .headers()
+            .get(http::header::HOST)
+            .and_then(|h| h.to_str().ok())
+            .map(|h| h.split(':').next().unwrap_or(h).to_owned());
+        let span = tracing::info_span!(
+            "HTTP request",
+            otel.name = %name,
+            otel.kind = "server",
+            http.request.method = %method,
+            http.route = route.as_deref(),
+            url.path = %req.uri().path(),
+            url.scheme = "http",
+            server.address = server_address.as_deref(),
+            network.protocol.version = ?req.version(),
+            http.response.status_code = field::Empty,
+            otel.status_code = field::Empty,
+            error.type = field::Empty,
+        );
+        // The parent must be set before the span is first entered.
+        let parent = crate::propagation::extract(&HeaderExtractor(req.headers()));
+        let _ = span.set_parent(parent);
+        let mut response = next.run(req).instrument(span.clone()).await;
+        let status = response.status();
+        span.record("http.response.status_code", status.as_u16());
+        if status.is_server_error() {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", status.as_str());
+        }
+        if let Some(value) = traceresponse(&span) {
+            response.headers_mut().insert("traceresponse", value);
+        }
+        response
+    };
+    let status = response.status();
+    metrics
+        .duration
+        .with_label_values(&[method.as_str(), &route_label, status.as_str()])
+        .observe(start.elapsed().as_secs_f64());
+    response
+}
+
+/// A `traceresponse` for a probe: fresh ids flagged not sampled (`-00`), since probes are
+/// answered without recording a span, yet every response names its trace.
+fn unsampled_traceresponse() -> HeaderValue {
+    use opentelemetry_sdk::trace::{IdGenerator, RandomIdGenerator};
+    let ids = RandomIdGenerator::default();
+    HeaderValue::from_str(&format!(
+        "00-{}-{}-00",
+        ids.new_trace_id(),
+        ids.new_span_id()
+    ))
+    .expect("hex ids form a valid header value")
+}
+
+/// The W3C `traceresponse` header value of `span`: `00-<trace id>-<span id>-<flags>`.
+fn traceresponse(span: &Span) -> Option<HeaderValue> {
+    let cx = span.context();
+    let otel_span = cx.span();
+    let sc = otel_span.span_context();
+    if !sc.is_valid() {
+        return None;
+    }
+    HeaderValue::from_str(&format!(
+        "00-{}-{}-{:02x}",
+        sc.trace_id(),
+        sc.span_id(),
+        sc.trace_flags().to_u8()
+    ))
+    .ok()
+}
+
+/// Creates the CLIENT span of an outgoing request; record the status with [`record_client_status`].
+pub fn client_span(method: &str, url: &str) -> Span {
+    let uri: Option<http::Uri> = url.parse().ok();
+    let host = uri.as_ref().and_then(|u| u.host().map(str::to_owned));
+    let port = uri.as_ref().and_then(|u| {
+        u.port_u16().or(match u.scheme_str() {
+            Some("https") => Some(443),
+            Some("http") => Some(80),
+            _ => None,
+        })
+    });
+    tracing::info_span!(
+        "HTTP client request",
+        otel.name = %method,
+        otel.kind = "client",
+        http.request.method = %method,
+        url.full = %url,
+        server.address = host.as_deref(),
+        server.port = port,
+        http.response.status_code = field::Empty,
+        otel.status_code = field::Empty,
+        error.type = field::Empty,
+    )
+}
+
+/// Records the outcome of a CLIENT span: the status code, and Error for 5xx or a transport error.
+pub fn record_client_status(span: &Span, outcome: Result<StatusCode, &str>) {
+    match outcome {
+        Ok(status) => {
+            span.record("http.response.status_code", status.as_u16());
+            if status.is_server_error() {
+                span.record("otel.status_code", "ERROR");
+                span.record("error.type", status.as_str());
+            }
+        }
+        Err(kind) => {
+            span.record("otel.status_code", "ERROR");
+            span.record("error.type", kind);
+        }
+    }
+}
+
+/// Returns the propagation headers (`traceparent`, `tracestate`, `baggage`) for a call made in
+/// `cx`.
+pub fn propagation_headers(cx: &opentelemetry::Context) -> http::HeaderMap {
+    let mut headers = http::HeaderMap::new();
+    crate::propagation::inject(cx, &mut HeaderInjector(&mut headers));
+    headers
+}
+
+/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish
+/// for at most `drain`.
+///
+/// Every connection task runs inside the caller's `tracing` dispatcher, which is what lets
+/// several services share one test process while keeping their telemetry apart.
+pub async fn serve(
+    listener: TcpListener,
+    router: Router,
+    shutdown: impl Future<Output = ()> + Send,
+    drain: Duration,
+) -> std::io::Result<()> {
+    let graceful = GracefulShutdown::new();
+    let builder = auto::Builder::new(TokioExecutor::new());
+    tokio::pin!(shutdown);
+    loop {
+        let (stream, _peer): (_, SocketAddr) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(conn) => conn,
+                Err(error) => {
+                    // Out of descriptors or a reset during accept: back off instead of spinning.
+                    tracing::warn!(%error, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            },
+            () = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let conn = builder
+            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .into_owned();
+        let conn = graceful.watch(conn);
+        tokio::spawn(
+            async move {
+                let _ = conn.await;
+            }
+            .with_current_subscriber(),
+        );
+    }
+    drop(listener);
+    let _ = tokio::time::timeout(drain, graceful.shutdown()).await;
+    Ok(())
+}

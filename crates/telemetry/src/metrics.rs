@@ -1,0 +1,47 @@
+//! Prometheus registries: one per service instance, so services sharing a test process never
+//! share a counter, each with the process collector of the `prometheus` crate.
+
+use prometheus::{Encoder, Registry, TextEncoder};
+
+/// Builds a registry holding the `process_*` collector.
+pub fn registry() -> Registry {
+    let registry = Registry::new();
+    #[cfg(target_os = "linux")]
+    {
+        let _ = registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ));
+    }
+    registry
+}
+
+/// Renders `registry` in the Prometheus text exposition format.
+pub fn render(registry: &Registry) -> String {
+    let mut buf = Vec::new();
+    let encoder = TextEncoder::new();
+    // Encoding only fails on a writer error, and a Vec never fails.
+    let _ = encoder.encode(&registry.gather(), &mut buf);
+    String::from_utf8(buf).unwrap_or_default()
+}
+
+/// An axum handler body for `GET /metrics`.
+pub fn response(registry: &Registry) -> axum::response::Response {
+    use axum::response::IntoResponse;
+    (
+        [(
+            http::header::CONTENT_TYPE,
+            "text/plain; version=0.0.4; charset=utf-8",
+        )],
+        render(registry),
+    )
+        .into_response()
+}
+
+/// Registers a collector built by `make`, panicking on a name clash, which is a programming
+/// error caught by every test that builds the service.
+pub fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Registry, c: C) -> C {
+    registry
+        .register(Box::new(c.clone()))
+        .expect("metric names are unique per registry");
+    c
+}

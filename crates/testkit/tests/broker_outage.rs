@@ -1,0 +1,93 @@
+//! The broker goes away and comes back: services start without it, say they are not ready,
+//! fail orders fast with 503, reconnect, and then carry orders end to end again.
+
+use std::time::{Duration, Instant};
+
+use testkit::{Stack, StackOptions, TcpProxy, spawn_stack};
+
+async fn ready(stack: &Stack, url: &str) -> u16 {
+    stack
+        .client
+        .get(format!("{url}/ready"))
+        .send()
+        .await
+        .map(|r| r.status().as_u16())
+        .unwrap_or(0)
+}
+
+async fn wait_status(stack: &Stack, url: &str, want: u16) {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while ready(stack, url).await != want {
+        assert!(
+            Instant::now() < deadline,
+            "{url}/ready never answered {want}"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn services_wait_for_the_broker_and_reconnect_after_an_outage() {
+    let proxy = TcpProxy::closed("127.0.0.1:5672".parse().unwrap()).await;
+    let stack = spawn_stack(StackOptions {
+        env: vec![
+            (
+                "AMQP_URL".into(),
+                format!("amqp://guest:guest@127.0.0.1:{}/%2f", proxy.port()),
+            ),
+            ("PUBLISH_CONFIRM_TIMEOUT_MS".into(), "1000".into()),
+        ],
+        no_ready_wait: true,
+        ..StackOptions::default()
+    })
+    .await;
+    let email_url = stack.email_url.clone().unwrap();
+
+    // Broker absent: alive, not ready, and an order fails fast with 503.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let health = stack
+        .client
+        .get(format!("{}/health", stack.payment_url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    assert_eq!(ready(&stack, &stack.payment_url).await, 503);
+    assert_eq!(ready(&stack, &email_url).await, 503);
+    let started = Instant::now();
+    let response = stack.create_order(None).await;
+    assert_eq!(response.status, 503, "{:?}", response.json);
+    assert_eq!(response.json["error"]["code"], "payment_unavailable");
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "took {:?}",
+        started.elapsed()
+    );
+
+    // Broker arrives: both become ready without a restart and an order is e-mailed.
+    proxy.restore().await;
+    wait_status(&stack, &stack.payment_url, 200).await;
+    wait_status(&stack, &email_url, 200).await;
+    let first = stack.create_order(None).await;
+    assert_eq!(first.status, 201, "{:?}", first.json);
+    stack
+        .wait_for_outbox(Duration::from_secs(15), |l| l.len() == 1)
+        .await;
+
+    // Broker lost mid-life: not ready, fast 503s; back again: orders flow and nothing repeats.
+    proxy.cut();
+    wait_status(&stack, &stack.payment_url, 503).await;
+    let response = stack.create_order(None).await;
+    assert_eq!(response.status, 503);
+    proxy.restore().await;
+    wait_status(&stack, &stack.payment_url, 200).await;
+    wait_status(&stack, &email_url, 200).await;
+    let second = stack.create_order(None).await;
+    assert_eq!(second.status, 201, "{:?}", second.json);
+    let outbox = stack
+        .wait_for_outbox(Duration::from_secs(15), |l| l.len() >= 2)
+        .await;
+    assert_eq!(outbox.len(), 2, "{outbox:#?}");
+    assert_eq!(outbox[1]["order_id"], second.json["order_id"]);
+    stack.stop().await;
+}
