@@ -1,0 +1,459 @@
+//! Benchmark of log-service: durable ingest through OTLP gRPC (batches of 512) and the REST batch
+//! route, trace lookup latency with N stored logs, bytes on disk per record, for SQLite and for
+//! PostgreSQL (seed 001's schema) with the same harness.
+//!
+//! Run with `scripts/bench-log-service.sh` or
+//! `cargo run --release -p log-service --example bench -- --rows 1000000 --backend both`.
+//! Every request is answered only after its rows are committed, so the rates are durable rates.
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use log_service::{Application, Config, DatabaseConfig};
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
+use opentelemetry_proto::tonic::resource::v1::Resource;
+use serde_json::{Value, json};
+
+const BATCH: usize = 512;
+/// Logs per trace in the generated data.
+const LOGS_PER_TRACE: u64 = 20;
+
+struct Args {
+    concurrency: usize,
+    rows: u64,
+    ingest_rows: u64,
+    lookups: usize,
+    backend: String,
+    postgres_url: String,
+    dir: PathBuf,
+}
+
+fn parse_args() -> Args {
+    let mut args = Args {
+        concurrency: 8,
+        rows: 1_000_000,
+        ingest_rows: 200_000,
+        lookups: 2_000,
+        backend: "both".into(),
+        postgres_url: "postgres://postgres@127.0.0.1:5432".into(),
+        dir: std::env::temp_dir().join("log-service-bench"),
+    };
+    let mut it = std::env::args().skip(1);
+    while let Some(flag) = it.next() {
+        let value = it.next().unwrap_or_else(|| panic!("{flag} needs a value"));
+        match flag.as_str() {
+            "--concurrency" => args.concurrency = value.parse().expect("--concurrency N"),
+            "--rows" => args.rows = value.parse().expect("--rows N"),
+            "--ingest-rows" => args.ingest_rows = value.parse().expect("--ingest-rows N"),
+            "--lookups" => args.lookups = value.parse().expect("--lookups N"),
+            "--backend" => args.backend = value,
+            "--postgres-url" => args.postgres_url = value,
+            "--dir" => args.dir = value.into(),
+            other => panic!("unknown flag {other}"),
+        }
+    }
+    args
+}
+
+fn kv(key: &str, value: any_value::Value) -> KeyValue {
+    KeyValue {
+        key: key.into(),
+        value: Some(AnyValue { value: Some(value) }),
+        ..Default::default()
+    }
+}
+
+fn trace_bytes(trace: u64) -> Vec<u8> {
+    let mut id = [0u8; 16];
+    id[..8].copy_from_slice(&0x5eed_u64.to_be_bytes());
+    id[8..].copy_from_slice(&trace.to_be_bytes());
+    id.to_vec()
+}
+
+fn trace_hex(trace: u64) -> String {
+    trace_bytes(trace)
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect()
+}
+
+const SERVICES: [&str; 3] = ["order-gateway", "payment-service", "email-service"];
+const MESSAGES: [&str; 5] = [
+    "order received",
+    "payment authorised by provider",
+    "published payment.succeeded to payments",
+    "confirmation email sent to customer",
+    "slow response from upstream, retrying",
+];
+
+/// One OTLP batch of `BATCH` records starting at record number `first`.
+fn otlp_batch(first: u64, base_ns: u64) -> ExportLogsServiceRequest {
+    let records = (first..first + BATCH as u64)
+        .map(|n| {
+            let trace = n / LOGS_PER_TRACE;
+            let mut span = [0u8; 8];
+            span[..].copy_from_slice(&(n % LOGS_PER_TRACE / 4 + 1).to_be_bytes());
+            LogRecord {
+                time_unix_nano: base_ns + n * 1_000_000,
+                severity_number: if n % 97 == 0 { 17 } else { 9 },
+                body: Some(AnyValue {
+                    value: Some(any_value::Value::StringValue(format!(
+                        "{} (order o-{trace})",
+                        MESSAGES[(n % 5) as usize]
+                    ))),
+                }),
+                attributes: vec![
+                    kv(
+                        "order_id",
+                        any_value::Value::StringValue(format!("o-{trace}")),
+                    ),
+                    kv("attempt", any_value::Value::IntValue(1)),
+                ],
+                trace_id: trace_bytes(trace),
+                span_id: span.to_vec(),
+                ..Default::default()
+            }
+        })
+        .collect();
+    ExportLogsServiceRequest {
+        resource_logs: vec![ResourceLogs {
+            resource: Some(Resource {
+                attributes: vec![kv(
+                    "service.name",
+                    any_value::Value::StringValue(
+                        SERVICES[(first / BATCH as u64 % 3) as usize].into(),
+                    ),
+                )],
+                ..Default::default()
+            }),
+            scope_logs: vec![ScopeLogs {
+                log_records: records,
+                ..Default::default()
+            }],
+            ..Default::default()
+        }],
+    }
+}
+
+/// The same records as seed 001 JSON entries.
+fn rest_batch(first: u64, base_ns: u64) -> Value {
+    let entries: Vec<Value> = (first..first + BATCH as u64)
+        .map(|n| {
+            let trace = n / LOGS_PER_TRACE;
+            let ts = chrono::DateTime::from_timestamp_nanos((base_ns + n * 1_000_000) as i64);
+            json!({
+                "service_name": SERVICES[(n % 3) as usize],
+                "level": if n % 97 == 0 { "ERROR" } else { "INFO" },
+                "message": format!("{} (order o-{trace})", MESSAGES[(n % 5) as usize]),
+                "timestamp": ts.to_rfc3339(),
+                "trace_id": trace_hex(trace),
+                "span_id": format!("{:016x}", n % LOGS_PER_TRACE / 4 + 1),
+                "request_id": format!("req-{trace}"),
+                "metadata": {"order_id": format!("o-{trace}"), "attempt": 1},
+            })
+        })
+        .collect();
+    Value::Array(entries)
+}
+
+/// Sends `rows` records (from record number `start`) through OTLP gRPC; returns records/s.
+async fn ingest_otlp(
+    app_addr: std::net::SocketAddr,
+    concurrency: usize,
+    start: u64,
+    rows: u64,
+    base_ns: u64,
+) -> f64 {
+    let next = Arc::new(AtomicU64::new(start));
+    let end = start + rows;
+    let began = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let next = next.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut client = LogsServiceClient::connect(format!("http://{app_addr}"))
+                .await
+                .expect("otlp connects")
+                .max_encoding_message_size(64 << 20);
+            loop {
+                let first = next.fetch_add(BATCH as u64, Ordering::Relaxed);
+                if first >= end {
+                    break;
+                }
+                let request = otlp_batch(first, base_ns);
+                loop {
+                    match client.export(request.clone()).await {
+                        Ok(_) => break,
+                        Err(s) if s.code() == tonic::Code::ResourceExhausted => {
+                            tokio::time::sleep(Duration::from_millis(5)).await
+                        }
+                        Err(s) => panic!("export failed: {s}"),
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    rows as f64 / began.elapsed().as_secs_f64()
+}
+
+/// Sends `rows` records through `POST /api/v1/logs/batch`; returns records/s.
+async fn ingest_rest(rest: String, concurrency: usize, start: u64, rows: u64, base_ns: u64) -> f64 {
+    let next = Arc::new(AtomicU64::new(start));
+    let end = start + rows;
+    let client = reqwest::Client::new();
+    let began = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (next, client, rest) = (next.clone(), client.clone(), rest.clone());
+        tasks.push(tokio::spawn(async move {
+            loop {
+                let first = next.fetch_add(BATCH as u64, Ordering::Relaxed);
+                if first >= end {
+                    break;
+                }
+                let body = serde_json::to_vec(&rest_batch(first, base_ns)).unwrap();
+                loop {
+                    let response = client
+                        .post(format!("{rest}/api/v1/logs/batch"))
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await
+                        .expect("rest request");
+                    match response.status().as_u16() {
+                        201 => break,
+                        429 => tokio::time::sleep(Duration::from_millis(5)).await,
+                        other => panic!(
+                            "batch failed: {other} {}",
+                            response.text().await.unwrap_or_default()
+                        ),
+                    }
+                }
+            }
+        }));
+    }
+    for task in tasks {
+        task.await.unwrap();
+    }
+    rows as f64 / began.elapsed().as_secs_f64()
+}
+
+/// Looks up random traces through `GET /api/v1/traces/{id}`; returns (p50, p99) in ms.
+async fn lookups(rest: &str, traces: u64, n: usize) -> (f64, f64, usize) {
+    let client = reqwest::Client::new();
+    let mut samples = Vec::with_capacity(n);
+    let mut state = 0x2545_f491_4f6c_dd1d_u64;
+    let mut logs_seen = 0;
+    for _ in 0..n {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        let trace = state % traces;
+        let began = Instant::now();
+        let response = client
+            .get(format!("{rest}/api/v1/traces/{}", trace_hex(trace)))
+            .send()
+            .await
+            .expect("lookup");
+        let body: Value = response.json().await.expect("json");
+        samples.push(began.elapsed().as_secs_f64() * 1000.0);
+        logs_seen += body["logs"].as_array().map(|a| a.len()).unwrap_or(0);
+    }
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pick = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    (pick(0.5), pick(0.99), logs_seen)
+}
+
+/// Prints how busy the writer was, from the service's own metrics.
+async fn writer_stats(rest: &str, backend: &str) {
+    let text = reqwest::get(format!("{rest}/metrics"))
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    let value = |name: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
+            .unwrap_or(0.0)
+    };
+    let commits = value("log_service_commit_duration_seconds_count");
+    let busy = value("log_service_commit_duration_seconds_sum");
+    let rows = value("log_service_commit_rows_sum");
+    eprintln!(
+        "[{backend}] writer: {commits:.0} commits, {:.0} rows per commit, {busy:.1} s in transactions, {:.0} rows/s while writing",
+        rows / commits.max(1.0),
+        rows / busy.max(1e-9)
+    );
+}
+
+struct Report {
+    backend: &'static str,
+    otlp_rate: f64,
+    rest_rate: f64,
+    rows: u64,
+    fill_secs: f64,
+    p50: f64,
+    p99: f64,
+    bytes_per_record: f64,
+}
+
+async fn run_backend(args: &Args, backend: &'static str) -> Report {
+    let mut config = Config::for_tests(args.dir.join("bench.db"));
+    let _ = std::fs::remove_dir_all(&args.dir);
+    let mut admin = None;
+    let db_name = format!("log_service_bench_{}", std::process::id());
+    if backend == "postgres" {
+        let (client, connection) = tokio_postgres::connect(
+            &format!("{}/postgres", args.postgres_url),
+            tokio_postgres::NoTls,
+        )
+        .await
+        .expect("postgres reachable");
+        tokio::spawn(connection);
+        // Two statements: DROP/CREATE DATABASE cannot share a (multi-statement) transaction.
+        for sql in [
+            format!("DROP DATABASE IF EXISTS {db_name}"),
+            format!("CREATE DATABASE {db_name}"),
+        ] {
+            client
+                .batch_execute(&sql)
+                .await
+                .expect("create bench database");
+        }
+        config.database = DatabaseConfig::Postgres {
+            url: format!("{}/{db_name}", args.postgres_url),
+        };
+        admin = Some(client);
+    }
+    let app = Application::build(config).await.expect("app builds");
+    let rest = format!("http://{}", app.rest_addr());
+    let otlp = app.otlp_grpc_addr();
+    tokio::spawn(app.run_until(std::future::pending()));
+    let base_ns = 1_700_000_000_000_000_000u64;
+
+    // 1. durable ingest through OTLP gRPC
+    let otlp_rate = ingest_otlp(otlp, args.concurrency, 0, args.ingest_rows, base_ns).await;
+    eprintln!("[{backend}] otlp grpc ingest: {otlp_rate:.0} records/s");
+    // 2. durable ingest through the REST batch route (its own record numbers, so its own traces)
+    let rest_rate = ingest_rest(
+        rest.clone(),
+        args.concurrency,
+        args.ingest_rows,
+        args.ingest_rows,
+        base_ns,
+    )
+    .await;
+    eprintln!("[{backend}] rest batch ingest: {rest_rate:.0} records/s");
+    // 3. fill up to --rows through OTLP
+    let stored = args.ingest_rows * 2;
+    let fill_start = Instant::now();
+    if args.rows > stored {
+        let rate = ingest_otlp(otlp, args.concurrency, stored, args.rows - stored, base_ns).await;
+        eprintln!(
+            "[{backend}] filled to {} rows at {rate:.0} records/s",
+            args.rows
+        );
+    }
+    let fill_secs = fill_start.elapsed().as_secs_f64();
+    writer_stats(&rest, backend).await;
+    let rows = args.rows.max(stored);
+    // 4. trace lookups over every stored trace
+    let _ = lookups(&rest, rows / LOGS_PER_TRACE, 200).await; // warm-up
+    let (p50, p99, seen) = lookups(&rest, rows / LOGS_PER_TRACE, args.lookups).await;
+    eprintln!("[{backend}] trace lookup p50 {p50:.2} ms, p99 {p99:.2} ms ({seen} logs returned)");
+    // 5. bytes on disk per record
+    let bytes = match &admin {
+        Some(client) => {
+            let row = client
+                .query_one(&format!("SELECT pg_database_size('{db_name}')"), &[])
+                .await
+                .unwrap();
+            row.get::<_, i64>(0) as f64
+        }
+        None => std::fs::read_dir(&args.dir)
+            .unwrap()
+            .filter_map(|e| e.ok()?.metadata().ok())
+            .map(|m| m.len() as f64)
+            .sum(),
+    };
+    if let Some(client) = &admin {
+        let _ = client
+            .batch_execute(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
+            .await;
+    } else {
+        let _ = std::fs::remove_dir_all(&args.dir);
+    }
+    Report {
+        backend,
+        otlp_rate,
+        rest_rate,
+        rows,
+        fill_secs,
+        p50,
+        p99,
+        bytes_per_record: bytes / rows as f64,
+    }
+}
+
+#[tokio::main]
+async fn main() {
+    let args = parse_args();
+    let backends: Vec<&'static str> = match args.backend.as_str() {
+        "sqlite" => vec!["sqlite"],
+        "postgres" => vec!["postgres"],
+        _ => vec!["sqlite", "postgres"],
+    };
+    let mut reports = Vec::new();
+    for backend in backends {
+        reports.push(run_backend(&args, backend).await);
+    }
+    println!(
+        "\nlog-service benchmark: {} cores, batches of {BATCH}, {} concurrent clients, {} ingest rows per route, {} lookups",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0),
+        args.concurrency,
+        args.ingest_rows,
+        args.lookups
+    );
+    println!(
+        "{:<10} {:>16} {:>16} {:>12} {:>10} {:>14} {:>14} {:>14}",
+        "backend",
+        "otlp rec/s",
+        "rest rec/s",
+        "rows",
+        "fill s",
+        "lookup p50 ms",
+        "lookup p99 ms",
+        "bytes/record"
+    );
+    for r in &reports {
+        println!(
+            "{:<10} {:>16.0} {:>16.0} {:>12} {:>10.1} {:>14.2} {:>14.2} {:>14.1}",
+            r.backend,
+            r.otlp_rate,
+            r.rest_rate,
+            r.rows,
+            r.fill_secs,
+            r.p50,
+            r.p99,
+            r.bytes_per_record
+        );
+    }
+    if let [sqlite, postgres] = &reports[..] {
+        println!(
+            "sqlite / postgres ingest: otlp {:.1}x, rest {:.1}x",
+            sqlite.otlp_rate / postgres.otlp_rate,
+            sqlite.rest_rate / postgres.rest_rate
+        );
+    }
+}

@@ -1,0 +1,182 @@
+//! Typed configuration, read once from the environment and validated before anything binds or connects.
+
+use std::collections::HashMap;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+/// Where rows are stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DatabaseConfig {
+    /// Embedded SQLite file (`sqlite://PATH`); the parent directory is created at start-up.
+    Sqlite { path: PathBuf },
+    /// PostgreSQL (`postgres://...` or `postgresql://...`), with seed 001's schema.
+    Postgres { url: String },
+}
+
+impl DatabaseConfig {
+    /// Parses a `DATABASE_URL` value.
+    pub fn parse(url: &str) -> Result<DatabaseConfig, String> {
+        let url = url.trim();
+        if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            return Ok(DatabaseConfig::Postgres {
+                url: url.to_owned(),
+            });
+        }
+        let path = url
+            .strip_prefix("sqlite://")
+            .or_else(|| url.strip_prefix("sqlite:"))
+            .ok_or_else(|| format!("expected sqlite://PATH or postgres://URL, got {url:?}"))?;
+        if path.is_empty() {
+            return Err("sqlite path is empty".into());
+        }
+        Ok(DatabaseConfig::Sqlite {
+            path: PathBuf::from(path),
+        })
+    }
+
+    /// Backend name for logs and `/storage`.
+    pub fn backend(&self) -> &'static str {
+        match self {
+            DatabaseConfig::Sqlite { .. } => "sqlite",
+            DatabaseConfig::Postgres { .. } => "postgres",
+        }
+    }
+}
+
+/// Everything log-service needs to start.
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// REST API (`BIND_ADDR`, default 127.0.0.1:5002).
+    pub rest_addr: SocketAddr,
+    /// OTLP gRPC receiver (`OTLP_GRPC_ADDR`, default 127.0.0.1:4317).
+    pub otlp_grpc_addr: SocketAddr,
+    /// OTLP HTTP receiver (`OTLP_HTTP_ADDR`, default 127.0.0.1:4318).
+    pub otlp_http_addr: SocketAddr,
+    /// Seed 000 gRPC ingest and query (`GRPC_ADDR`, default 127.0.0.1:50051).
+    pub grpc_addr: SocketAddr,
+    /// Storage (`DATABASE_URL`, default `sqlite://./data/log-service.db`).
+    pub database: DatabaseConfig,
+    /// Rows that may wait for the writer before ingest answers 429 / RESOURCE_EXHAUSTED.
+    pub queue_capacity: usize,
+    /// Most rows the writer puts in one transaction (group commit).
+    pub max_batch_rows: usize,
+    /// Largest accepted request body, in bytes (HTTP and gRPC).
+    pub max_body_bytes: usize,
+}
+
+/// A bad environment value; the message names the variable.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid {variable}: {reason}")]
+pub struct ConfigError {
+    pub variable: &'static str,
+    pub reason: String,
+}
+
+impl Config {
+    /// Defaults of the contract, with every address on port 0 and storage in `path`: what tests use.
+    pub fn for_tests(path: impl Into<PathBuf>) -> Config {
+        let any: SocketAddr = "127.0.0.1:0".parse().expect("static address");
+        Config {
+            rest_addr: any,
+            otlp_grpc_addr: any,
+            otlp_http_addr: any,
+            grpc_addr: any,
+            database: DatabaseConfig::Sqlite { path: path.into() },
+            ..Config::defaults()
+        }
+    }
+
+    fn defaults() -> Config {
+        let addr = |s: &str| s.parse().expect("static address");
+        Config {
+            rest_addr: addr("127.0.0.1:5002"),
+            otlp_grpc_addr: addr("127.0.0.1:4317"),
+            otlp_http_addr: addr("127.0.0.1:4318"),
+            grpc_addr: addr("127.0.0.1:50051"),
+            database: DatabaseConfig::Sqlite {
+                path: PathBuf::from("./data/log-service.db"),
+            },
+            queue_capacity: 500_000,
+            max_batch_rows: 50_000,
+            max_body_bytes: 16 * 1024 * 1024,
+        }
+    }
+
+    /// Reads the process environment.
+    pub fn from_env() -> Result<Config, ConfigError> {
+        Config::from_vars(&std::env::vars().collect())
+    }
+
+    /// Reads the given variables (tests pass a map instead of mutating the process environment).
+    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
+        let mut config = Config::defaults();
+        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
+        let addr = |name: &'static str, slot: &mut SocketAddr| -> Result<(), ConfigError> {
+            if let Some(value) = get(name) {
+                *slot = value.parse().map_err(|_| ConfigError {
+                    variable: name,
+                    reason: format!("expected HOST:PORT, got {value:?}"),
+                })?;
+            }
+            Ok(())
+        };
+        addr("BIND_ADDR", &mut config.rest_addr)?;
+        addr("OTLP_GRPC_ADDR", &mut config.otlp_grpc_addr)?;
+        addr("OTLP_HTTP_ADDR", &mut config.otlp_http_addr)?;
+        addr("GRPC_ADDR", &mut config.grpc_addr)?;
+        if let Some(url) = get("DATABASE_URL") {
+            config.database = DatabaseConfig::parse(url).map_err(|reason| ConfigError {
+                variable: "DATABASE_URL",
+                reason,
+            })?;
+        }
+        Ok(config)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    #[test]
+    fn defaults_follow_the_contract() {
+        let config = Config::from_vars(&HashMap::new()).unwrap();
+        assert_eq!(config.rest_addr.to_string(), "127.0.0.1:5002");
+        assert_eq!(config.otlp_grpc_addr.port(), 4317);
+        assert_eq!(config.otlp_http_addr.port(), 4318);
+        assert_eq!(config.grpc_addr.port(), 50051);
+        assert_eq!(
+            config.database,
+            DatabaseConfig::Sqlite {
+                path: "./data/log-service.db".into()
+            }
+        );
+    }
+
+    #[test]
+    fn postgres_urls_select_postgres_and_port_zero_is_allowed() {
+        let config = Config::from_vars(&vars(&[
+            ("DATABASE_URL", "postgres://postgres@127.0.0.1/test"),
+            ("BIND_ADDR", "0.0.0.0:0"),
+        ]))
+        .unwrap();
+        assert_eq!(config.database.backend(), "postgres");
+        assert_eq!(config.rest_addr.port(), 0);
+    }
+
+    #[test]
+    fn bad_values_name_the_variable() {
+        let err = Config::from_vars(&vars(&[("OTLP_HTTP_ADDR", "nope")])).unwrap_err();
+        assert_eq!(err.variable, "OTLP_HTTP_ADDR");
+        assert!(err.to_string().contains("OTLP_HTTP_ADDR"));
+        let err = Config::from_vars(&vars(&[("DATABASE_URL", "mysql://x")])).unwrap_err();
+        assert_eq!(err.variable, "DATABASE_URL");
+    }
+}

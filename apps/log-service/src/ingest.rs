@@ -1,0 +1,558 @@
+//! Turns what arrives (seed 001 / 002 JSON, seed 000 protobuf, OTLP) into validated rows.
+//! Every rejection names the field, so a client can fix its input.
+
+use std::fmt::Write as _;
+
+use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use serde_json::{Map, Value, json};
+
+use crate::error::AppError;
+use crate::model::{
+    DEFAULT_TENANT, Level, MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog, NewSpan, SpanKind,
+    SpanStatus, now_ns, object_text, parse_ts,
+};
+
+/// Reads the tenant from an `X-Tenant-ID` header or `x-tenant-id` metadata value.
+pub fn tenant(raw: Option<&[u8]>) -> Result<String, AppError> {
+    let Some(raw) = raw else {
+        return Ok(DEFAULT_TENANT.to_owned());
+    };
+    let text = std::str::from_utf8(raw)
+        .map_err(|_| AppError::field("X-Tenant-ID", "must be UTF-8"))?
+        .trim();
+    if text.is_empty() {
+        return Ok(DEFAULT_TENANT.to_owned());
+    }
+    if text.len() > MAX_SHORT_FIELD || text.chars().any(char::is_control) {
+        return Err(AppError::field(
+            "X-Tenant-ID",
+            format!("must be 1..={MAX_SHORT_FIELD} printable characters"),
+        ));
+    }
+    Ok(text.to_owned())
+}
+
+fn opt_string(
+    obj: &Map<String, Value>,
+    field: &str,
+    max: usize,
+) -> Result<Option<String>, AppError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) if s.len() > max => Err(AppError::field(
+            field,
+            format!("is {} bytes, at most {max} allowed", s.len()),
+        )),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(AppError::field(field, "must be a string")),
+    }
+}
+
+fn req_string(obj: &Map<String, Value>, field: &str, max: usize) -> Result<String, AppError> {
+    opt_string(obj, field, max)?.ok_or_else(|| AppError::field(field, "is required"))
+}
+
+/// Checks an id-like string (trace, span, request, user id): short and without whitespace.
+fn check_id(field: &str, value: Option<String>) -> Result<Option<String>, AppError> {
+    match value {
+        Some(v) if v.len() > 128 || v.chars().any(char::is_whitespace) => Err(AppError::field(
+            field,
+            "must be at most 128 characters without whitespace",
+        )),
+        other => Ok(other),
+    }
+}
+
+fn level_field(obj: &Map<String, Value>, field: &str) -> Result<Level, AppError> {
+    let text = req_string(obj, field, 32)?;
+    Level::parse(&text).ok_or_else(|| {
+        AppError::field(
+            field,
+            format!("unknown level {text:?}; expected TRACE, DEBUG, INFO, WARN, ERROR or FATAL"),
+        )
+    })
+}
+
+fn timestamp_field(obj: &Map<String, Value>, field: &str) -> Result<i64, AppError> {
+    match opt_string(obj, field, 64) {
+        Ok(None) => Ok(now_ns()),
+        Ok(Some(text)) => parse_ts(&text).ok_or_else(|| {
+            AppError::field(field, format!("{text:?} is not an RFC 3339 timestamp"))
+        }),
+        Err(_) => Err(AppError::field(field, "must be an RFC 3339 string")),
+    }
+}
+
+fn metadata_field(obj: &Map<String, Value>) -> Result<Option<Value>, AppError> {
+    for field in ["metadata", "attributes"] {
+        match obj.get(field) {
+            None | Some(Value::Null) => continue,
+            Some(Value::Object(map)) if map.is_empty() => return Ok(None),
+            Some(v @ Value::Object(_)) => {
+                if v.to_string().len() > MAX_MESSAGE_BYTES {
+                    return Err(AppError::field(
+                        field,
+                        format!("is larger than {MAX_MESSAGE_BYTES} bytes"),
+                    ));
+                }
+                return Ok(Some(v.clone()));
+            }
+            Some(_) => return Err(AppError::field(field, "must be a JSON object")),
+        }
+    }
+    Ok(None)
+}
+
+fn as_object(value: &Value) -> Result<&Map<String, Value>, AppError> {
+    value
+        .as_object()
+        .ok_or_else(|| AppError::invalid("log entry must be a JSON object"))
+}
+
+/// Validates one seed 001 log entry (`POST /api/v1/logs`, one element of `/logs/batch`).
+pub fn rest_log(value: &Value) -> Result<NewLog, AppError> {
+    let obj = as_object(value)?;
+    Ok(NewLog {
+        service: req_string(obj, "service_name", MAX_SHORT_FIELD)?,
+        level: level_field(obj, "level")?,
+        message: req_string(obj, "message", MAX_MESSAGE_BYTES)?,
+        timestamp_ns: timestamp_field(obj, "timestamp")?,
+        trace_id: check_id("trace_id", opt_string(obj, "trace_id", 128)?)?,
+        span_id: check_id("span_id", opt_string(obj, "span_id", 128)?)?,
+        parent_span_id: check_id("parent_span_id", opt_string(obj, "parent_span_id", 128)?)?,
+        user_id: check_id("user_id", opt_string(obj, "user_id", 128)?)?,
+        request_id: check_id("request_id", opt_string(obj, "request_id", 128)?)?,
+        source: opt_string(obj, "source", MAX_SHORT_FIELD)?,
+        host: opt_string(obj, "host", MAX_SHORT_FIELD)?,
+        environment: opt_string(obj, "environment", MAX_SHORT_FIELD)?,
+        attributes: metadata_field(obj)?.as_ref().and_then(object_text),
+    })
+}
+
+/// Validates a seed 002 event (`POST /ingest`); a missing `trace_id` gets a fresh one.
+pub fn ingest_event(value: &Value) -> Result<NewLog, AppError> {
+    let obj = as_object(value)?;
+    let trace_id = check_id("trace_id", opt_string(obj, "trace_id", 128)?)?
+        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
+    Ok(NewLog {
+        service: req_string(obj, "service", MAX_SHORT_FIELD)?,
+        level: level_field(obj, "level")?,
+        message: req_string(obj, "message", MAX_MESSAGE_BYTES)?,
+        timestamp_ns: timestamp_field(obj, "timestamp")?,
+        trace_id: Some(trace_id),
+        span_id: check_id("span_id", opt_string(obj, "span_id", 128)?)?,
+        parent_span_id: None,
+        user_id: None,
+        request_id: None,
+        source: None,
+        host: None,
+        environment: None,
+        attributes: metadata_field(obj)?.as_ref().and_then(object_text),
+    })
+}
+
+/// Validates a seed 000 `logs.LogEntry` (gRPC `SendLog`).
+pub fn grpc_log(entry: crate::grpc::proto::logs::LogEntry) -> Result<NewLog, AppError> {
+    let mut obj = Map::new();
+    let mut put = |k: &str, v: String| {
+        obj.insert(k.to_owned(), Value::String(v));
+    };
+    put("service", entry.service);
+    put("level", entry.level);
+    put("message", entry.message);
+    put("timestamp", entry.timestamp);
+    put("traceId", entry.trace_id);
+    put("spanId", entry.span_id);
+    put("parentId", entry.parent_id);
+    Ok(NewLog {
+        service: req_string(&obj, "service", MAX_SHORT_FIELD)?,
+        level: level_field(&obj, "level")?,
+        message: req_string(&obj, "message", MAX_MESSAGE_BYTES)?,
+        timestamp_ns: timestamp_field(&obj, "timestamp")?,
+        trace_id: check_id("traceId", opt_string(&obj, "traceId", 128)?)?,
+        span_id: check_id("spanId", opt_string(&obj, "spanId", 128)?)?,
+        parent_span_id: check_id("parentId", opt_string(&obj, "parentId", 128)?)?,
+        user_id: None,
+        request_id: None,
+        source: None,
+        host: None,
+        environment: None,
+        attributes: None,
+    })
+}
+
+/// Lower-case hex, as OTLP JSON and W3C trace context spell ids.
+pub fn hex(bytes: &[u8]) -> String {
+    let mut out = String::with_capacity(bytes.len() * 2);
+    for b in bytes {
+        let _ = write!(out, "{b:02x}");
+    }
+    out
+}
+
+/// Converts an OTLP id: empty or all-zero means absent; any other length than `len` is an error.
+fn otlp_id(bytes: &[u8], len: usize, field: &str) -> Result<Option<String>, String> {
+    if bytes.is_empty() || bytes.iter().all(|b| *b == 0) {
+        return Ok(None);
+    }
+    if bytes.len() != len {
+        return Err(format!("{field} must be {len} bytes, got {}", bytes.len()));
+    }
+    Ok(Some(hex(bytes)))
+}
+
+/// Converts an OTLP value to JSON.
+pub fn any_value_json(value: &AnyValue) -> Value {
+    match &value.value {
+        None => Value::Null,
+        Some(any_value::Value::StringValue(s)) => Value::String(s.clone()),
+        Some(any_value::Value::BoolValue(b)) => Value::Bool(*b),
+        Some(any_value::Value::IntValue(i)) => json!(i),
+        Some(any_value::Value::DoubleValue(d)) => json!(d),
+        Some(any_value::Value::ArrayValue(a)) => {
+            Value::Array(a.values.iter().map(any_value_json).collect())
+        }
+        Some(any_value::Value::KvlistValue(kv)) => attributes_json(&kv.values),
+        Some(any_value::Value::BytesValue(b)) => Value::String(hex(b)),
+        // Dictionary references only mean something inside profiles, which are not stored.
+        Some(_) => Value::Null,
+    }
+}
+
+/// Converts OTLP attributes to a JSON object.
+pub fn attributes_json(attributes: &[KeyValue]) -> Value {
+    Value::Object(
+        attributes
+            .iter()
+            .map(|kv| {
+                (
+                    kv.key.clone(),
+                    kv.value.as_ref().map(any_value_json).unwrap_or(Value::Null),
+                )
+            })
+            .collect(),
+    )
+}
+
+fn attr_str(attributes: &[KeyValue], keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|key| {
+        attributes
+            .iter()
+            .find(|kv| kv.key == *key)
+            .and_then(|kv| kv.value.as_ref())
+            .and_then(|v| match any_value_json(v) {
+                Value::String(s) if !s.is_empty() => Some(s),
+                Value::Null => None,
+                other => Some(other.to_string()),
+            })
+    })
+}
+
+fn truncate(mut text: String, max: usize) -> String {
+    if text.len() > max {
+        let mut cut = max;
+        while !text.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        text.truncate(cut);
+    }
+    text
+}
+
+/// Result of converting an OTLP request: the rows to store, and what was rejected and why.
+#[derive(Debug)]
+pub struct Converted<T> {
+    pub rows: Vec<T>,
+    pub rejected: usize,
+    pub first_error: Option<String>,
+}
+
+impl<T> Default for Converted<T> {
+    fn default() -> Self {
+        Converted {
+            rows: Vec::new(),
+            rejected: 0,
+            first_error: None,
+        }
+    }
+}
+
+impl<T> Converted<T> {
+    fn reject(&mut self, what: &str, index: usize, error: String) {
+        self.rejected += 1;
+        if self.first_error.is_none() {
+            self.first_error = Some(format!("{what} {index}: {error}"));
+        }
+    }
+
+    /// The `partial_success.error_message` text.
+    pub fn error_message(&self) -> String {
+        match &self.first_error {
+            Some(first) if self.rejected > 1 => {
+                format!("{} rejected; first: {first}", self.rejected)
+            }
+            Some(first) => first.clone(),
+            None => String::new(),
+        }
+    }
+}
+
+fn service_of(resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>) -> String {
+    resource
+        .and_then(|r| attr_str(&r.attributes, &["service.name"]))
+        .map(|s| truncate(s, MAX_SHORT_FIELD))
+        .unwrap_or_else(|| "unknown_service".to_owned())
+}
+
+/// Converts OTLP logs; records with malformed ids are rejected, the rest kept.
+pub fn otlp_logs(request: ExportLogsServiceRequest) -> Converted<NewLog> {
+    let mut out = Converted::default();
+    let mut index = 0usize;
+    for resource_logs in request.resource_logs {
+        let resource = resource_logs.resource.as_ref();
+        let service = service_of(resource);
+        let resource_attrs = resource.map(|r| r.attributes.as_slice()).unwrap_or(&[]);
+        let host = attr_str(resource_attrs, &["host.name", "k8s.pod.name"]);
+        let environment = attr_str(
+            resource_attrs,
+            &["deployment.environment.name", "deployment.environment"],
+        );
+        for scope_logs in resource_logs.scope_logs {
+            let scope = scope_logs.scope.as_ref().map(|s| s.name.clone());
+            for record in scope_logs.log_records {
+                let this = index;
+                index += 1;
+                let trace_id = match otlp_id(&record.trace_id, 16, "trace_id") {
+                    Ok(v) => v,
+                    Err(e) => {
+                        out.reject("log record", this, e);
+                        continue;
+                    }
+                };
+                let span_id = match otlp_id(&record.span_id, 8, "span_id") {
+                    Ok(v) => v,
+                    Err(e) => {
+                        out.reject("log record", this, e);
+                        continue;
+                    }
+                };
+                let message = match &record.body {
+                    Some(AnyValue {
+                        value: Some(any_value::Value::StringValue(s)),
+                    }) => s.clone(),
+                    Some(body) => match any_value_json(body) {
+                        Value::Null => String::new(),
+                        other => other.to_string(),
+                    },
+                    None => record.event_name.clone(),
+                };
+                if message.len() > MAX_MESSAGE_BYTES {
+                    out.reject(
+                        "log record",
+                        this,
+                        format!("body is larger than {MAX_MESSAGE_BYTES} bytes"),
+                    );
+                    continue;
+                }
+                let level = Level::from_otel_severity(record.severity_number)
+                    .or_else(|| Level::parse(&record.severity_text))
+                    .unwrap_or(Level::Info);
+                let timestamp_ns = [record.time_unix_nano, record.observed_time_unix_nano]
+                    .into_iter()
+                    .find(|t| *t > 0)
+                    .and_then(|t| i64::try_from(t).ok())
+                    .unwrap_or_else(now_ns);
+                let attrs = &record.attributes;
+                let mut attributes = attributes_json(attrs);
+                if !record.event_name.is_empty()
+                    && let Value::Object(map) = &mut attributes
+                {
+                    map.insert("event.name".into(), record.event_name.clone().into());
+                }
+                let source = attr_str(attrs, &["code.file.path", "code.filepath"])
+                    .map(
+                        |file| match attr_str(attrs, &["code.line.number", "code.lineno"]) {
+                            Some(line) => format!("{file}:{line}"),
+                            None => file,
+                        },
+                    )
+                    .or_else(|| scope.clone().filter(|s| !s.is_empty()));
+                out.rows.push(NewLog {
+                    timestamp_ns,
+                    service: service.clone(),
+                    level,
+                    message,
+                    trace_id,
+                    span_id,
+                    parent_span_id: None,
+                    user_id: attr_str(attrs, &["user.id", "enduser.id", "user_id"])
+                        .map(|s| truncate(s, 128)),
+                    request_id: attr_str(attrs, &["request_id", "request.id", "http.request.id"])
+                        .map(|s| truncate(s, 128)),
+                    source: source.map(|s| truncate(s, MAX_SHORT_FIELD)),
+                    host: host.clone().map(|s| truncate(s, MAX_SHORT_FIELD)),
+                    environment: environment.clone().map(|s| truncate(s, MAX_SHORT_FIELD)),
+                    attributes: object_text(&attributes),
+                });
+            }
+        }
+    }
+    out
+}
+
+/// Converts OTLP spans; spans without a valid trace and span id are rejected, the rest kept.
+pub fn otlp_spans(request: ExportTraceServiceRequest) -> Converted<NewSpan> {
+    let mut out = Converted::default();
+    let mut index = 0usize;
+    for resource_spans in request.resource_spans {
+        let service = service_of(resource_spans.resource.as_ref());
+        for scope_spans in resource_spans.scope_spans {
+            for span in scope_spans.spans {
+                let this = index;
+                index += 1;
+                let ids = otlp_id(&span.trace_id, 16, "trace_id").and_then(|t| {
+                    let s = otlp_id(&span.span_id, 8, "span_id")?;
+                    let p = otlp_id(&span.parent_span_id, 8, "parent_span_id")?;
+                    Ok((t, s, p))
+                });
+                let (trace_id, span_id, parent_span_id) = match ids {
+                    Ok((Some(t), Some(s), p)) => (t, s, p),
+                    Ok((None, _, _)) => {
+                        out.reject("span", this, "trace_id is required".into());
+                        continue;
+                    }
+                    Ok((_, None, _)) => {
+                        out.reject("span", this, "span_id is required".into());
+                        continue;
+                    }
+                    Err(e) => {
+                        out.reject("span", this, e);
+                        continue;
+                    }
+                };
+                let start_ns = i64::try_from(span.start_time_unix_nano).unwrap_or(0);
+                let end_ns = i64::try_from(span.end_time_unix_nano)
+                    .unwrap_or(0)
+                    .max(start_ns);
+                let (status, status_message) = match &span.status {
+                    Some(s) => (
+                        SpanStatus::from_i64(s.code as i64),
+                        Some(s.message.clone()).filter(|m| !m.is_empty()),
+                    ),
+                    None => (SpanStatus::Unset, None),
+                };
+                let links = span
+                    .links
+                    .iter()
+                    .map(|l| {
+                        json!({
+                            "trace_id": hex(&l.trace_id),
+                            "span_id": hex(&l.span_id),
+                            "attributes": attributes_json(&l.attributes),
+                        })
+                    })
+                    .collect();
+                let events = span
+                    .events
+                    .iter()
+                    .map(|e| {
+                        json!({
+                            "name": e.name,
+                            "timestamp": crate::model::format_ts(i64::try_from(e.time_unix_nano).unwrap_or(0)),
+                            "attributes": attributes_json(&e.attributes),
+                        })
+                    })
+                    .collect();
+                out.rows.push(NewSpan {
+                    trace_id,
+                    span_id,
+                    parent_span_id,
+                    service: service.clone(),
+                    name: truncate(span.name, 1024),
+                    kind: SpanKind::from_otlp(span.kind),
+                    start_ns,
+                    end_ns,
+                    status,
+                    status_message,
+                    attributes: attributes_json(&span.attributes),
+                    links: Value::Array(links),
+                    events: Value::Array(events),
+                });
+            }
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn rest_entries_name_the_bad_field() {
+        let err = |v: Value| match rest_log(&v) {
+            Err(AppError::InvalidArgument { field, .. }) => field,
+            other => panic!("expected invalid argument, got {other:?}"),
+        };
+        let ok = json!({"service_name": "a", "level": "INFO", "message": "m"});
+        assert!(rest_log(&ok).is_ok());
+        assert_eq!(
+            err(json!({"service_name": "a", "level": "LOUD", "message": "m"})).as_deref(),
+            Some("level")
+        );
+        assert_eq!(
+            err(json!({"service_name": "a", "level": "INFO", "message": "m", "timestamp": "noon"}))
+                .as_deref(),
+            Some("timestamp")
+        );
+        assert_eq!(
+            err(json!({"level": "INFO", "message": "m"})).as_deref(),
+            Some("service_name")
+        );
+        assert_eq!(
+            err(json!({"service_name": "a", "level": "INFO", "message": "m", "metadata": [1]}))
+                .as_deref(),
+            Some("metadata")
+        );
+        assert_eq!(
+            err(json!({"service_name": "a", "level": "INFO", "message": "x".repeat(MAX_MESSAGE_BYTES + 1)}))
+                .as_deref(),
+            Some("message")
+        );
+        assert_eq!(
+            err(json!({"service_name": "a", "level": "INFO", "message": "m", "trace_id": "a b"}))
+                .as_deref(),
+            Some("trace_id")
+        );
+    }
+
+    #[test]
+    fn ingest_events_get_a_generated_trace_id() {
+        let log = ingest_event(&json!({"service": "s", "level": "error", "message": "m"})).unwrap();
+        let id = log.trace_id.unwrap();
+        assert_eq!(id.len(), 32);
+        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    }
+
+    #[test]
+    fn tenants_default_and_reject_control_characters() {
+        assert_eq!(tenant(None).unwrap(), "default");
+        assert_eq!(tenant(Some(b"  acme ")).unwrap(), "acme");
+        assert!(tenant(Some(b"a\nb")).is_err());
+        assert!(tenant(Some(&[0xff, 0xfe])).is_err());
+    }
+
+    #[test]
+    fn otlp_ids_must_have_the_right_length() {
+        assert_eq!(otlp_id(&[], 16, "trace_id"), Ok(None));
+        assert_eq!(otlp_id(&[0; 16], 16, "trace_id"), Ok(None));
+        assert_eq!(
+            otlp_id(&[1; 8], 8, "span_id"),
+            Ok(Some("0101010101010101".into()))
+        );
+        assert!(otlp_id(&[1; 5], 8, "span_id").is_err());
+    }
+}

@@ -1,0 +1,100 @@
+//! Prometheus metrics of log-service, all in one registry per application (so tests that start
+//! several applications in one process never collide).
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// Handles to every metric; cheap to clone.
+#[derive(Clone)]
+pub struct Metrics {
+    registry: Registry,
+    /// Records received, by `protocol` (otlp_grpc, otlp_http, rest, grpc), `signal` (logs, spans)
+    /// and `outcome` (accepted, rejected, throttled, failed).
+    pub ingested: IntCounterVec,
+    /// Rows waiting for the writer.
+    pub queued_rows: IntGauge,
+    /// Duration of one group commit.
+    pub commit_seconds: Histogram,
+    /// Rows in one group commit.
+    pub commit_rows: Histogram,
+    /// Group commits that failed and were rolled back.
+    pub commit_failures: IntCounter,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Metrics")
+    }
+}
+
+impl Metrics {
+    /// Creates and registers every metric, plus the process collector.
+    pub fn new() -> Result<Metrics, prometheus::Error> {
+        let registry = Registry::new();
+        let ingested = IntCounterVec::new(
+            Opts::new(
+                "log_service_ingested_records_total",
+                "Records received by log-service, by protocol, signal and outcome.",
+            ),
+            &["protocol", "signal", "outcome"],
+        )?;
+        let queued_rows = IntGauge::new(
+            "log_service_write_queue_rows",
+            "Rows waiting for the storage writer.",
+        )?;
+        let commit_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "log_service_commit_duration_seconds",
+                "Duration of one group commit.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+            ]),
+        )?;
+        let commit_rows = Histogram::with_opts(
+            HistogramOpts::new(
+                "log_service_commit_rows",
+                "Rows written by one group commit.",
+            )
+            .buckets(prometheus::exponential_buckets(1.0, 4.0, 9)?),
+        )?;
+        let commit_failures = IntCounter::new(
+            "log_service_commit_failures_total",
+            "Group commits that failed and were rolled back.",
+        )?;
+        registry.register(Box::new(ingested.clone()))?;
+        registry.register(Box::new(queued_rows.clone()))?;
+        registry.register(Box::new(commit_seconds.clone()))?;
+        registry.register(Box::new(commit_rows.clone()))?;
+        registry.register(Box::new(commit_failures.clone()))?;
+        registry.register(Box::new(
+            prometheus::process_collector::ProcessCollector::for_self(),
+        ))?;
+        Ok(Metrics {
+            registry,
+            ingested,
+            queued_rows,
+            commit_seconds,
+            commit_rows,
+            commit_failures,
+        })
+    }
+
+    /// Counts `n` records of one protocol, signal and outcome.
+    pub fn count(&self, protocol: &str, signal: &str, outcome: &str, n: usize) {
+        if n > 0 {
+            self.ingested
+                .with_label_values(&[protocol, signal, outcome])
+                .inc_by(n as u64);
+        }
+    }
+
+    /// Renders the Prometheus text format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}

@@ -1,0 +1,282 @@
+//! OTLP/HTTP receiver: `POST /v1/logs` and `POST /v1/traces`, binary protobuf or JSON, optionally
+//! gzip-compressed. The response uses the request's encoding; errors carry a `google.rpc.Status`,
+//! as the OTLP specification asks.
+
+use std::io::Read;
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use opentelemetry_proto::tonic::collector::logs::v1::{
+    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+};
+use opentelemetry_proto::tonic::collector::trace::v1::{
+    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+};
+use prost::Message;
+
+use super::{AppState, LimitedBody};
+use crate::error::AppError;
+use crate::ingest;
+use crate::model::WriteBatch;
+use crate::storage::StoreError;
+
+#[derive(Clone, Copy, PartialEq)]
+enum Encoding {
+    Protobuf,
+    Json,
+}
+
+/// `google.rpc.Status`, the body of OTLP/HTTP error responses.
+#[derive(Clone, PartialEq, Message)]
+struct RpcStatus {
+    #[prost(int32, tag = "1")]
+    code: i32,
+    #[prost(string, tag = "2")]
+    message: String,
+}
+
+/// An OTLP/HTTP failure, answered with a `google.rpc.Status` in the request's encoding.
+pub struct OtlpError {
+    status: StatusCode,
+    code: tonic::Code,
+    message: String,
+    encoding: Encoding,
+}
+
+impl IntoResponse for OtlpError {
+    fn into_response(self) -> Response {
+        let mut response = match self.encoding {
+            Encoding::Protobuf => (
+                self.status,
+                [(header::CONTENT_TYPE, "application/x-protobuf")],
+                RpcStatus {
+                    code: self.code as i32,
+                    message: self.message,
+                }
+                .encode_to_vec(),
+            )
+                .into_response(),
+            Encoding::Json => (
+                self.status,
+                axum::Json(
+                    serde_json::json!({ "code": self.code as i32, "message": self.message }),
+                ),
+            )
+                .into_response(),
+        };
+        if self.status == StatusCode::TOO_MANY_REQUESTS {
+            response
+                .headers_mut()
+                .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
+        }
+        response
+    }
+}
+
+fn bad(encoding: Encoding, message: impl Into<String>) -> OtlpError {
+    OtlpError {
+        status: StatusCode::BAD_REQUEST,
+        code: tonic::Code::InvalidArgument,
+        message: message.into(),
+        encoding,
+    }
+}
+
+fn from_app(encoding: Encoding, err: AppError) -> OtlpError {
+    let (status, code) = match &err {
+        AppError::InvalidArgument { .. } => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument),
+        AppError::PayloadTooLarge { .. } => {
+            (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::InvalidArgument)
+        }
+        AppError::NotFound(_) => (StatusCode::NOT_FOUND, tonic::Code::NotFound),
+        AppError::QueueFull => (
+            StatusCode::TOO_MANY_REQUESTS,
+            tonic::Code::ResourceExhausted,
+        ),
+        AppError::Unavailable => (StatusCode::SERVICE_UNAVAILABLE, tonic::Code::Unavailable),
+        AppError::Internal(cause) => {
+            tracing::error!(error = ?cause, "otlp export failed");
+            (StatusCode::INTERNAL_SERVER_ERROR, tonic::Code::Internal)
+        }
+    };
+    OtlpError {
+        status,
+        code,
+        message: err.to_string(),
+        encoding,
+    }
+}
+
+/// Picks the encoding from `Content-Type` and undoes `Content-Encoding: gzip`.
+fn decode_body(
+    headers: &HeaderMap,
+    body: bytes::Bytes,
+    limit: usize,
+) -> Result<(Encoding, Vec<u8>), OtlpError> {
+    let content_type = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let encoding = match content_type.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
+        "application/json" => Encoding::Json,
+        other => {
+            return Err(OtlpError {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code: tonic::Code::InvalidArgument,
+                message: format!(
+                    "Content-Type: {other:?} is not supported; use application/x-protobuf or application/json"
+                ),
+                encoding: Encoding::Json,
+            });
+        }
+    };
+    let compression = headers
+        .get(header::CONTENT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("identity")
+        .trim()
+        .to_ascii_lowercase();
+    let bytes = match compression.as_str() {
+        "" | "identity" => body.to_vec(),
+        "gzip" => {
+            let mut out = Vec::new();
+            flate2::read::GzDecoder::new(&body[..])
+                .take(limit as u64 + 1)
+                .read_to_end(&mut out)
+                .map_err(|e| {
+                    bad(
+                        encoding,
+                        format!("Content-Encoding: invalid gzip body: {e}"),
+                    )
+                })?;
+            if out.len() > limit {
+                return Err(from_app(encoding, AppError::PayloadTooLarge { limit }));
+            }
+            out
+        }
+        other => {
+            return Err(OtlpError {
+                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                code: tonic::Code::InvalidArgument,
+                message: format!("Content-Encoding: {other:?} is not supported; use gzip or none"),
+                encoding,
+            });
+        }
+    };
+    Ok((encoding, bytes))
+}
+
+fn parse<T: Message + Default + serde::de::DeserializeOwned>(
+    encoding: Encoding,
+    bytes: &[u8],
+) -> Result<T, OtlpError> {
+    match encoding {
+        Encoding::Protobuf => {
+            T::decode(bytes).map_err(|e| bad(encoding, format!("body: malformed protobuf: {e}")))
+        }
+        Encoding::Json => serde_json::from_slice(bytes)
+            .map_err(|e| bad(encoding, format!("body: malformed OTLP JSON: {e}"))),
+    }
+}
+
+fn respond<T: Message + serde::Serialize>(encoding: Encoding, message: T) -> Response {
+    match encoding {
+        Encoding::Protobuf => (
+            StatusCode::OK,
+            [(header::CONTENT_TYPE, "application/x-protobuf")],
+            message.encode_to_vec(),
+        )
+            .into_response(),
+        Encoding::Json => (StatusCode::OK, axum::Json(message)).into_response(),
+    }
+}
+
+async fn write(
+    state: &AppState,
+    batch: WriteBatch,
+    signal: &str,
+    encoding: Encoding,
+) -> Result<(), OtlpError> {
+    let n = batch.len();
+    match state.store.write(batch).await {
+        Ok(_) => {
+            state.metrics.count("otlp_http", signal, "accepted", n);
+            Ok(())
+        }
+        Err(err) => {
+            let outcome = if matches!(err, StoreError::QueueFull) {
+                "throttled"
+            } else {
+                "failed"
+            };
+            state.metrics.count("otlp_http", signal, outcome, n);
+            Err(from_app(encoding, err.into()))
+        }
+    }
+}
+
+fn tenant_of(headers: &HeaderMap, encoding: Encoding) -> Result<String, OtlpError> {
+    ingest::tenant(headers.get("x-tenant-id").map(|v| v.as_bytes()))
+        .map_err(|e| from_app(encoding, e))
+}
+
+/// `POST /v1/logs`.
+pub async fn logs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<LimitedBody, AppError>,
+) -> Result<Response, OtlpError> {
+    let body = body.map_err(|e| from_app(Encoding::Json, e))?;
+    let (encoding, bytes) = decode_body(&headers, body.0, state.max_body_bytes)?;
+    let tenant = tenant_of(&headers, encoding)?;
+    let request: ExportLogsServiceRequest = parse(encoding, &bytes)?;
+    let converted = ingest::otlp_logs(request);
+    state
+        .metrics
+        .count("otlp_http", "logs", "rejected", converted.rejected);
+    let partial_success = (converted.rejected > 0).then(|| ExportLogsPartialSuccess {
+        rejected_log_records: converted.rejected as i64,
+        error_message: converted.error_message(),
+    });
+    let mut batch = WriteBatch::new(tenant);
+    batch.logs = converted.rows;
+    write(&state, batch, "logs", encoding).await?;
+    Ok(respond(
+        encoding,
+        ExportLogsServiceResponse { partial_success },
+    ))
+}
+
+/// `POST /v1/traces`.
+pub async fn traces(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<LimitedBody, AppError>,
+) -> Result<Response, OtlpError> {
+    let body = body.map_err(|e| from_app(Encoding::Json, e))?;
+    let (encoding, bytes) = decode_body(&headers, body.0, state.max_body_bytes)?;
+    let tenant = tenant_of(&headers, encoding)?;
+    let request: ExportTraceServiceRequest = parse(encoding, &bytes)?;
+    let converted = ingest::otlp_spans(request);
+    state
+        .metrics
+        .count("otlp_http", "spans", "rejected", converted.rejected);
+    let partial_success = (converted.rejected > 0).then(|| ExportTracePartialSuccess {
+        rejected_spans: converted.rejected as i64,
+        error_message: converted.error_message(),
+    });
+    let mut batch = WriteBatch::new(tenant);
+    batch.spans = converted.rows;
+    write(&state, batch, "spans", encoding).await?;
+    Ok(respond(
+        encoding,
+        ExportTraceServiceResponse { partial_success },
+    ))
+}

@@ -1,0 +1,9 @@
+//! Integration tests: each starts the real application in-process on port 0 with its own database.
+
+mod crash;
+mod helpers;
+mod ingest;
+mod otlp;
+mod postgres;
+mod query;
+mod tenants;

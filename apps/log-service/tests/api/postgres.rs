@@ -1,0 +1,121 @@
+//! The PostgreSQL backend (seed 001's schema) behind the same API, against the local server.
+//! Each test gets a fresh database that is dropped afterwards.
+
+use serde_json::json;
+
+use crate::helpers::{TempDir, spawn_config};
+use crate::otlp::{order_logs, order_trace, send_grpc, span_id, trace_id};
+
+const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
+
+async fn admin() -> Option<tokio_postgres::Client> {
+    let url = std::env::var("LOG_SERVICE_TEST_POSTGRES").unwrap_or_else(|_| ADMIN_URL.into());
+    match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
+        Ok((client, connection)) => {
+            tokio::spawn(connection);
+            Some(client)
+        }
+        Err(err) => {
+            eprintln!("SKIPPED: PostgreSQL not reachable at {url}: {err}");
+            None
+        }
+    }
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn the_postgres_backend_answers_like_sqlite() {
+    let Some(admin) = admin().await else { return };
+    let name = format!("log_service_test_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+
+    let mut config = log_service::Config::for_tests("unused.db");
+    config.database = log_service::DatabaseConfig::Postgres {
+        url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+    };
+    let app = spawn_config(config, TempDir::new()).await;
+
+    let batch = json!([
+        {"service_name": "auth", "level": "INFO", "message": "user login ok", "timestamp": "2024-01-15T10:00:00Z", "trace_id": "t1", "request_id": "r1"},
+        {"service_name": "auth", "level": "ERROR", "message": "authentication failed", "timestamp": "2024-01-15T10:01:10.123456Z", "trace_id": "t1", "metadata": {"code": "AUTH_001"}},
+        {"service_name": "billing", "level": "WARN", "message": "invoice late", "timestamp": "2024-01-15T11:30:00Z", "environment": "staging"},
+        {"service_name": "billing", "level": "LOUD", "message": "rejected"},
+    ]);
+    let (status, body) = app.post("/api/v1/logs/batch", None, &batch).await;
+    assert_eq!(status, 201, "{body}");
+    assert_eq!(body["accepted"], 3);
+    let first = body["ids"][1].as_i64().unwrap();
+
+    let (_, log) = app.get(&format!("/api/v1/logs/{first}"), None).await;
+    assert_eq!(log["timestamp"], "2024-01-15T10:01:10.123456Z");
+    assert_eq!(log["metadata"]["code"], "AUTH_001");
+    let (_, page) = app
+        .post("/api/v1/logs/query", None, &json!({"min_level": "WARN"}))
+        .await;
+    assert_eq!(page["total"], 2);
+    let (_, page) = app
+        .post(
+            "/api/v1/logs/query",
+            None,
+            &json!({"search": "authentication"}),
+        )
+        .await;
+    assert_eq!(page["total"], 1);
+    let (_, page) = app
+        .get("/api/v1/logs?environment=staging&page_size=1", None)
+        .await;
+    assert_eq!(page["logs"][0]["message"], "invoice late");
+    let (_, agg) = app
+        .post("/api/v1/logs/aggregate", None, &json!({"interval": "hour"}))
+        .await;
+    assert_eq!(
+        agg["buckets"],
+        json!([
+            {"bucket": "2024-01-15T10:00:00Z", "total": 2, "counts": {"INFO": 1, "ERROR": 1}},
+            {"bucket": "2024-01-15T11:00:00Z", "total": 1, "counts": {"WARN": 1}},
+        ])
+    );
+    let (_, stats) = app.get("/api/v1/logs/stats", None).await;
+    assert_eq!(stats["total"], 3);
+    assert_eq!(stats["by_service"], json!({"auth": 2, "billing": 1}));
+    let (_, services) = app.get("/api/v1/logs/services", None).await;
+    assert_eq!(services["services"], json!(["auth", "billing"]));
+
+    send_grpc(
+        &app,
+        Some("pg-tenant"),
+        order_trace(8),
+        order_logs(8, vec![]),
+    )
+    .await;
+    let id = hex(&trace_id(8));
+    let (status, trace) = app
+        .get(&format!("/api/v1/traces/{id}"), Some("pg-tenant"))
+        .await;
+    assert_eq!(status, 200);
+    assert_eq!(trace["spans"].as_array().unwrap().len(), 6);
+    assert_eq!(trace["spans"][0]["kind"], "SERVER");
+    let (_, dag) = app
+        .get(&format!("/api/v1/traces/{id}/dag"), Some("pg-tenant"))
+        .await;
+    assert_eq!(dag["root_span_id"], hex(&span_id(1)));
+    assert_eq!(dag["edges"].as_array().unwrap().len(), 5);
+    let (status, _) = app.get(&format!("/api/v1/traces/{id}"), None).await;
+    assert_eq!(status, 404, "another tenant's trace");
+    let (_, dags) = app.get("/api/v1/dags", Some("pg-tenant")).await;
+    assert_eq!(dags["dags"].as_array().unwrap().len(), 1);
+    let (_, storage) = app.get("/api/v1/logs/storage", Some("pg-tenant")).await;
+    assert_eq!(storage["backend"], "postgres");
+    assert_eq!(storage["span_count"], 6);
+
+    drop(app);
+    let _ = admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
+}

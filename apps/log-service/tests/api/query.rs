@@ -1,0 +1,337 @@
+//! Seed 001 query routes against a known data set: filters, pagination, aggregation, stats.
+
+use serde_json::{Value, json};
+
+use crate::helpers::{TestApp, ids, messages, spawn_app};
+
+/// Seven entries across two services, two days and every filterable field.
+fn dataset() -> Value {
+    let e = |svc: &str,
+             level: &str,
+             ts: &str,
+             msg: &str,
+             trace: &str,
+             req: &str,
+             user: &str,
+             env: &str| {
+        json!({
+            "service_name": svc, "level": level, "timestamp": ts, "message": msg,
+            "trace_id": trace, "request_id": req, "user_id": user, "environment": env,
+            "metadata": {"k": msg.len()}, "host": "pod-1", "source": "handler.rs:1"
+        })
+    };
+    json!([
+        e(
+            "auth",
+            "INFO",
+            "2024-01-15T10:00:00Z",
+            "user login ok",
+            "t1",
+            "r1",
+            "u1",
+            "production"
+        ),
+        e(
+            "auth",
+            "WARN",
+            "2024-01-15T10:00:30Z",
+            "slow password hash",
+            "t1",
+            "r1",
+            "u1",
+            "production"
+        ),
+        e(
+            "auth",
+            "ERROR",
+            "2024-01-15T10:01:10Z",
+            "authentication failed for user",
+            "t2",
+            "r2",
+            "u2",
+            "production"
+        ),
+        e(
+            "billing",
+            "INFO",
+            "2024-01-15T10:30:00Z",
+            "invoice created",
+            "t3",
+            "r3",
+            "u1",
+            "staging"
+        ),
+        e(
+            "billing",
+            "DEBUG",
+            "2024-01-15T11:05:00Z",
+            "cache miss invoice",
+            "t3",
+            "r3",
+            "u1",
+            "staging"
+        ),
+        e(
+            "billing",
+            "FATAL",
+            "2024-01-15T11:10:00Z",
+            "database authentication failed",
+            "t4",
+            "r4",
+            "u3",
+            "production"
+        ),
+        e(
+            "auth",
+            "INFO",
+            "2024-01-16T09:00:00Z",
+            "user logout",
+            "t5",
+            "r5",
+            "u1",
+            "production"
+        ),
+    ])
+}
+
+async fn seeded() -> (TestApp, Vec<i64>) {
+    let app = spawn_app().await;
+    let (status, body) = app.post("/api/v1/logs/batch", None, &dataset()).await;
+    assert_eq!(status, 201, "{body}");
+    let ids = body["ids"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    (app, ids)
+}
+
+async fn query(app: &TestApp, filter: Value) -> Value {
+    let (status, body) = app.post("/api/v1/logs/query", None, &filter).await;
+    assert_eq!(status, 200, "{filter} -> {body}");
+    body
+}
+
+#[tokio::test]
+async fn every_filter_of_the_query_body_selects_the_expected_entries() {
+    let (app, id) = seeded().await;
+    let cases: Vec<(Value, Vec<i64>)> = vec![
+        (
+            json!({}),
+            vec![id[6], id[5], id[4], id[3], id[2], id[1], id[0]],
+        ),
+        (
+            json!({"service_name": "auth"}),
+            vec![id[6], id[2], id[1], id[0]],
+        ),
+        (json!({"level": "error"}), vec![id[2]]),
+        (json!({"min_level": "WARN"}), vec![id[5], id[2], id[1]]),
+        (
+            json!({"start_time": "2024-01-15T10:00:30Z", "end_time": "2024-01-15T10:59:59Z"}),
+            vec![id[3], id[2], id[1]],
+        ),
+        (json!({"trace_id": "t1"}), vec![id[1], id[0]]),
+        (json!({"request_id": "r3"}), vec![id[4], id[3]]),
+        (
+            json!({"user_id": "u1"}),
+            vec![id[6], id[4], id[3], id[1], id[0]],
+        ),
+        (
+            json!({"search": "Authentication FAILED"}),
+            vec![id[5], id[2]],
+        ),
+        (json!({"search": "invoice"}), vec![id[4], id[3]]),
+        (json!({"search": "nothing-like-this"}), vec![]),
+        (json!({"environment": "staging"}), vec![id[4], id[3]]),
+        (
+            json!({"service_name": "billing", "min_level": "ERROR"}),
+            vec![id[5]],
+        ),
+    ];
+    for (filter, expected) in cases {
+        let body = query(&app, filter.clone()).await;
+        assert_eq!(ids(&body), expected, "filter {filter}");
+        assert_eq!(body["total"], expected.len(), "filter {filter}");
+    }
+}
+
+#[tokio::test]
+async fn the_list_route_paginates_newest_first_and_takes_filters_as_parameters() {
+    let (app, id) = seeded().await;
+    let mut seen = Vec::new();
+    for page in 1..=3 {
+        let (status, body) = app
+            .get(&format!("/api/v1/logs?page={page}&page_size=3"), None)
+            .await;
+        assert_eq!(status, 200);
+        assert_eq!(body["total"], 7);
+        assert_eq!(body["page"], page);
+        assert_eq!(body["page_size"], 3);
+        seen.extend(ids(&body));
+    }
+    assert_eq!(seen, vec![id[6], id[5], id[4], id[3], id[2], id[1], id[0]]);
+
+    let (_, body) = app.get("/api/v1/logs?service=billing&limit=2", None).await;
+    assert_eq!(
+        messages(&body),
+        ["database authentication failed", "cache miss invoice"]
+    );
+    assert_eq!(body["total"], 3);
+
+    let (status, body) = app.get("/api/v1/logs?page_size=1001", None).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "page_size");
+    let (status, body) = app
+        .post("/api/v1/logs/query", None, &json!({"page": 0}))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "page");
+    let (status, body) = app
+        .post("/api/v1/logs/query", None, &json!({"min_level": "LOUD"}))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "min_level");
+    let (status, body) = app
+        .post("/api/v1/logs/query", None, &json!({"start_time": "monday"}))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "start_time");
+    let (status, body) = app
+        .post("/api/v1/logs/query", None, &json!({"search": "***"}))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "search");
+}
+
+#[tokio::test]
+async fn logs_are_found_by_id_trace_and_request() {
+    let (app, id) = seeded().await;
+    let (status, log) = app.get(&format!("/api/v1/logs/{}", id[2]), None).await;
+    assert_eq!(status, 200);
+    assert_eq!(log["message"], "authentication failed for user");
+    assert_eq!(log["level"], "ERROR");
+    assert_eq!(log["service_name"], "auth");
+    assert_eq!(log["timestamp"], "2024-01-15T10:01:10Z");
+    assert_eq!(log["metadata"], json!({"k": 30}));
+    assert_eq!(log["attributes"], json!({"k": 30}));
+    assert_eq!(log["host"], "pod-1");
+    assert_eq!(log["environment"], "production");
+
+    let (status, body) = app.get("/api/v1/logs/999999", None).await;
+    assert_eq!(status, 404);
+    assert_eq!(body["error"]["code"], "not_found");
+    let (status, body) = app.get("/api/v1/logs/abc", None).await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "id");
+
+    let (_, body) = app.get("/api/v1/logs/trace/t1", None).await;
+    assert_eq!(messages(&body), ["user login ok", "slow password hash"]);
+    let (_, body) = app.get("/api/v1/logs/request/r3", None).await;
+    assert_eq!(messages(&body), ["invoice created", "cache miss invoice"]);
+    let (_, body) = app.get("/api/v1/logs/trace/unknown", None).await;
+    assert_eq!(body["count"], 0);
+}
+
+#[tokio::test]
+async fn aggregation_counts_levels_per_minute_hour_and_day() {
+    let (app, _) = seeded().await;
+    let (status, body) = app
+        .post("/api/v1/logs/aggregate", None, &json!({"interval": "hour"}))
+        .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["buckets"],
+        json!([
+            {"bucket": "2024-01-15T10:00:00Z", "total": 4, "counts": {"INFO": 2, "WARN": 1, "ERROR": 1}},
+            {"bucket": "2024-01-15T11:00:00Z", "total": 2, "counts": {"DEBUG": 1, "FATAL": 1}},
+            {"bucket": "2024-01-16T09:00:00Z", "total": 1, "counts": {"INFO": 1}},
+        ])
+    );
+    let (_, body) = app
+        .post(
+            "/api/v1/logs/aggregate",
+            None,
+            &json!({"interval": "day", "service_name": "auth"}),
+        )
+        .await;
+    assert_eq!(
+        body["buckets"],
+        json!([
+            {"bucket": "2024-01-15T00:00:00Z", "total": 3, "counts": {"INFO": 1, "WARN": 1, "ERROR": 1}},
+            {"bucket": "2024-01-16T00:00:00Z", "total": 1, "counts": {"INFO": 1}},
+        ])
+    );
+    let (_, body) = app
+        .post(
+            "/api/v1/logs/aggregate",
+            None,
+            &json!({"interval": "minute", "end_time": "2024-01-15T10:59:00Z"}),
+        )
+        .await;
+    let buckets: Vec<&str> = body["buckets"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|b| b["bucket"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        buckets,
+        [
+            "2024-01-15T10:00:00Z",
+            "2024-01-15T10:01:00Z",
+            "2024-01-15T10:30:00Z"
+        ]
+    );
+    let (status, body) = app
+        .post("/api/v1/logs/aggregate", None, &json!({"interval": "week"}))
+        .await;
+    assert_eq!(status, 400);
+    assert_eq!(body["error"]["field"], "interval");
+}
+
+#[tokio::test]
+async fn stats_services_and_storage_describe_the_data() {
+    let (app, _) = seeded().await;
+    let (status, stats) = app.get("/api/v1/logs/stats", None).await;
+    assert_eq!(status, 200);
+    assert_eq!(stats["total"], 7);
+    assert_eq!(stats["error_count"], 2);
+    assert_eq!(stats["trace_count_with_errors"], 2);
+    assert_eq!(
+        stats["by_level"],
+        json!({"DEBUG": 1, "INFO": 3, "WARN": 1, "ERROR": 1, "FATAL": 1})
+    );
+    assert_eq!(stats["by_service"], json!({"auth": 4, "billing": 3}));
+    assert_eq!(stats["first_timestamp"], "2024-01-15T10:00:00Z");
+    assert_eq!(stats["last_timestamp"], "2024-01-16T09:00:00Z");
+    let (_, stats) = app
+        .get("/api/v1/logs/stats?start_time=2024-01-16T00:00:00Z", None)
+        .await;
+    assert_eq!(stats["total"], 1);
+
+    let (_, body) = app.get("/api/v1/logs/services", None).await;
+    assert_eq!(body["services"], json!(["auth", "billing"]));
+    let (_, body) = app.get("/api/v1/logs/storage", None).await;
+    assert_eq!(body["backend"], "sqlite");
+    assert_eq!(body["log_count"], 7);
+    assert!(body["estimated_bytes"].as_i64().unwrap() > 0);
+
+    for path in ["/health", "/live", "/ready"] {
+        let (status, _) = app.get(path, None).await;
+        assert_eq!(status, 200, "{path}");
+    }
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.rest))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(r#"log_service_ingested_records_total{outcome="accepted",protocol="rest",signal="logs"} 7"#),
+        "{metrics}"
+    );
+}

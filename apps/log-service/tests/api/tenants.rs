@@ -1,0 +1,197 @@
+//! Tenant isolation matrix: what tenant A writes, through any ingest path, is invisible to tenant B
+//! (and to the default tenant) through every read route, REST and gRPC alike, even when both use
+//! the same trace, request and span ids.
+
+use log_service::grpc::proto::query::{GetDagsRequest, GetLogsRequest, TraceIdRequest};
+use serde_json::{Value, json};
+
+use crate::helpers::{spawn_app, with_tenant};
+use crate::otlp::{order_logs, order_trace, send_grpc, span_id, trace_id};
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+#[tokio::test]
+async fn no_route_shows_one_tenant_the_data_of_another() {
+    let app = spawn_app().await;
+    let a = Some("tenant-a");
+    // Tenant A writes through REST single, batch, /ingest and OTLP gRPC (spans with an error).
+    let (status, body) = app
+        .post(
+            "/api/v1/logs",
+            a,
+            &json!({"service_name": "a-svc", "level": "ERROR", "message": "secret of a",
+                    "trace_id": "shared-trace", "request_id": "shared-req", "span_id": "s1"}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let a_log_id = body["id"].as_i64().unwrap();
+    let (status, _) = app
+        .post(
+            "/api/v1/logs/batch",
+            a,
+            &json!([{"service_name": "a-svc", "level": "INFO", "message": "more of a"}]),
+        )
+        .await;
+    assert_eq!(status, 201);
+    let (status, _) = app
+        .post("/ingest", a, &json!({"service": "a-ingest", "level": "INFO", "message": "ingest of a", "trace_id": "shared-trace"}))
+        .await;
+    assert_eq!(status, 202);
+    let otlp_trace = hex(&trace_id(7));
+    let logs = order_logs(
+        7,
+        vec![opentelemetry_proto::tonic::logs::v1::LogRecord {
+            time_unix_nano: 1_700_000_000_000_000_000,
+            severity_number: 17,
+            trace_id: trace_id(7),
+            span_id: span_id(1),
+            ..Default::default()
+        }],
+    );
+    send_grpc(&app, a, order_trace(7), logs).await;
+
+    // Sanity: A sees its own data everywhere.
+    let (_, page) = app.get("/api/v1/logs", a).await;
+    assert_eq!(page["total"], 4);
+    let (status, _) = app.get(&format!("/api/v1/traces/{otlp_trace}"), a).await;
+    assert_eq!(status, 200);
+    let (_, dags) = app.get("/api/v1/dags", a).await;
+    assert_eq!(dags["dags"].as_array().unwrap().len(), 2);
+
+    // Tenant B writes one log on the same trace id, so "empty" is not the only thing B can see.
+    let b = Some("tenant-b");
+    let (status, _) = app
+        .post("/api/v1/logs", b, &json!({"service_name": "b-svc", "level": "INFO", "message": "b only", "trace_id": "shared-trace", "request_id": "shared-req"}))
+        .await;
+    assert_eq!(status, 201);
+
+    for (tenant, own_logs) in [(b, 1), (None, 0)] {
+        let label = format!("{tenant:?}");
+        let (_, page) = app.get("/api/v1/logs", tenant).await;
+        assert_eq!(page["total"], own_logs, "{label} list");
+        let (_, page) = app
+            .post("/api/v1/logs/query", tenant, &json!({"search": "secret"}))
+            .await;
+        assert_eq!(page["total"], 0, "{label} search");
+        let (status, _) = app.get(&format!("/api/v1/logs/{a_log_id}"), tenant).await;
+        assert_eq!(status, 404, "{label} by id");
+        let (_, logs) = app.get("/api/v1/logs/trace/shared-trace", tenant).await;
+        assert!(
+            logs["logs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .all(|l| l["message"] == "b only"),
+            "{label} by trace"
+        );
+        let (_, logs) = app.get("/api/v1/logs/request/shared-req", tenant).await;
+        assert_eq!(logs["count"], own_logs, "{label} by request");
+        let (status, _) = app
+            .get(&format!("/api/v1/traces/{otlp_trace}"), tenant)
+            .await;
+        assert_eq!(status, 404, "{label} trace");
+        let (status, _) = app
+            .get(&format!("/api/v1/traces/{otlp_trace}/dag"), tenant)
+            .await;
+        assert_eq!(status, 404, "{label} dag");
+        let (_, trace) = app.get("/api/v1/traces/shared-trace", tenant).await;
+        if own_logs > 0 {
+            assert_eq!(
+                trace["logs"].as_array().unwrap().len(),
+                1,
+                "{label} shared trace"
+            );
+        }
+        let (_, dags) = app.get("/api/v1/dags", tenant).await;
+        assert_eq!(dags["dags"], json!([]), "{label} dags");
+        let (_, stats) = app.get("/api/v1/logs/stats", tenant).await;
+        assert_eq!(stats["total"], own_logs, "{label} stats");
+        assert_eq!(stats["error_count"], 0, "{label} stats errors");
+        assert_eq!(stats["trace_count_with_errors"], 0, "{label} stats traces");
+        let (_, services) = app.get("/api/v1/logs/services", tenant).await;
+        let expected: Value = if own_logs > 0 {
+            json!(["b-svc"])
+        } else {
+            json!([])
+        };
+        assert_eq!(services["services"], expected, "{label} services");
+        let (_, storage) = app.get("/api/v1/logs/storage", tenant).await;
+        assert_eq!(storage["log_count"], own_logs, "{label} storage");
+        assert_eq!(storage["span_count"], 0, "{label} storage spans");
+        let (_, agg) = app
+            .post(
+                "/api/v1/logs/aggregate",
+                tenant,
+                &json!({"interval": "day"}),
+            )
+            .await;
+        let total: i64 = agg["buckets"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|b| b["total"].as_i64().unwrap())
+            .sum();
+        assert_eq!(total, own_logs, "{label} aggregate");
+
+        let mut client = app.query_client().await;
+        let logs = client
+            .get_logs(with_tenant(
+                GetLogsRequest {
+                    limit: 100,
+                    offset: 0,
+                },
+                tenant,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        assert_eq!(logs.logs.len() as i64, own_logs, "{label} grpc GetLogs");
+        let err = client
+            .get_logs_by_trace_id(with_tenant(
+                TraceIdRequest {
+                    trace_id: otlp_trace.clone(),
+                },
+                tenant,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code(),
+            tonic::Code::NotFound,
+            "{label} grpc GetLogsByTraceId"
+        );
+        let err = client
+            .get_dag_by_trace_id(with_tenant(
+                TraceIdRequest {
+                    trace_id: otlp_trace.clone(),
+                },
+                tenant,
+            ))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.code(),
+            tonic::Code::NotFound,
+            "{label} grpc GetDagByTraceId"
+        );
+        let dags = client
+            .get_dags(with_tenant(GetDagsRequest::default(), tenant))
+            .await
+            .unwrap()
+            .into_inner();
+        assert!(dags.dags.is_empty(), "{label} grpc GetDags");
+    }
+
+    // And A still does not see B's log on the shared trace.
+    let (_, logs) = app.get("/api/v1/logs/trace/shared-trace", a).await;
+    let msgs: Vec<&str> = logs["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(msgs.len(), 2);
+    assert!(!msgs.contains(&"b only"));
+}
