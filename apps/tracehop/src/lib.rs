@@ -1,0 +1,45 @@
+//! tracehop, the command line front door of the workspace: `up` starts log-service and the three
+//! services as child processes (and `down` stops a detached run), `order` places orders, `trace`
+//! draws a trace from log-service as a waterfall, `logs` searches log-service, `load` measures the
+//! order path with an HDR histogram, and `faults` reads and sets the services' fault knobs.
+//!
+//! Every failure reaches `main` as one `anyhow` error whose message names the service, the address
+//! and what to do, printed as a single line.
+
+pub mod cli;
+mod client;
+mod faults;
+mod load;
+mod logs;
+mod order;
+mod state;
+mod style;
+mod trace;
+mod up;
+mod util;
+
+use anyhow::Context;
+use cli::{Cli, Command};
+
+/// Runs one parsed command line to completion on a fresh tokio runtime.
+pub fn run(cli: Cli) -> anyhow::Result<()> {
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .context("failed to start the async runtime")?;
+    runtime.block_on(dispatch(cli))
+}
+
+async fn dispatch(cli: Cli) -> anyhow::Result<()> {
+    let urls = cli.urls;
+    let color = style::Palette::for_stdout(cli.color);
+    match cli.command {
+        Command::Up(args) => up::up(args).await,
+        Command::Down(args) => up::down(args).await,
+        Command::Order(args) => order::run(&urls, args).await,
+        Command::Trace(args) => trace::run(&urls, args, color).await,
+        Command::Logs(args) => logs::run(&urls, args, color).await,
+        Command::Load(args) => load::run(&urls, args).await,
+        Command::Faults(args) => faults::run(&urls, args).await,
+    }
+}

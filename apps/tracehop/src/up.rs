@@ -1,0 +1,541 @@
+//! `tracehop up` and `tracehop down`: log-service and the three services as child processes.
+//!
+//! The binaries are the ones next to the tracehop executable, so `target/release/tracehop up`
+//! starts `target/release/order-gateway` and its siblings. Each child gets its own process group:
+//! a Ctrl-C on the terminal reaches tracehop alone, which then stops the children in reverse start
+//! order (gateway first, log-service last, so the others' final telemetry still lands), with
+//! SIGTERM, a deadline, then SIGKILL.
+
+use std::fs::File;
+use std::io::{BufRead, BufReader};
+use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, anyhow, bail};
+use indicatif::{ProgressBar, ProgressStyle};
+use nix::sys::signal::{Signal, kill};
+use nix::unistd::Pid;
+
+use crate::cli::{DownArgs, UpArgs};
+
+/// Name of the pid file in the log directory, one `name pid` line per service.
+const PID_FILE: &str = "tracehop.pids";
+/// How long the children may take to stop after SIGTERM when `up` itself is stopped.
+const STOP_DEADLINE: Duration = Duration::from_secs(10);
+
+/// One service to start.
+#[derive(Debug)]
+struct Spec {
+    name: &'static str,
+    url: String,
+    env: Vec<(&'static str, String)>,
+}
+
+/// A started service.
+struct Running {
+    name: &'static str,
+    url: String,
+    child: Child,
+    stdout: PathBuf,
+}
+
+fn local(port: u16) -> String {
+    format!("127.0.0.1:{port}")
+}
+
+/// The services in start order, with consistent addresses and settings.
+fn specs(args: &UpArgs, log_dir: &Path) -> Vec<Spec> {
+    let log_dir = log_dir.display().to_string();
+    let otlp = format!("http://{}", local(args.otlp_grpc_port));
+    let common = |bind: u16| -> Vec<(&'static str, String)> {
+        let mut env = vec![
+            ("BIND_ADDR", local(bind)),
+            ("LOG_DIR", log_dir.clone()),
+            ("AMQP_URL", args.amqp_url.clone()),
+        ];
+        if !args.no_log_service {
+            env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.clone()));
+            env.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()));
+        }
+        env
+    };
+    let mut specs = Vec::new();
+    if !args.no_log_service {
+        let mut env = vec![
+            ("BIND_ADDR", local(args.log_service_port)),
+            ("OTLP_GRPC_ADDR", local(args.otlp_grpc_port)),
+            ("OTLP_HTTP_ADDR", local(args.otlp_http_port)),
+            ("GRPC_ADDR", local(args.grpc_port)),
+            ("LOG_DIR", log_dir.clone()),
+        ];
+        if let Some(db) = &args.database {
+            env.push(("DATABASE_URL", db.clone()));
+        }
+        specs.push(Spec {
+            name: "log-service",
+            url: format!("http://{}", local(args.log_service_port)),
+            env,
+        });
+    }
+    let mut payment = common(args.payment_port);
+    if let Some(rate) = args.payment_failure_rate {
+        payment.push(("PAYMENT_FAILURE_RATE", rate.to_string()));
+    }
+    if let Some(ms) = args.payment_latency_ms {
+        payment.push(("PAYMENT_LATENCY_MS", ms.to_string()));
+    }
+    specs.push(Spec {
+        name: "payment-service",
+        url: format!("http://{}", local(args.payment_port)),
+        env: payment,
+    });
+    let mut email = common(args.email_port);
+    if let Some(rate) = args.email_failure_rate {
+        email.push(("EMAIL_FAILURE_RATE", rate.to_string()));
+    }
+    if let Some(ms) = args.email_latency_ms {
+        email.push(("EMAIL_LATENCY_MS", ms.to_string()));
+    }
+    specs.push(Spec {
+        name: "email-service",
+        url: format!("http://{}", local(args.email_port)),
+        env: email,
+    });
+    let mut gateway = common(args.gateway_port);
+    gateway.push((
+        "PAYMENT_URL",
+        format!("http://{}", local(args.payment_port)),
+    ));
+    specs.push(Spec {
+        name: "order-gateway",
+        url: format!("http://{}", local(args.gateway_port)),
+        env: gateway,
+    });
+    specs
+}
+
+/// `host:port` of an AMQP URL (`amqp://user:pass@host:port/vhost`), default port 5672.
+fn broker_addr(amqp_url: &str) -> anyhow::Result<String> {
+    let rest = amqp_url
+        .strip_prefix("amqp://")
+        .or_else(|| amqp_url.strip_prefix("amqps://"))
+        .ok_or_else(|| anyhow!("AMQP URL {amqp_url:?} does not start with amqp://"))?;
+    let authority = rest.split(['/', '?']).next().unwrap_or("");
+    let host_port = authority.rsplit('@').next().unwrap_or(authority);
+    if host_port.is_empty() {
+        bail!("AMQP URL {amqp_url:?} names no host");
+    }
+    let has_port = host_port
+        .rsplit_once(':')
+        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        && !host_port.ends_with(']');
+    Ok(if has_port {
+        host_port.to_owned()
+    } else {
+        format!("{host_port}:5672")
+    })
+}
+
+fn check_broker(amqp_url: &str) -> anyhow::Result<()> {
+    let addr = broker_addr(amqp_url)?;
+    let reachable = addr
+        .to_socket_addrs()
+        .ok()
+        .into_iter()
+        .flatten()
+        .any(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
+    if !reachable {
+        bail!(
+            "RabbitMQ is not reachable at {addr}; start it with scripts/ensure-broker.sh (or `sudo rabbitmq-server -detached`), or pass --amqp-url"
+        );
+    }
+    Ok(())
+}
+
+fn bin_dir(args: &UpArgs) -> anyhow::Result<PathBuf> {
+    if let Some(dir) = &args.bin_dir {
+        return Ok(dir.clone());
+    }
+    let exe = std::env::current_exe().context("cannot tell where the tracehop executable is")?;
+    exe.parent()
+        .map(Path::to_path_buf)
+        .ok_or_else(|| anyhow!("{} has no parent directory", exe.display()))
+}
+
+/// The last non-empty line a child wrote, which usually says why it stopped.
+fn last_line(path: &Path) -> Option<String> {
+    let file = File::open(path).ok()?;
+    BufReader::new(file)
+        .lines()
+        .map_while(Result::ok)
+        .filter(|l| !l.trim().is_empty())
+        .last()
+}
+
+/// Starts everything, waits for readiness, then either returns (`--detach`) or supervises until
+/// Ctrl-C, SIGTERM or a child's exit.
+pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+    let bins = bin_dir(&args)?;
+    std::fs::create_dir_all(&args.log_dir)
+        .with_context(|| format!("cannot create the log directory {}", args.log_dir.display()))?;
+    let log_dir = args
+        .log_dir
+        .canonicalize()
+        .with_context(|| format!("cannot resolve {}", args.log_dir.display()))?;
+    let specs = specs(&args, &log_dir);
+    for spec in &specs {
+        let path = bins.join(spec.name);
+        if !path.is_file() {
+            bail!(
+                "{} is not at {}; build the services next to tracehop: cargo build --release -p tracehop -p order-gateway -p payment-service -p email-service -p log-service",
+                spec.name,
+                path.display()
+            );
+        }
+    }
+    let pid_file = log_dir.join(PID_FILE);
+    if let Some(alive) = alive_from_pid_file(&pid_file)
+        && !alive.is_empty()
+    {
+        bail!(
+            "services from an earlier `tracehop up --detach` still run ({}); stop them with `tracehop down --log-dir {}`",
+            alive
+                .iter()
+                .map(|(n, p)| format!("{n} pid {p}"))
+                .collect::<Vec<_>>()
+                .join(", "),
+            args.log_dir.display()
+        );
+    }
+    check_broker(&args.amqp_url)?;
+    for spec in &specs {
+        for (key, value) in &spec.env {
+            if key.ends_with("_ADDR")
+                && let Err(err) = TcpListener::bind(value.as_str())
+            {
+                bail!(
+                    "{value} (for {} {key}) is not free ({err}); is tracehop already up? stop it with `tracehop down`, or choose other ports",
+                    spec.name
+                );
+            }
+        }
+    }
+
+    let mut running: Vec<Running> = Vec::new();
+    let started = start_all(&specs, &bins, &log_dir, &args, &mut running).await;
+    if let Err(err) = started {
+        stop_all(&mut running, STOP_DEADLINE).await;
+        return Err(err);
+    }
+
+    println!();
+    for r in &running {
+        println!("  {:<16} {}", r.name, r.url);
+    }
+    println!("  logs             {}", log_dir.display());
+    println!();
+
+    if args.detach {
+        let lines: String = running
+            .iter()
+            .map(|r| format!("{} {}\n", r.name, r.child.id()))
+            .collect();
+        std::fs::write(&pid_file, lines)
+            .with_context(|| format!("cannot write the pid file {}", pid_file.display()))?;
+        println!(
+            "running in the background (pids in {}); stop with `tracehop down --log-dir {}`",
+            pid_file.display(),
+            args.log_dir.display()
+        );
+        return Ok(());
+    }
+
+    println!("press Ctrl-C to stop");
+    // Both listeners exist before the loop, so a signal between two polls is not lost.
+    let listen = |kind| tokio::signal::unix::signal(kind).context("cannot listen for signals");
+    let mut sigterm = listen(tokio::signal::unix::SignalKind::terminate())?;
+    let mut sigint = listen(tokio::signal::unix::SignalKind::interrupt())?;
+    let exited = loop {
+        tokio::select! {
+            _ = sigint.recv() => break None,
+            _ = sigterm.recv() => break None,
+            () = tokio::time::sleep(Duration::from_millis(500)) => {}
+        }
+        if let Some(r) = running
+            .iter_mut()
+            .find_map(|r| matches!(r.child.try_wait(), Ok(Some(_))).then_some(r))
+        {
+            let why = last_line(&r.stdout).unwrap_or_default();
+            break Some(format!(
+                "{} exited unexpectedly ({}); see {}",
+                r.name,
+                why,
+                r.stdout.display()
+            ));
+        }
+    };
+    eprintln!("stopping...");
+    stop_all(&mut running, STOP_DEADLINE).await;
+    match exited {
+        Some(message) => Err(anyhow!(message)),
+        None => {
+            eprintln!("stopped");
+            Ok(())
+        }
+    }
+}
+
+async fn start_all(
+    specs: &[Spec],
+    bins: &Path,
+    log_dir: &Path,
+    args: &UpArgs,
+    running: &mut Vec<Running>,
+) -> anyhow::Result<()> {
+    let spinner = ProgressBar::new_spinner();
+    if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
+        spinner.set_style(style);
+    }
+    spinner.enable_steady_tick(Duration::from_millis(100));
+    let client = reqwest::Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .context("failed to build the HTTP client")?;
+    let deadline = Instant::now() + args.ready_timeout;
+    for spec in specs {
+        let stdout_path = log_dir.join(format!("{}.stdout", spec.name));
+        let stdout = File::create(&stdout_path)
+            .with_context(|| format!("cannot create {}", stdout_path.display()))?;
+        let stderr = stdout.try_clone()?;
+        let child = Command::new(bins.join(spec.name))
+            .envs(spec.env.iter().map(|(k, v)| (*k, v.as_str())))
+            .stdin(Stdio::null())
+            .stdout(stdout)
+            .stderr(stderr)
+            .process_group(0)
+            .spawn()
+            .with_context(|| format!("cannot start {}", bins.join(spec.name).display()))?;
+        running.push(Running {
+            name: spec.name,
+            url: spec.url.clone(),
+            child,
+            stdout: stdout_path,
+        });
+        let r = running.last_mut().expect("just pushed");
+        spinner.set_message(format!("starting {} ({}/ready)", r.name, r.url));
+        loop {
+            if let Ok(Some(status)) = r.child.try_wait() {
+                spinner.finish_and_clear();
+                bail!(
+                    "{} exited during start-up ({status}): {}; see {}",
+                    r.name,
+                    last_line(&r.stdout).unwrap_or_default(),
+                    r.stdout.display()
+                );
+            }
+            let ready = client
+                .get(format!("{}/ready", r.url))
+                .send()
+                .await
+                .is_ok_and(|resp| resp.status().is_success());
+            if ready {
+                spinner.suspend(|| eprintln!("ready  {:<16} {}", r.name, r.url));
+                break;
+            }
+            if Instant::now() > deadline {
+                spinner.finish_and_clear();
+                bail!(
+                    "{} at {} was not ready within {:?}; see {}",
+                    r.name,
+                    r.url,
+                    args.ready_timeout,
+                    r.stdout.display()
+                );
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    }
+    spinner.finish_and_clear();
+    Ok(())
+}
+
+fn signal(pid: u32, signal: Signal) {
+    if let Ok(pid) = i32::try_from(pid) {
+        let _ = kill(Pid::from_raw(pid), signal);
+    }
+}
+
+/// SIGTERM to each child in reverse start order, wait for all until `deadline`, SIGKILL the rest.
+async fn stop_all(running: &mut [Running], deadline: Duration) {
+    for r in running.iter_mut().rev() {
+        if matches!(r.child.try_wait(), Ok(None)) {
+            signal(r.child.id(), Signal::SIGTERM);
+        }
+    }
+    let until = Instant::now() + deadline;
+    while Instant::now() < until
+        && running
+            .iter_mut()
+            .any(|r| matches!(r.child.try_wait(), Ok(None)))
+    {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for r in running.iter_mut() {
+        if matches!(r.child.try_wait(), Ok(None)) {
+            eprintln!("{} did not stop within {deadline:?}; killing it", r.name);
+            let _ = r.child.kill();
+            let _ = r.child.wait();
+        }
+    }
+}
+
+/// True when `pid` is a live (not zombie) process whose command name is `name`.
+fn is_service(pid: u32, name: &str) -> bool {
+    let Ok(comm) = std::fs::read_to_string(format!("/proc/{pid}/comm")) else {
+        return false;
+    };
+    let state = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // The state letter follows the parenthesised command name.
+    let zombie = state
+        .rsplit_once(')')
+        .is_some_and(|(_, rest)| rest.trim_start().starts_with('Z'));
+    // The kernel keeps 15 bytes of the name; the service names fit.
+    comm.trim_end() == &name[..name.len().min(15)] && !zombie
+}
+
+fn read_pid_file(path: &Path) -> Option<Vec<(String, u32)>> {
+    let text = std::fs::read_to_string(path).ok()?;
+    Some(
+        text.lines()
+            .filter_map(|l| {
+                let (name, pid) = l.split_once(' ')?;
+                Some((name.to_owned(), pid.trim().parse().ok()?))
+            })
+            .collect(),
+    )
+}
+
+fn alive_from_pid_file(path: &Path) -> Option<Vec<(String, u32)>> {
+    let entries = read_pid_file(path)?;
+    Some(
+        entries
+            .into_iter()
+            .filter(|(n, p)| is_service(*p, n))
+            .collect(),
+    )
+}
+
+/// Stops what `up --detach` started: SIGTERM in reverse order, wait, SIGKILL after the timeout.
+pub async fn down(args: DownArgs) -> anyhow::Result<()> {
+    let pid_file = args.log_dir.join(PID_FILE);
+    let Some(entries) = read_pid_file(&pid_file) else {
+        bail!(
+            "no {} found; nothing started with `tracehop up --detach --log-dir {}`",
+            pid_file.display(),
+            args.log_dir.display()
+        );
+    };
+    let alive: Vec<(String, u32)> = entries
+        .into_iter()
+        .filter(|(n, p)| is_service(*p, n))
+        .collect();
+    for (name, pid) in alive.iter().rev() {
+        signal(*pid, Signal::SIGTERM);
+        eprintln!("stopping {name} (pid {pid})");
+    }
+    let until = Instant::now() + args.timeout;
+    while Instant::now() < until && alive.iter().any(|(n, p)| is_service(*p, n)) {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    for (name, pid) in &alive {
+        if is_service(*pid, name) {
+            eprintln!(
+                "{name} (pid {pid}) did not stop within {:?}; killing it",
+                args.timeout
+            );
+            signal(*pid, Signal::SIGKILL);
+        }
+    }
+    let _ = std::fs::remove_file(&pid_file);
+    eprintln!("stopped");
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_broker_address_comes_from_the_amqp_url() {
+        assert_eq!(
+            broker_addr("amqp://guest:guest@127.0.0.1:5672/%2f").unwrap(),
+            "127.0.0.1:5672"
+        );
+        assert_eq!(broker_addr("amqp://rabbit/%2f").unwrap(), "rabbit:5672");
+        assert_eq!(broker_addr("amqp://u:p@h:1234").unwrap(), "h:1234");
+        assert!(broker_addr("http://h").is_err());
+    }
+
+    #[test]
+    fn services_share_ports_and_export_to_log_service() {
+        let Ok(args) = crate::cli::parse_from([
+            "tracehop",
+            "up",
+            "--gateway-port",
+            "4000",
+            "--payment-port",
+            "4001",
+            "--payment-latency-ms",
+            "7",
+        ]) else {
+            panic!("the command line parses")
+        };
+        let crate::cli::Command::Up(args) = args.command else {
+            panic!("not up")
+        };
+        let specs = specs(&args, Path::new("/tmp/l"));
+        let names: Vec<&str> = specs.iter().map(|s| s.name).collect();
+        assert_eq!(
+            names,
+            [
+                "log-service",
+                "payment-service",
+                "email-service",
+                "order-gateway"
+            ]
+        );
+        let env = |name: &str, key: &str| {
+            specs
+                .iter()
+                .find(|s| s.name == name)
+                .and_then(|s| s.env.iter().find(|(k, _)| *k == key))
+                .map(|(_, v)| v.clone())
+        };
+        assert_eq!(
+            env("order-gateway", "PAYMENT_URL").unwrap(),
+            "http://127.0.0.1:4001"
+        );
+        assert_eq!(env("order-gateway", "BIND_ADDR").unwrap(), "127.0.0.1:4000");
+        assert_eq!(env("payment-service", "PAYMENT_LATENCY_MS").unwrap(), "7");
+        assert_eq!(
+            env("email-service", "OTEL_EXPORTER_OTLP_ENDPOINT").unwrap(),
+            "http://127.0.0.1:4317"
+        );
+        assert_eq!(
+            env("log-service", "OTLP_GRPC_ADDR").unwrap(),
+            "127.0.0.1:4317"
+        );
+        assert_eq!(env("email-service", "LOG_DIR").unwrap(), "/tmp/l");
+    }
+
+    #[test]
+    fn this_process_is_recognised_by_its_name_only() {
+        let me = std::process::id();
+        let comm = std::fs::read_to_string(format!("/proc/{me}/comm")).unwrap();
+        assert!(is_service(me, comm.trim_end()));
+        assert!(!is_service(me, "order-gateway"));
+    }
+}
