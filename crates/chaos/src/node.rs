@@ -1,0 +1,274 @@
+//! A private RabbitMQ node for tests that stop and kill their broker.
+
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use lapin::options::QueueDeclareOptions;
+use lapin::types::FieldTable;
+
+use crate::service::{free_port, signal_group};
+
+/// Where the Debian package keeps the scripts that run as the calling user. The `/usr/sbin`
+/// wrappers switch to the `rabbitmq` user with `su` when called by root, which would hide the
+/// node's process from us and lose the temp directory's ownership.
+const SBIN: &str = "/usr/lib/rabbitmq/bin";
+
+/// How long a (re)start may take before the test gives up; a node boots in 3 to 10 s on two
+/// busy cores.
+const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// A RabbitMQ node of its own: node name `chaos-<random>@localhost`, a free AMQP port and a free
+/// distribution port on loopback, its data, logs, configuration and Erlang cookie in a temporary
+/// directory, no plugins. It runs as a child process in its own process group, so a kill takes
+/// the whole Erlang VM with it; dropping the node kills it and removes the directory.
+pub struct RabbitNode {
+    name: String,
+    port: u16,
+    dist_port: u16,
+    dir: tempfile::TempDir,
+    child: Option<Child>,
+    starts: u32,
+}
+
+impl RabbitNode {
+    /// Starts a fresh node and waits until it accepts AMQP connections and reports itself booted.
+    pub async fn start() -> Self {
+        let executable = Path::new(SBIN).join("rabbitmq-server");
+        assert!(
+            executable.exists(),
+            "{} is missing: install the Debian package rabbitmq-server",
+            executable.display()
+        );
+        let dir = tempfile::Builder::new()
+            .prefix("chaos-rabbit-")
+            .tempdir()
+            .expect("temp dir for the node");
+        for sub in ["home", "mnesia", "log"] {
+            std::fs::create_dir_all(dir.path().join(sub)).expect("node directories");
+        }
+        // An empty env file keeps /etc/rabbitmq/rabbitmq-env.conf (node name, port) out.
+        std::fs::write(dir.path().join("rabbitmq-env.conf"), "").expect("env file");
+        std::fs::write(dir.path().join("enabled_plugins"), "[].\n").expect("plugins file");
+        std::fs::write(
+            dir.path().join("rabbitmq.conf"),
+            "# A private test node: no plugin ports, a small disk limit so a full test disk\n\
+             # does not block publishers, quiet logs.\n\
+             disk_free_limit.absolute = 1MB\n\
+             log.file.level = warning\n\
+             log.console = false\n",
+        )
+        .expect("config file");
+        let mut node = Self {
+            name: format!(
+                "chaos-{}@localhost",
+                &uuid::Uuid::new_v4().simple().to_string()[..12]
+            ),
+            port: free_port(),
+            dist_port: free_port(),
+            dir,
+            child: None,
+            starts: 0,
+        };
+        node.restart().await;
+        node
+    }
+
+    /// The node name (for `rabbitmqctl -n`).
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The AMQP port on 127.0.0.1.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// The AMQP URL of the node.
+    pub fn amqp_url(&self) -> String {
+        format!("amqp://guest:guest@127.0.0.1:{}/%2f", self.port)
+    }
+
+    /// Whether the node's process is running.
+    pub fn is_running(&mut self) -> bool {
+        self.child
+            .as_mut()
+            .is_some_and(|c| matches!(c.try_wait(), Ok(None)))
+    }
+
+    fn env(&self) -> Vec<(&'static str, String)> {
+        let dir = self.dir.path();
+        let path = |p: &str| dir.join(p).display().to_string();
+        vec![
+            // The Erlang cookie lives in $HOME: a private one for the node and its rabbitmqctl.
+            ("HOME", path("home")),
+            ("RABBITMQ_CONF_ENV_FILE", path("rabbitmq-env.conf")),
+            ("RABBITMQ_NODENAME", self.name.clone()),
+            ("RABBITMQ_NODE_IP_ADDRESS", "127.0.0.1".into()),
+            ("RABBITMQ_NODE_PORT", self.port.to_string()),
+            ("RABBITMQ_DIST_PORT", self.dist_port.to_string()),
+            ("RABBITMQ_MNESIA_BASE", path("mnesia")),
+            ("RABBITMQ_LOG_BASE", path("log")),
+            ("RABBITMQ_CONFIG_FILE", path("rabbitmq.conf")),
+            ("RABBITMQ_ADVANCED_CONFIG_FILE", path("advanced.config")),
+            ("RABBITMQ_ENABLED_PLUGINS_FILE", path("enabled_plugins")),
+            ("ERL_EPMD_ADDRESS", "127.0.0.1".into()),
+            (
+                "RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS",
+                "-kernel inet_dist_use_interface {127,0,0,1}".into(),
+            ),
+        ]
+    }
+
+    /// Starts the node again on the same ports and data directory (durable queues and persistent
+    /// messages survive) and waits until it is booted. Also used for the first start.
+    pub async fn restart(&mut self) {
+        assert!(!self.is_running(), "node {} is already running", self.name);
+        self.starts += 1;
+        let out =
+            std::fs::File::create(self.dir.path().join(format!("server-{}.out", self.starts)))
+                .expect("node output file");
+        let mut command = Command::new(Path::new(SBIN).join("rabbitmq-server"));
+        command
+            .envs(self.env())
+            .current_dir(self.dir.path())
+            .stdin(Stdio::null())
+            .stdout(out.try_clone().expect("output file"))
+            .stderr(out);
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+        self.child = Some(command.spawn().expect("rabbitmq-server starts"));
+        self.wait_booted().await;
+    }
+
+    async fn wait_booted(&mut self) {
+        let deadline = Instant::now() + BOOT_TIMEOUT;
+        let url = self.amqp_url();
+        loop {
+            if let Some(status) = self
+                .child
+                .as_mut()
+                .and_then(|c| c.try_wait().ok().flatten())
+            {
+                panic!(
+                    "rabbitmq-server exited during boot ({status}); output:\n{}",
+                    self.output_tail()
+                );
+            }
+            let attempt = tokio::time::timeout(
+                Duration::from_secs(5),
+                messaging::connect(&url, "chaos probe"),
+            )
+            .await;
+            if let Ok(Ok(connection)) = attempt {
+                let _ = connection.close(200, "probe".into()).await;
+                break;
+            }
+            assert!(
+                Instant::now() < deadline,
+                "node {} did not accept AMQP connections within {BOOT_TIMEOUT:?}; output:\n{}",
+                self.name,
+                self.output_tail()
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let out = self.ctl(&["await_startup", "--timeout", "60"]).await;
+        assert!(
+            out.status.success(),
+            "rabbitmqctl await_startup failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    /// Stops the node cleanly (`rabbitmqctl stop`) and waits until its process has exited.
+    pub async fn stop(&mut self) {
+        let out = self.ctl(&["stop"]).await;
+        assert!(
+            out.status.success(),
+            "rabbitmqctl stop failed: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        self.wait_exit(Duration::from_secs(30)).await;
+    }
+
+    /// Kills the node's whole process group with SIGKILL, as a crash or an OOM kill would.
+    pub async fn kill(&mut self) {
+        if let Some(child) = &self.child {
+            signal_group(child.id(), "KILL");
+        }
+        self.wait_exit(Duration::from_secs(10)).await;
+    }
+
+    async fn wait_exit(&mut self, timeout: Duration) {
+        let deadline = Instant::now() + timeout;
+        while self.is_running() {
+            if Instant::now() > deadline {
+                if let Some(child) = &self.child {
+                    signal_group(child.id(), "KILL");
+                }
+                panic!("node {} did not exit within {timeout:?}", self.name);
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        // The shell exits after the VM; its helpers (erl_child_setup, ...) share the group.
+        if let Some(mut child) = self.child.take() {
+            signal_group(child.id(), "KILL");
+            let _ = child.wait();
+        }
+    }
+
+    /// Runs `rabbitmqctl -n <node> <args>` against this node.
+    pub async fn ctl(&self, args: &[&str]) -> std::process::Output {
+        tokio::process::Command::new(Path::new(SBIN).join("rabbitmqctl"))
+            .envs(self.env())
+            .current_dir(self.dir.path())
+            .arg("-n")
+            .arg(&self.name)
+            .args(args)
+            .stdin(Stdio::null())
+            .output()
+            .await
+            .expect("rabbitmqctl runs")
+    }
+
+    /// The number of messages ready in `queue` (not counting deliveries not yet acked).
+    pub async fn ready_messages(&self, queue: &str) -> u32 {
+        let connection = messaging::connect(&self.amqp_url(), "chaos inspector")
+            .await
+            .expect("connect to the node");
+        let channel = connection.create_channel().await.expect("channel");
+        let declared = channel
+            .queue_declare(
+                queue.into(),
+                QueueDeclareOptions {
+                    passive: true,
+                    ..QueueDeclareOptions::default()
+                },
+                FieldTable::default(),
+            )
+            .await
+            .expect("queue exists");
+        let _ = connection.close(200, "done".into()).await;
+        declared.message_count()
+    }
+
+    /// The data directory (for diagnostics).
+    pub fn dir(&self) -> PathBuf {
+        self.dir.path().to_owned()
+    }
+
+    fn output_tail(&self) -> String {
+        let path = self.dir.path().join(format!("server-{}.out", self.starts));
+        let text = std::fs::read_to_string(path).unwrap_or_default();
+        let lines: Vec<&str> = text.lines().collect();
+        lines[lines.len().saturating_sub(30)..].join("\n")
+    }
+}
+
+impl Drop for RabbitNode {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            signal_group(child.id(), "KILL");
+            let _ = child.wait();
+        }
+    }
+}

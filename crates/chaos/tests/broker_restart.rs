@@ -1,0 +1,229 @@
+//! The broker goes away twice in the middle of a concurrent load, once stopped cleanly
+//! (`rabbitmqctl stop`) and once killed (SIGKILL of the whole Erlang VM), and comes back on the
+//! same data directory. Every order answered 201 must be e-mailed exactly once, no order twice,
+//! and the orders placed while the broker is away must fail fast with a clear 503.
+
+use std::collections::HashSet;
+use std::time::{Duration, Instant};
+
+use chaos::{Load, RabbitNode, Sample, Stack, percentile, wait_until};
+
+/// Concurrent clients.
+const WORKERS: usize = 8;
+/// Each client places at most one order per this interval.
+const PACE: Duration = Duration::from_millis(200);
+/// Orders confirmed before, between and after the outages.
+const CONFIRMED_PER_PHASE: usize = 40;
+/// What "fast" means for an order placed while the broker is away: well below the gateway's
+/// 5 s payment timeout and payment-service's 5 s confirm timeout, i.e. no request waits for a
+/// broker that is not there (with room for two busy cores while the node boots).
+const FAST: Duration = Duration::from_secs(2);
+
+struct Outage {
+    how: &'static str,
+    down_at: Instant,
+    back_at: Instant,
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn confirmed_orders_are_emailed_once_across_broker_stop_and_kill() {
+    let mut node = RabbitNode::start().await;
+    let mut stack = Stack::start(&node.amqp_url(), &[]).await;
+    let names = stack.names();
+    let load = Load::start(&stack.client, &stack.gateway.url(), WORKERS, PACE, 10_000);
+
+    let mut outages = Vec::new();
+    for how in ["stop", "kill"] {
+        let target = load.count(201) + CONFIRMED_PER_PHASE;
+        let load_ref = &load;
+        wait_until(
+            "orders confirmed before the outage",
+            Duration::from_secs(60),
+            move || async move { (load_ref.count(201) >= target).then_some(()) },
+        )
+        .await;
+        let down_at = Instant::now();
+        match how {
+            "stop" => node.stop().await,
+            _ => node.kill().await,
+        }
+        let (client, payment) = (&stack.client, &stack.payment);
+        wait_until(
+            "payment-service to report the broker lost",
+            Duration::from_secs(10),
+            move || async move { (payment.ready_status(client).await == 503).then_some(()) },
+        )
+        .await;
+        let gone_at = Instant::now();
+        node.restart().await;
+        let booted_at = Instant::now();
+        stack.wait_ready(Duration::from_secs(60)).await;
+        let back_at = Instant::now();
+        println!(
+            "broker {how}: node gone after {:?}, booted again after {:?}, services ready after {:?}",
+            gone_at - down_at,
+            booted_at - gone_at,
+            back_at - booted_at
+        );
+        outages.push(Outage {
+            how,
+            down_at,
+            back_at,
+        });
+    }
+    let target = load.count(201) + CONFIRMED_PER_PHASE;
+    let load_ref = &load;
+    wait_until(
+        "orders confirmed after the outages",
+        Duration::from_secs(60),
+        move || async move { (load_ref.count(201) >= target).then_some(()) },
+    )
+    .await;
+    let samples = load.finish().await;
+
+    // Every confirmed order reaches the outbox; then the queues drain and the consumer stops
+    // cleanly, so nothing is left that could still send later.
+    let confirmed: Vec<&str> = samples
+        .iter()
+        .filter(|s| s.status == 201)
+        .map(|s| s.order_id.as_deref().expect("a 201 carries the order id"))
+        .collect();
+    stack
+        .wait_until_emailed(&confirmed, Duration::from_secs(60))
+        .await;
+    let node_ref = &node;
+    let names_ref = &names;
+    wait_until(
+        "the queues to drain",
+        Duration::from_secs(30),
+        move || async move {
+            let main = node_ref.ready_messages(&names_ref.queue).await;
+            let retry = node_ref.ready_messages(&names_ref.retry_queue).await;
+            (main + retry == 0).then_some(())
+        },
+    )
+    .await;
+    let (status, _) = stack
+        .email
+        .terminate(Duration::from_secs(10))
+        .await
+        .expect("email-service exits after SIGTERM");
+    assert!(status.success(), "email-service exit: {status}");
+    assert_eq!(
+        node.ready_messages(&names.queue).await + node.ready_messages(&names.retry_queue).await,
+        0,
+        "deliveries left unacked at shutdown"
+    );
+    let outbox = stack.outbox();
+
+    // The figures.
+    let count = |status: u16| samples.iter().filter(|s| s.status == status).count();
+    let failed_trace_ids: HashSet<&str> = samples
+        .iter()
+        .filter(|s| s.status == 503)
+        .filter_map(|s| s.trace_id.as_deref())
+        .collect();
+    let confirmed_set: HashSet<&str> = confirmed.iter().copied().collect();
+    let emailed_after_503 = outbox
+        .order_of_trace
+        .keys()
+        .filter(|t| failed_trace_ids.contains(t.as_str()))
+        .count();
+    let unknown: Vec<&String> = outbox
+        .per_order
+        .keys()
+        .filter(|o| !confirmed_set.contains(o.as_str()))
+        .filter(|o| {
+            !outbox
+                .order_of_trace
+                .iter()
+                .any(|(t, order)| order == *o && failed_trace_ids.contains(t.as_str()))
+        })
+        .collect();
+    let duplicates = outbox.duplicates();
+    println!(
+        "broker restart: orders sent {}, 201 {}, 503 {}, other {}, e-mailed {} (lines {}), \
+         e-mailed after a 503 {}, duplicated {}, unknown {}, torn lines {}",
+        samples.len(),
+        count(201),
+        count(503),
+        samples.len() - count(201) - count(503),
+        outbox.per_order.len(),
+        outbox.lines,
+        emailed_after_503,
+        duplicates.len(),
+        unknown.len(),
+        outbox.torn
+    );
+    let mut causes: std::collections::BTreeMap<String, usize> = Default::default();
+    for line in stack.log_lines(
+        "payment-service",
+        "payment event not confirmed by the broker",
+    ) {
+        *causes
+            .entry(line["error"].as_str().unwrap_or("?").to_owned())
+            .or_default() += 1;
+    }
+    println!("broker restart: why payment-service answered 503: {causes:?}");
+    let mut slow = Vec::new();
+    for outage in &outages {
+        let during: Vec<&Sample> = samples
+            .iter()
+            .filter(|s| s.started >= outage.down_at && s.started <= outage.back_at)
+            .collect();
+        let latencies: Vec<Duration> = during.iter().map(|s| s.latency).collect();
+        let failed = during.iter().filter(|s| s.status == 503).count();
+        let emailed = during
+            .iter()
+            .filter(|s| s.status == 503)
+            .filter_map(|s| s.trace_id.as_deref())
+            .filter(|t| outbox.order_of_trace.contains_key(*t))
+            .count();
+        let p99 = percentile(&latencies, 99.0);
+        println!(
+            "broker {}: outage {:?}, orders placed during it {}, 503 {} (e-mailed all the same {}), \
+             latency p50 {:?} p99 {:?} max {:?}",
+            outage.how,
+            outage.back_at - outage.down_at,
+            during.len(),
+            failed,
+            emailed,
+            percentile(&latencies, 50.0),
+            p99,
+            percentile(&latencies, 100.0),
+        );
+        assert!(failed > 0, "the {} outage failed no order", outage.how);
+        if p99 > FAST {
+            slow.push((outage.how, p99));
+        }
+    }
+
+    // The promise.
+    for s in &samples {
+        assert!(
+            s.status == 201 || s.status == 503,
+            "an order got neither 201 nor 503: {s:?}"
+        );
+        if s.status == 503 {
+            assert_eq!(s.code.as_deref(), Some("payment_unavailable"), "{s:?}");
+        }
+    }
+    for id in &confirmed {
+        assert_eq!(outbox.count(id), 1, "order {id} answered 201");
+    }
+    assert!(
+        duplicates.is_empty(),
+        "orders e-mailed twice: {duplicates:?}"
+    );
+    assert!(
+        unknown.is_empty(),
+        "e-mails of orders never placed: {unknown:?}"
+    );
+    assert_eq!(outbox.torn, 0, "torn outbox lines");
+    assert!(
+        slow.is_empty(),
+        "orders placed during an outage waited (p99 over {FAST:?}): {slow:?}"
+    );
+    drop(stack);
+    drop(node);
+}
