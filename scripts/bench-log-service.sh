@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# Benchmarks log-service: durable ingest (OTLP gRPC batches of 512, REST batch route), trace lookup
+# p50/p99 with N stored logs, bytes on disk per record, SQLite and PostgreSQL side by side.
+#
+#   scripts/bench-log-service.sh                      # 1M rows, both backends
+#   ROWS=10000000 BACKEND=sqlite scripts/bench-log-service.sh
+#
+# PostgreSQL: POSTGRES_URL (default postgres://postgres@127.0.0.1:5432, a database is created and dropped).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+ROWS="${ROWS:-1000000}"
+INGEST_ROWS="${INGEST_ROWS:-200000}"
+LOOKUPS="${LOOKUPS:-2000}"
+BACKEND="${BACKEND:-both}"
+POSTGRES_URL="${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}"
+BENCH_DIR="${BENCH_DIR:-${TMPDIR:-/tmp}/log-service-bench}"
+
+cargo build --release -p log-service --example bench
+exec target/release/examples/bench \
+  --rows "$ROWS" \
+  --ingest-rows "$INGEST_ROWS" \
+  --lookups "$LOOKUPS" \
+  --backend "$BACKEND" \
+  --postgres-url "$POSTGRES_URL" \
+  --dir "$BENCH_DIR"

@@ -1,0 +1,171 @@
+#!/usr/bin/env bash
+# Benchmarks the order path with `tracehop load` and writes bench/results.md and bench/results.json.
+#
+# Two runs of the release binaries started by `tracehop up --detach`, PAYMENT_LATENCY_MS=0,
+# CONCURRENCY connections for DURATION seconds after a short warm-up:
+#   telemetry on:  the services export traces and logs over OTLP to a running log-service
+#   telemetry off: OTEL_SDK_DISABLED=true, no log-service (JSON log files are still written)
+# For each: orders/s, latency p50/p99, CPU seconds per 1000 orders per service (utime+stime
+# deltas from /proc/<pid>/stat over the measured run) and peak RSS per service (VmHWM).
+# Then, when scripts/bench-log-service.sh exists, its log-service ingest and lookup figures.
+#
+#   scripts/bench.sh                         # 20 s per run
+#   DURATION=5 LOG_BENCH=0 scripts/bench.sh  # a quick run without the log-service benchmark
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+DURATION=${DURATION:-20}           # seconds of measured load per run
+WARMUP=${WARMUP:-3}                # seconds of load before measuring (connections, caches)
+CONCURRENCY=${CONCURRENCY:-32}
+PORT_BASE=${PORT_BASE:-13000}      # ports away from a running demo: gateway PORT_BASE, payment +1, ...
+LOG_BENCH=${LOG_BENCH:-1}          # 0 skips scripts/bench-log-service.sh
+LOG_BENCH_ROWS=${LOG_BENCH_ROWS:-200000}
+LOG_BENCH_INGEST_ROWS=${LOG_BENCH_INGEST_ROWS:-100000}
+OUT=${OUT:-bench}
+export AMQP_PREFIX=${AMQP_PREFIX:-bench.}
+
+command -v jq >/dev/null || { echo "bench: jq is required (apt-get install jq)" >&2; exit 1; }
+scripts/ensure-broker.sh
+echo "bench: building release binaries..."
+cargo build --release --quiet -p tracehop -p order-gateway -p payment-service -p email-service -p log-service
+
+BIN=$PWD/target/release
+WORK=$(mktemp -d "${TMPDIR:-/tmp}/tracehop-bench.XXXXXX")
+CLK_TCK=$(getconf CLK_TCK)
+SERVICES="order-gateway payment-service email-service log-service"
+
+cleanup() {
+  for dir in "$WORK"/*/; do
+    [ -f "$dir/tracehop.pids" ] && "$BIN/tracehop" down --log-dir "$dir" >/dev/null 2>&1 || true
+  done
+  rm -rf "$WORK"
+}
+trap cleanup EXIT
+
+# utime+stime of a pid in clock ticks (fields 14 and 15; the name in parentheses has no spaces here).
+cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
+peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
+pid_of() { awk -v n="$2" '$1 == n {print $2}' "$1/tracehop.pids"; }
+
+# run_case NAME [up flags...]: starts the services, warms up, measures, stops; writes $WORK/NAME.json.
+run_case() {
+  local name=$1
+  shift
+  local dir="$WORK/$name"
+  mkdir -p "$dir"
+  echo "bench: $name: starting the services"
+  "$BIN/tracehop" up --detach --log-dir "$dir" --database "sqlite://$dir/log-service.db" \
+    --gateway-port "$PORT_BASE" --payment-port $((PORT_BASE + 1)) --email-port $((PORT_BASE + 2)) \
+    --log-service-port $((PORT_BASE + 3)) --otlp-grpc-port $((PORT_BASE + 4)) \
+    --otlp-http-port $((PORT_BASE + 5)) --grpc-port $((PORT_BASE + 6)) \
+    --payment-latency-ms 0 "$@" >/dev/null
+  local gateway="http://127.0.0.1:$PORT_BASE"
+  "$BIN/tracehop" --gateway "$gateway" load -c "$CONCURRENCY" -d "${WARMUP}s" --json >/dev/null
+
+  declare -A before
+  local s pid
+  for s in $SERVICES; do
+    pid=$(pid_of "$dir" "$s")
+    [ -n "$pid" ] && before[$s]=$(cpu_ticks "$pid")
+  done
+  # The 1-minute load average before and after: more than the load itself shows other work
+  # competing for the cores, which the figures then include.
+  local load_before
+  load_before=$(cut -d' ' -f1 /proc/loadavg)
+  echo "bench: $name: $CONCURRENCY connections for ${DURATION}s"
+  "$BIN/tracehop" --gateway "$gateway" load -c "$CONCURRENCY" -d "${DURATION}s" --json > "$dir/load.json"
+  local answered
+  answered=$(jq .answered "$dir/load.json")
+  local services='{}'
+  for s in $SERVICES; do
+    pid=$(pid_of "$dir" "$s")
+    [ -n "$pid" ] || continue
+    local ticks=$(( $(cpu_ticks "$pid") - ${before[$s]} ))
+    services=$(jq -c --arg s "$s" --argjson ticks "$ticks" --argjson tck "$CLK_TCK" \
+      --argjson orders "$answered" --argjson rss "$(peak_rss_kib "$pid")" \
+      '. + {($s): {cpu_seconds: ($ticks / $tck),
+                  cpu_seconds_per_1000_orders: (if $orders > 0 then ($ticks / $tck) / $orders * 1000 else null end),
+                  peak_rss_mib: ($rss / 1024)}}' <<<"$services")
+  done
+  "$BIN/tracehop" down --log-dir "$dir" >/dev/null 2>&1
+  jq --argjson services "$services" --argjson lb "$load_before" --argjson la "$(cut -d' ' -f1 /proc/loadavg)" \
+    '{load: ., services: $services, loadavg_1m: {before: $lb, after: $la}}' "$dir/load.json" > "$WORK/$name.json"
+  jq -r '"bench: \(.load.throughput_rps | floor) orders/s, p50 \(.load.latency_ms.p50) ms, p99 \(.load.latency_ms.p99) ms"' "$WORK/$name.json"
+}
+
+run_case telemetry_on
+OTEL_SDK_DISABLED=true run_case telemetry_off --no-log-service
+
+log_bench='null'
+if [ "$LOG_BENCH" != 0 ] && [ -x scripts/bench-log-service.sh ]; then
+  echo "bench: log-service ingest and lookup (scripts/bench-log-service.sh, sqlite, $LOG_BENCH_ROWS rows)"
+  if ROWS=$LOG_BENCH_ROWS INGEST_ROWS=$LOG_BENCH_INGEST_ROWS BACKEND=sqlite \
+      BENCH_DIR="$WORK/log-bench" scripts/bench-log-service.sh > "$WORK/log-bench.txt" 2>"$WORK/log-bench.err"; then
+    status=ok
+  else
+    status=failed
+    tail -n 5 "$WORK/log-bench.err" >> "$WORK/log-bench.txt"
+  fi
+  log_bench=$(jq -n --arg status "$status" --rawfile output "$WORK/log-bench.txt" \
+    --arg command "ROWS=$LOG_BENCH_ROWS INGEST_ROWS=$LOG_BENCH_INGEST_ROWS BACKEND=sqlite scripts/bench-log-service.sh" \
+    '{command: $command, status: $status, output: ($output | sub("^\\s+"; ""))}')
+fi
+
+cpu_model=$(awk -F': *' '/^model name/ {print $2; exit}' /proc/cpuinfo)
+mem_kib=$(awk '/^MemTotal:/ {print $2}' /proc/meminfo)
+mkdir -p "$OUT"
+jq -n \
+  --arg date "$(date -u +%Y-%m-%dT%H:%M:%SZ)" \
+  --arg commit "$(git rev-parse --short HEAD 2>/dev/null || echo unknown)" \
+  --arg cpu "${cpu_model:-unknown}" --argjson cores "$(nproc)" --argjson mem "$mem_kib" \
+  --arg kernel "$(uname -r)" \
+  --argjson duration "$DURATION" --argjson warmup "$WARMUP" --argjson concurrency "$CONCURRENCY" \
+  --slurpfile on "$WORK/telemetry_on.json" --slurpfile off "$WORK/telemetry_off.json" \
+  --argjson log_bench "$log_bench" \
+  '{
+    generated_at: $date, commit: $commit,
+    machine: {cpu_model: $cpu, cores: $cores, memory_gib: ($mem / 1048576 * 10 | round / 10), kernel: $kernel},
+    settings: {duration_s: $duration, warmup_s: $warmup, concurrency: $concurrency, payment_latency_ms: 0,
+               load_generator: "tracehop load on the same machine"},
+    telemetry_on: $on[0], telemetry_off: $off[0],
+    ratio_on_over_off: {
+      throughput: ($on[0].load.throughput_rps / $off[0].load.throughput_rps),
+      p50: ($on[0].load.latency_ms.p50 / $off[0].load.latency_ms.p50),
+      p99: ($on[0].load.latency_ms.p99 / $off[0].load.latency_ms.p99)
+    },
+    log_service: $log_bench
+  }' > "$OUT/results.json"
+
+# The Markdown view of the same numbers.
+jq -r '
+  def f(n): if n == null then "-" else (n * 100 | round / 100 | tostring) end;
+  def svc(run; s): run.services[s];
+  "# Order path benchmark\n",
+  "Generated \(.generated_at) at commit \(.commit) by `scripts/bench.sh`.\n",
+  "Machine: \(.machine.cpu_model), \(.machine.cores) cores, \(.machine.memory_gib) GiB memory, Linux \(.machine.kernel).",
+  "The load generator (`tracehop load`) and every service share these cores. The 1-minute load average includes the four to five busy processes of the run itself, and its before value still carries the decay of the previous run, so only a value far above that points to other work, which the figures would then include.\n",
+  "Load: `tracehop load --concurrency \(.settings.concurrency) --duration \(.settings.duration_s)s` (sample order, empty body) after a \(.settings.warmup_s) s warm-up, PAYMENT_LATENCY_MS=0, release builds started by `tracehop up --detach`.",
+  "Telemetry on: OTLP traces and logs to a running log-service (SQLite). Telemetry off: OTEL_SDK_DISABLED=true and no log-service; JSON log files are written in both.\n",
+  "| | telemetry on | telemetry off | on / off |",
+  "|---|---:|---:|---:|",
+  "| orders/s | \(f(.telemetry_on.load.throughput_rps)) | \(f(.telemetry_off.load.throughput_rps)) | \(f(.ratio_on_over_off.throughput)) |",
+  "| p50 latency (ms) | \(f(.telemetry_on.load.latency_ms.p50)) | \(f(.telemetry_off.load.latency_ms.p50)) | \(f(.ratio_on_over_off.p50)) |",
+  "| p99 latency (ms) | \(f(.telemetry_on.load.latency_ms.p99)) | \(f(.telemetry_off.load.latency_ms.p99)) | \(f(.ratio_on_over_off.p99)) |",
+  "| p99.9 latency (ms) | \(f(.telemetry_on.load.latency_ms.p99_9)) | \(f(.telemetry_off.load.latency_ms.p99_9)) | |",
+  "| max latency (ms) | \(f(.telemetry_on.load.latency_ms.max)) | \(f(.telemetry_off.load.latency_ms.max)) | |",
+  "| orders answered | \(.telemetry_on.load.answered) | \(.telemetry_off.load.answered) | |",
+  "| errors (transport + non-2xx/402) | \(.telemetry_on.load.errors) | \(.telemetry_off.load.errors) | |",
+  "| 1-min load average before / after | \(.telemetry_on.loadavg_1m.before) / \(.telemetry_on.loadavg_1m.after) | \(.telemetry_off.loadavg_1m.before) / \(.telemetry_off.loadavg_1m.after) | |",
+  "",
+  "CPU seconds per 1000 orders (utime+stime over the measured run) and peak RSS (VmHWM, MiB):\n",
+  "| service | CPU s / 1000 orders, on | off | peak RSS MiB, on | off |",
+  "|---|---:|---:|---:|---:|",
+  (. as $r | ["order-gateway", "payment-service", "email-service", "log-service"][] as $s |
+    "| \($s) | \(f(svc($r.telemetry_on; $s).cpu_seconds_per_1000_orders)) | \(f(svc($r.telemetry_off; $s).cpu_seconds_per_1000_orders)) | \(f(svc($r.telemetry_on; $s).peak_rss_mib)) | \(f(svc($r.telemetry_off; $s).peak_rss_mib)) |"),
+  "",
+  (if .log_service == null then "log-service ingest and lookup: not run (LOG_BENCH=0 or scripts/bench-log-service.sh missing)."
+   else "## log-service ingest and lookup\n\n`\(.log_service.command)` (\(.log_service.status)):\n\n```\n\(.log_service.output)```" end)
+' "$OUT/results.json" > "$OUT/results.md"
+
+echo "bench: wrote $OUT/results.md and $OUT/results.json"
+cat "$OUT/results.md"
