@@ -224,8 +224,12 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
         }
     }
 
+    // Listen before the first child starts: with SIGINT's default action a Ctrl-C during start-up
+    // would end tracehop at once and leave the services started so far running, in their own
+    // process groups, with no pid file. Both listeners exist from here on, so no signal is lost.
+    let mut stop = StopSignals::listen()?;
     let mut running: Vec<Running> = Vec::new();
-    let started = start_all(&specs, &bins, &log_dir, &args, &mut running).await;
+    let started = start_all(&specs, &bins, &log_dir, &args, &mut running, &mut stop).await;
     if let Err(err) = started {
         stop_all(&mut running, STOP_DEADLINE).await;
         return Err(err);
@@ -254,14 +258,9 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
 
     println!("press Ctrl-C to stop");
-    // Both listeners exist before the loop, so a signal between two polls is not lost.
-    let listen = |kind| tokio::signal::unix::signal(kind).context("cannot listen for signals");
-    let mut sigterm = listen(tokio::signal::unix::SignalKind::terminate())?;
-    let mut sigint = listen(tokio::signal::unix::SignalKind::interrupt())?;
     let exited = loop {
         tokio::select! {
-            _ = sigint.recv() => break None,
-            _ = sigterm.recv() => break None,
+            () = stop.recv() => break None,
             () = tokio::time::sleep(Duration::from_millis(500)) => {}
         }
         if let Some(r) = running
@@ -288,12 +287,38 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
     }
 }
 
+/// SIGINT (Ctrl-C) and SIGTERM, listened for from before the first child starts.
+struct StopSignals {
+    interrupt: tokio::signal::unix::Signal,
+    terminate: tokio::signal::unix::Signal,
+}
+
+impl StopSignals {
+    fn listen() -> anyhow::Result<StopSignals> {
+        use tokio::signal::unix::{SignalKind, signal};
+        let listen = |kind| signal(kind).context("cannot listen for signals");
+        Ok(StopSignals {
+            interrupt: listen(SignalKind::interrupt())?,
+            terminate: listen(SignalKind::terminate())?,
+        })
+    }
+
+    /// Completes at the next SIGINT or SIGTERM (or one that came since the last call).
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.interrupt.recv() => {}
+            _ = self.terminate.recv() => {}
+        }
+    }
+}
+
 async fn start_all(
     specs: &[Spec],
     bins: &Path,
     log_dir: &Path,
     args: &UpArgs,
     running: &mut Vec<Running>,
+    stop: &mut StopSignals,
 ) -> anyhow::Result<()> {
     let spinner = ProgressBar::new_spinner();
     if let Ok(style) = ProgressStyle::with_template("{spinner} {msg}") {
@@ -355,7 +380,16 @@ async fn start_all(
                     r.stdout.display()
                 );
             }
-            tokio::time::sleep(Duration::from_millis(100)).await;
+            tokio::select! {
+                () = stop.recv() => {
+                    spinner.finish_and_clear();
+                    bail!(
+                        "interrupted while starting {}; the services started so far were stopped",
+                        r.name
+                    );
+                }
+                () = tokio::time::sleep(Duration::from_millis(100)) => {}
+            }
         }
     }
     spinner.finish_and_clear();
