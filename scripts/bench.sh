@@ -1,10 +1,13 @@
 #!/usr/bin/env bash
 # Benchmarks the order path with `tracehop load` and writes bench/results.md and bench/results.json.
 #
-# Two runs of the release binaries started by `tracehop up --detach`, PAYMENT_LATENCY_MS=0,
+# Three runs of the release binaries started by `tracehop up --detach`, PAYMENT_LATENCY_MS=0,
 # CONCURRENCY connections for DURATION seconds after a short warm-up:
-#   telemetry on:  the services export traces and logs over OTLP to a running log-service
-#   telemetry off: OTEL_SDK_DISABLED=true, no log-service (JSON log files are still written)
+#   telemetry on:   the services export traces and logs over OTLP to a running log-service
+#   telemetry sink: the same export to an OTLP/gRPC receiver that decodes and discards
+#                   (crates/testkit/examples/otlp-sink.rs): the services' own cost of telemetry,
+#                   without a backend storing it on the same cores
+#   telemetry off:  OTEL_SDK_DISABLED=true, no log-service (JSON log files are still written)
 # For each: orders/s, latency p50/p99, CPU seconds per 1000 orders per service (utime+stime
 # deltas from /proc/<pid>/stat over the measured run) and peak RSS per service (VmHWM).
 # Then, when scripts/bench-log-service.sh exists, its log-service ingest and lookup figures.
@@ -28,16 +31,19 @@ command -v jq >/dev/null || { echo "bench: jq is required (apt-get install jq)" 
 scripts/ensure-broker.sh
 echo "bench: building release binaries..."
 cargo build --release --quiet -p tracehop -p order-gateway -p payment-service -p email-service -p log-service
+cargo build --release --quiet -p testkit --example otlp-sink
 
 BIN=$PWD/target/release
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tracehop-bench.XXXXXX")
 CLK_TCK=$(getconf CLK_TCK)
 SERVICES="order-gateway payment-service email-service log-service"
+SINK_PID=
 
 cleanup() {
   for dir in "$WORK"/*/; do
     [ -f "$dir/tracehop.pids" ] && "$BIN/tracehop" down --log-dir "$dir" >/dev/null 2>&1 || true
   done
+  [ -n "$SINK_PID" ] && kill "$SINK_PID" 2>/dev/null
   rm -rf "$WORK"
 }
 trap cleanup EXIT
@@ -68,6 +74,7 @@ run_case() {
     pid=$(pid_of "$dir" "$s")
     [ -n "$pid" ] && before[$s]=$(cpu_ticks "$pid")
   done
+  [ -n "$SINK_PID" ] && before[otlp-sink]=$(cpu_ticks "$SINK_PID")
   # The 1-minute load average before and after: more than the load itself shows other work
   # competing for the cores, which the figures then include.
   local load_before
@@ -77,8 +84,8 @@ run_case() {
   local answered
   answered=$(jq .answered "$dir/load.json")
   local services='{}'
-  for s in $SERVICES; do
-    pid=$(pid_of "$dir" "$s")
+  for s in $SERVICES otlp-sink; do
+    if [ "$s" = otlp-sink ]; then pid=$SINK_PID; else pid=$(pid_of "$dir" "$s"); fi
     [ -n "$pid" ] || continue
     local ticks=$(( $(cpu_ticks "$pid") - ${before[$s]} ))
     services=$(jq -c --arg s "$s" --argjson ticks "$ticks" --argjson tck "$CLK_TCK" \
@@ -94,6 +101,17 @@ run_case() {
 }
 
 run_case telemetry_on
+
+echo "bench: telemetry_sink: starting the OTLP sink"
+target/release/examples/otlp-sink "127.0.0.1:$((PORT_BASE + 4))" > "$WORK/sink-counts.json" &
+SINK_PID=$!
+OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$((PORT_BASE + 4))" run_case telemetry_sink --no-log-service
+kill "$SINK_PID"
+wait "$SINK_PID" || true
+SINK_PID=
+jq -c . "$WORK/sink-counts.json" >/dev/null || { echo "bench: the OTLP sink printed no counts" >&2; exit 1; }
+echo "bench: telemetry_sink: the sink received $(cat "$WORK/sink-counts.json")"
+
 OTEL_SDK_DISABLED=true run_case telemetry_off --no-log-service
 
 log_bench='null'
@@ -121,17 +139,23 @@ jq -n \
   --arg kernel "$(uname -r)" \
   --argjson duration "$DURATION" --argjson warmup "$WARMUP" --argjson concurrency "$CONCURRENCY" \
   --slurpfile on "$WORK/telemetry_on.json" --slurpfile off "$WORK/telemetry_off.json" \
+  --slurpfile sink "$WORK/telemetry_sink.json" --slurpfile sink_counts "$WORK/sink-counts.json" \
   --argjson log_bench "$log_bench" \
   '{
     generated_at: $date, commit: $commit,
     machine: {cpu_model: $cpu, cores: $cores, memory_gib: ($mem / 1048576 * 10 | round / 10), kernel: $kernel},
     settings: {duration_s: $duration, warmup_s: $warmup, concurrency: $concurrency, payment_latency_ms: 0,
                load_generator: "tracehop load on the same machine"},
-    telemetry_on: $on[0], telemetry_off: $off[0],
+    telemetry_on: $on[0], telemetry_sink: ($sink[0] + {received: $sink_counts[0]}), telemetry_off: $off[0],
     ratio_on_over_off: {
       throughput: ($on[0].load.throughput_rps / $off[0].load.throughput_rps),
       p50: ($on[0].load.latency_ms.p50 / $off[0].load.latency_ms.p50),
       p99: ($on[0].load.latency_ms.p99 / $off[0].load.latency_ms.p99)
+    },
+    ratio_sink_over_off: {
+      throughput: ($sink[0].load.throughput_rps / $off[0].load.throughput_rps),
+      p50: ($sink[0].load.latency_ms.p50 / $off[0].load.latency_ms.p50),
+      p99: ($sink[0].load.latency_ms.p99 / $off[0].load.latency_ms.p99)
     },
     log_service: $log_bench
   }' > "$OUT/results.json"
@@ -145,23 +169,23 @@ jq -r '
   "Machine: \(.machine.cpu_model), \(.machine.cores) cores, \(.machine.memory_gib) GiB memory, Linux \(.machine.kernel).",
   "The load generator (`tracehop load`) and every service share these cores. The 1-minute load average includes the four to five busy processes of the run itself, and its before value still carries the decay of the previous run, so only a value far above that points to other work, which the figures would then include.\n",
   "Load: `tracehop load --concurrency \(.settings.concurrency) --duration \(.settings.duration_s)s` (sample order, empty body) after a \(.settings.warmup_s) s warm-up, PAYMENT_LATENCY_MS=0, release builds started by `tracehop up --detach`.",
-  "Telemetry on: OTLP traces and logs to a running log-service (SQLite). Telemetry off: OTEL_SDK_DISABLED=true and no log-service; JSON log files are written in both.\n",
-  "| | telemetry on | telemetry off | on / off |",
-  "|---|---:|---:|---:|",
-  "| orders/s | \(f(.telemetry_on.load.throughput_rps)) | \(f(.telemetry_off.load.throughput_rps)) | \(f(.ratio_on_over_off.throughput)) |",
-  "| p50 latency (ms) | \(f(.telemetry_on.load.latency_ms.p50)) | \(f(.telemetry_off.load.latency_ms.p50)) | \(f(.ratio_on_over_off.p50)) |",
-  "| p99 latency (ms) | \(f(.telemetry_on.load.latency_ms.p99)) | \(f(.telemetry_off.load.latency_ms.p99)) | \(f(.ratio_on_over_off.p99)) |",
-  "| p99.9 latency (ms) | \(f(.telemetry_on.load.latency_ms.p99_9)) | \(f(.telemetry_off.load.latency_ms.p99_9)) | |",
-  "| max latency (ms) | \(f(.telemetry_on.load.latency_ms.max)) | \(f(.telemetry_off.load.latency_ms.max)) | |",
-  "| orders answered | \(.telemetry_on.load.answered) | \(.telemetry_off.load.answered) | |",
-  "| errors (transport + non-2xx/402) | \(.telemetry_on.load.errors) | \(.telemetry_off.load.errors) | |",
-  "| 1-min load average before / after | \(.telemetry_on.loadavg_1m.before) / \(.telemetry_on.loadavg_1m.after) | \(.telemetry_off.loadavg_1m.before) / \(.telemetry_off.loadavg_1m.after) | |",
+  "Three runs: **to log-service**, OTLP traces and logs to a running log-service (SQLite) on the same cores; **to a sink**, the same export to an OTLP/gRPC receiver that decodes and discards (`otlp-sink`, received \(.telemetry_sink.received.spans) spans and \(.telemetry_sink.received.logs) log records), which is what telemetry costs the services themselves; **off**, OTEL_SDK_DISABLED=true and no receiver. JSON log files are written in all three.\n",
+  "| | to log-service | to a sink | off | log-service / off | sink / off |",
+  "|---|---:|---:|---:|---:|---:|",
+  "| orders/s | \(f(.telemetry_on.load.throughput_rps)) | \(f(.telemetry_sink.load.throughput_rps)) | \(f(.telemetry_off.load.throughput_rps)) | \(f(.ratio_on_over_off.throughput)) | \(f(.ratio_sink_over_off.throughput)) |",
+  "| p50 latency (ms) | \(f(.telemetry_on.load.latency_ms.p50)) | \(f(.telemetry_sink.load.latency_ms.p50)) | \(f(.telemetry_off.load.latency_ms.p50)) | \(f(.ratio_on_over_off.p50)) | \(f(.ratio_sink_over_off.p50)) |",
+  "| p99 latency (ms) | \(f(.telemetry_on.load.latency_ms.p99)) | \(f(.telemetry_sink.load.latency_ms.p99)) | \(f(.telemetry_off.load.latency_ms.p99)) | \(f(.ratio_on_over_off.p99)) | \(f(.ratio_sink_over_off.p99)) |",
+  "| p99.9 latency (ms) | \(f(.telemetry_on.load.latency_ms.p99_9)) | \(f(.telemetry_sink.load.latency_ms.p99_9)) | \(f(.telemetry_off.load.latency_ms.p99_9)) | | |",
+  "| max latency (ms) | \(f(.telemetry_on.load.latency_ms.max)) | \(f(.telemetry_sink.load.latency_ms.max)) | \(f(.telemetry_off.load.latency_ms.max)) | | |",
+  "| orders answered | \(.telemetry_on.load.answered) | \(.telemetry_sink.load.answered) | \(.telemetry_off.load.answered) | | |",
+  "| errors (transport + non-2xx/402) | \(.telemetry_on.load.errors) | \(.telemetry_sink.load.errors) | \(.telemetry_off.load.errors) | | |",
+  "| 1-min load average before / after | \(.telemetry_on.loadavg_1m.before) / \(.telemetry_on.loadavg_1m.after) | \(.telemetry_sink.loadavg_1m.before) / \(.telemetry_sink.loadavg_1m.after) | \(.telemetry_off.loadavg_1m.before) / \(.telemetry_off.loadavg_1m.after) | | |",
   "",
   "CPU seconds per 1000 orders (utime+stime over the measured run) and peak RSS (VmHWM, MiB):\n",
-  "| service | CPU s / 1000 orders, on | off | peak RSS MiB, on | off |",
-  "|---|---:|---:|---:|---:|",
-  (. as $r | ["order-gateway", "payment-service", "email-service", "log-service"][] as $s |
-    "| \($s) | \(f(svc($r.telemetry_on; $s).cpu_seconds_per_1000_orders)) | \(f(svc($r.telemetry_off; $s).cpu_seconds_per_1000_orders)) | \(f(svc($r.telemetry_on; $s).peak_rss_mib)) | \(f(svc($r.telemetry_off; $s).peak_rss_mib)) |"),
+  "| process | CPU s / 1000 orders: to log-service | to a sink | off | peak RSS MiB: to log-service | to a sink | off |",
+  "|---|---:|---:|---:|---:|---:|---:|",
+  (. as $r | ["order-gateway", "payment-service", "email-service", "log-service", "otlp-sink"][] as $s |
+    "| \($s) | \(f(svc($r.telemetry_on; $s).cpu_seconds_per_1000_orders)) | \(f(svc($r.telemetry_sink; $s).cpu_seconds_per_1000_orders)) | \(f(svc($r.telemetry_off; $s).cpu_seconds_per_1000_orders)) | \(f(svc($r.telemetry_on; $s).peak_rss_mib)) | \(f(svc($r.telemetry_sink; $s).peak_rss_mib)) | \(f(svc($r.telemetry_off; $s).peak_rss_mib)) |"),
   "",
   (if .log_service == null then "log-service ingest and lookup: not run (LOG_BENCH=0 or scripts/bench-log-service.sh missing)."
    else "## log-service ingest and lookup\n\n`\(.log_service.command)` (\(.log_service.status)):\n\n```\n\(.log_service.output)```" end)

@@ -54,6 +54,10 @@ fn specs(args: &UpArgs, log_dir: &Path) -> Vec<Spec> {
         let mut env = vec![
             ("BIND_ADDR", local(bind)),
             ("LOG_DIR", log_dir.clone()),
+            // The JSON lines already go to $LOG_DIR/<service>.log; writing each twice would cost
+            // CPU on every request. <service>.stdout keeps what a service prints outside its
+            // logger: start-up errors and panics.
+            ("LOG_STDOUT", "false".into()),
             ("AMQP_URL", args.amqp_url.clone()),
         ];
         if !args.no_log_service {
@@ -70,6 +74,7 @@ fn specs(args: &UpArgs, log_dir: &Path) -> Vec<Spec> {
             ("OTLP_HTTP_ADDR", local(args.otlp_http_port)),
             ("GRPC_ADDR", local(args.grpc_port)),
             ("LOG_DIR", log_dir.clone()),
+            ("LOG_STDOUT", "false".into()),
         ];
         if let Some(db) = &args.database {
             env.push(("DATABASE_URL", db.clone()));

@@ -98,18 +98,8 @@ impl TelemetryConfig {
                 OtlpProtocol::HttpProtobuf => "http://127.0.0.1:4318".to_owned(),
             },
         };
-        let sdk_disabled = match nonempty("OTEL_SDK_DISABLED").map(|v| v.to_ascii_lowercase()) {
-            None => false,
-            Some(v) if v == "true" => true,
-            Some(v) if v == "false" => false,
-            Some(v) => {
-                return Err(ConfigError::new(
-                    "OTEL_SDK_DISABLED",
-                    v,
-                    "expected true or false",
-                ));
-            }
-        };
+        let sdk_disabled = boolean(&nonempty, "OTEL_SDK_DISABLED", false)?;
+        let log_stdout = boolean(&nonempty, "LOG_STDOUT", true)?;
         let resource_attributes = match nonempty("OTEL_RESOURCE_ATTRIBUTES") {
             Some(raw) => parse_resource_attributes(&raw)?,
             None => Vec::new(),
@@ -124,8 +114,22 @@ impl TelemetryConfig {
             log_dir: Some(PathBuf::from(
                 nonempty("LOG_DIR").unwrap_or_else(|| "./logs".into()),
             )),
-            log_stdout: true,
+            log_stdout,
         })
+    }
+}
+
+/// Reads `true` or `false` (any case) from `key`, `default` when it is unset or empty.
+fn boolean(
+    get: &impl Fn(&str) -> Option<String>,
+    key: &'static str,
+    default: bool,
+) -> Result<bool, ConfigError> {
+    match get(key).map(|v| v.trim().to_ascii_lowercase()) {
+        None => Ok(default),
+        Some(v) if v == "true" => Ok(true),
+        Some(v) if v == "false" => Ok(false),
+        Some(v) => Err(ConfigError::new(key, v, "expected true or false")),
     }
 }
 
@@ -189,7 +193,16 @@ mod tests {
         assert_eq!(c.otlp_endpoint, "http://127.0.0.1:4317");
         assert_eq!(c.otlp_protocol, OtlpProtocol::Grpc);
         assert!(!c.sdk_disabled);
+        assert!(c.log_stdout);
         assert_eq!(c.log_filter, "info");
+    }
+
+    #[test]
+    fn log_stdout_can_be_turned_off() {
+        assert!(!config(&[("LOG_STDOUT", "false")]).unwrap().log_stdout);
+        assert!(config(&[("LOG_STDOUT", "TRUE")]).unwrap().log_stdout);
+        let e = config(&[("LOG_STDOUT", "no")]).unwrap_err();
+        assert_eq!(e.variable, "LOG_STDOUT");
     }
 
     #[test]
