@@ -27,7 +27,13 @@ LOG_BENCH_INGEST_ROWS=${LOG_BENCH_INGEST_ROWS:-100000}
 OUT=${OUT:-bench}
 export AMQP_PREFIX=${AMQP_PREFIX:-bench.}
 
-command -v jq >/dev/null || { echo "bench: jq is required (apt-get install jq)" >&2; exit 1; }
+if ! command -v jq >/dev/null; then
+  echo "bench: installing jq (apt-get)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq jq >/dev/null
+fi
 scripts/ensure-broker.sh
 echo "bench: building release binaries..."
 cargo build --release --quiet -p tracehop -p order-gateway -p payment-service -p email-service -p log-service

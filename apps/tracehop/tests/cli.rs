@@ -2,6 +2,8 @@
 //! email-service in this process (testkit, real RabbitMQ) exporting over OTLP gRPC to a real
 //! log-service, also in this process on port 0 with a temporary SQLite file.
 
+mod common;
+
 use std::process::Output;
 use std::time::{Duration, Instant};
 
@@ -67,14 +69,7 @@ impl Run {
     /// A failure reported the way users should see it: non-zero, one line, no backtrace.
     fn one_line_error(self) -> String {
         assert_ne!(self.code, 0, "expected a failure; stdout: {}", self.stdout);
-        let line = self.stderr.trim_end();
-        assert_eq!(line.lines().count(), 1, "not one line: {line:?}");
-        assert!(line.starts_with("tracehop: "), "{line:?}");
-        assert!(
-            !line.contains("stack backtrace") && !line.contains("panicked"),
-            "{line:?}"
-        );
-        line.to_owned()
+        common::assert_one_line_error(&self.stderr)
     }
 }
 

@@ -6,6 +6,8 @@
 //! Readiness waits are generous (debug binaries on a loaded machine); the stop behaviour is held
 //! to what tracehop promises: everything gone within 10 s of Ctrl-C or `down`.
 
+mod common;
+
 use std::io::Read;
 use std::net::{TcpListener, TcpStream};
 use std::path::{Path, PathBuf};
@@ -211,6 +213,26 @@ impl Scene {
     }
 
     /// Places one order through the gateway with `tracehop order --json`.
+    /// Starts `tracehop up` in the foreground with its output captured; the guard stops
+    /// whatever it started if the test fails.
+    fn spawn_foreground_up(&self) -> (u32, Capture, Capture, Cleanup) {
+        let args = self.up_args(false);
+        let mut child = self
+            .tracehop(&args.iter().map(String::as_str).collect::<Vec<_>>())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("tracehop starts");
+        let pid = child.id();
+        let stdout = Capture::new(child.stdout.take());
+        let stderr = Capture::new(child.stderr.take());
+        let guard = Cleanup {
+            prefix: self.prefix.clone(),
+            tracehop: Some(child),
+        };
+        (pid, stdout, stderr, guard)
+    }
+
     fn order(&self) -> Value {
         let gateway = self.ports.url("order-gateway");
         let run = run(
@@ -293,14 +315,7 @@ impl Run {
     /// A failure the way users should see it: exit code 1, one line, no backtrace.
     fn one_line_error(self) -> String {
         assert_eq!(self.status.code(), Some(1), "{self:#?}");
-        let line = self.stderr.trim_end();
-        assert_eq!(line.lines().count(), 1, "not one line: {line:?}");
-        assert!(line.starts_with("tracehop: "), "{line:?}");
-        assert!(
-            !line.contains("panicked") && !line.contains("backtrace"),
-            "{line:?}"
-        );
-        line.to_owned()
+        common::assert_one_line_error(&self.stderr)
     }
 }
 
@@ -483,20 +498,7 @@ fn assert_gone(services: &[(u32, String)]) {
 fn foreground_up_serves_orders_and_ctrl_c_stops_every_service() {
     let bins = bin_dir();
     let scene = Scene::new("fg");
-    let args = scene.up_args(false);
-    let mut command = scene.tracehop(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tracehop starts");
-    let pid = child.id();
-    let stdout = Capture::new(child.stdout.take());
-    let stderr = Capture::new(child.stderr.take());
-    let mut guard = Cleanup {
-        prefix: scene.prefix.clone(),
-        tracehop: Some(child),
-    };
+    let (pid, stdout, stderr, mut guard) = scene.spawn_foreground_up();
 
     let deadline = Instant::now() + READY;
     while !stdout.snapshot().contains("press Ctrl-C to stop") {
@@ -700,20 +702,7 @@ fn detached_up_runs_in_the_background_until_down() {
 fn ctrl_c_during_start_up_stops_the_services_started_so_far() {
     bin_dir();
     let scene = Scene::new("startup");
-    let args = scene.up_args(false);
-    let mut command = scene.tracehop(&args.iter().map(String::as_str).collect::<Vec<_>>());
-    let mut child = command
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("tracehop starts");
-    let pid = child.id();
-    let stdout = Capture::new(child.stdout.take());
-    let stderr = Capture::new(child.stderr.take());
-    let mut guard = Cleanup {
-        prefix: scene.prefix.clone(),
-        tracehop: Some(child),
-    };
+    let (pid, stdout, stderr, mut guard) = scene.spawn_foreground_up();
 
     // Ctrl-C as soon as the first service (log-service) runs, long before all are ready.
     let deadline = Instant::now() + READY;
