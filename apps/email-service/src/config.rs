@@ -4,8 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
-use telemetry::env::{parse, rate, string};
-use telemetry::{ConfigError, TelemetryConfig};
+use server::{ConfigError, Env};
 
 /// Everything email-service reads at start-up.
 #[derive(Debug, Clone)]
@@ -30,52 +29,26 @@ pub struct Config {
     pub outbox: PathBuf,
     /// `ADMIN_TOKEN`: when set, required as a bearer token by `/admin/faults`.
     pub admin_token: Option<String>,
-    /// Telemetry settings (`OTEL_*`, `RUST_LOG`, `LOG_DIR`).
-    pub telemetry: TelemetryConfig,
+    /// `OTEL_SERVICE_NAME`: the consumer's `app_id`.
+    pub service_name: String,
 }
 
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// Reads any key lookup (tests).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
-        let telemetry = TelemetryConfig::from_lookup("email-service", &get)?;
-        let max_attempts: u32 = parse(&get, "EMAIL_MAX_ATTEMPTS", 3)?;
-        if max_attempts == 0 {
-            return Err(ConfigError::new(
-                "EMAIL_MAX_ATTEMPTS",
-                "0",
-                "must be at least 1",
-            ));
-        }
-        let prefetch: u16 = parse(&get, "EMAIL_PREFETCH", 32)?;
-        if prefetch == 0 {
-            return Err(ConfigError::new(
-                "EMAIL_PREFETCH",
-                "0",
-                "must be at least 1",
-            ));
-        }
-        let log_dir = string(&get, "LOG_DIR", "./logs");
+    /// Reads `env`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+        let log_dir = env.string("LOG_DIR", "./logs");
         Ok(Self {
-            bind_addr: parse(&get, "BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 3002)))?,
-            amqp_url: string(&get, "AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-            amqp_prefix: string(&get, "AMQP_PREFIX", ""),
-            latency: Duration::from_millis(parse(&get, "EMAIL_LATENCY_MS", 0)?),
-            failure_rate: rate(&get, "EMAIL_FAILURE_RATE", 0.0)?,
-            max_attempts,
-            prefetch,
-            retry_backoff: Duration::from_millis(parse(&get, "EMAIL_RETRY_BACKOFF_MS", 500)?),
-            outbox: PathBuf::from(string(
-                &get,
-                "EMAIL_OUTBOX",
-                &format!("{log_dir}/outbox.jsonl"),
-            )),
-            admin_token: get("ADMIN_TOKEN").filter(|t| !t.is_empty()),
-            telemetry,
+            bind_addr: env.addr("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 3002)))?,
+            amqp_url: env.string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            amqp_prefix: env.string("AMQP_PREFIX", ""),
+            latency: env.millis("EMAIL_LATENCY_MS", 0)?,
+            failure_rate: env.rate("EMAIL_FAILURE_RATE", 0.0)?,
+            max_attempts: env.at_least("EMAIL_MAX_ATTEMPTS", 3, 1)?,
+            prefetch: env.at_least("EMAIL_PREFETCH", 32, 1)?,
+            retry_backoff: env.millis("EMAIL_RETRY_BACKOFF_MS", 500)?,
+            outbox: PathBuf::from(env.string("EMAIL_OUTBOX", &format!("{log_dir}/outbox.jsonl"))),
+            admin_token: env.get("ADMIN_TOKEN").map(str::to_owned),
+            service_name: env.string("OTEL_SERVICE_NAME", "email-service"),
         })
     }
 }
@@ -86,13 +59,13 @@ mod tests {
 
     #[test]
     fn defaults_and_errors() {
-        let c = Config::from_lookup(|_| None).unwrap();
+        let c = Config::from_env(&Env::default()).unwrap();
         assert_eq!(c.bind_addr.port(), 3002);
         assert_eq!(c.outbox, PathBuf::from("./logs/outbox.jsonl"));
         assert_eq!(c.max_attempts, 3);
-        let e = Config::from_lookup(|k| (k == "EMAIL_PREFETCH").then(|| "0".into())).unwrap_err();
+        let e = Config::from_env(&Env::from_pairs([("EMAIL_PREFETCH", "0")])).unwrap_err();
         assert_eq!(e.variable, "EMAIL_PREFETCH");
-        let c = Config::from_lookup(|k| (k == "LOG_DIR").then(|| "/tmp/x".into())).unwrap();
+        let c = Config::from_env(&Env::from_pairs([("LOG_DIR", "/tmp/x")])).unwrap();
         assert_eq!(c.outbox, PathBuf::from("/tmp/x/outbox.jsonl"));
     }
 }

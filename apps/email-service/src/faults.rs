@@ -1,8 +1,8 @@
 //! Fault knobs, changeable at run time through `GET`/`PUT /admin/faults`.
 
 use serde::{Deserialize, Serialize};
-use telemetry::admin::{Knobs, check_latency, check_rate};
-use telemetry::api::ApiError;
+use server::admin::{Knobs, check_latency, check_rate};
+use server::error::ApiError;
 
 /// The simulated faults of email-service.
 #[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]

@@ -2,15 +2,11 @@
 
 use std::sync::{Arc, RwLock};
 
-use axum::extract::{DefaultBodyLimit, State};
-use axum::http::StatusCode;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
 use messaging::ConsumerHandle;
-use serde_json::json;
-use telemetry::admin::faults_router;
-use telemetry::api::BODY_LIMIT;
+use server::admin::faults_router;
+use server::error::BODY_LIMIT;
 
 use crate::faults::Faults;
 use crate::metrics::Metrics;
@@ -25,11 +21,11 @@ pub(crate) struct AppState {
 
 pub(crate) fn router(state: AppState) -> Router {
     let consumer = state.consumer.clone();
-    let routes = Router::new()
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
-        .with_state(state.clone())
+    let readiness = {
+        let consumer = consumer.clone();
+        move || consumer_readiness(consumer.clone())
+    };
+    let routes = server::probes(state.metrics.registry.clone(), readiness)
         .merge(faults_router(
             state.faults.clone(),
             state.admin_token.clone(),
@@ -41,31 +37,17 @@ pub(crate) fn router(state: AppState) -> Router {
     telemetry::http::instrument(routes, state.metrics.http.clone())
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
-}
-
-async fn ready(State(state): State<AppState>) -> Response {
-    if state.consumer.is_consuming() {
-        (
-            StatusCode::OK,
-            Json(json!({"status": "ready", "consumer": "consuming"})),
-        )
-            .into_response()
+/// Ready while the consumer is registered with the broker.
+async fn consumer_readiness(consumer: ConsumerHandle) -> server::Readiness {
+    let state = if consumer.is_consuming() {
+        "consuming"
+    } else if consumer.is_paused() {
+        "paused"
     } else {
-        let consumer = if state.consumer.is_paused() {
-            "paused"
-        } else {
-            "disconnected"
-        };
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "consumer": consumer})),
-        )
-            .into_response()
+        "disconnected"
+    };
+    server::Readiness {
+        ready: consumer.is_consuming(),
+        dependencies: vec![("consumer", state)],
     }
-}
-
-async fn metrics(State(state): State<AppState>) -> Response {
-    telemetry::metrics::response(&state.metrics.registry)
 }

@@ -1,15 +1,12 @@
 //! Building and running the service.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
 use messaging::{ConsumerConfig, ConsumerHandle};
+use server::{Env, Stop};
 use tokio::net::TcpListener;
-use tokio::task::JoinHandle;
-use tokio_util::sync::CancellationToken;
-use tracing::instrument::WithSubscriber;
 
 use crate::config::Config;
 use crate::faults::Faults;
@@ -18,22 +15,26 @@ use crate::outbox::Outbox;
 use crate::routes::{AppState, router};
 use crate::sender::Sender;
 
-/// Time in-flight deliveries get to finish (and be acked) at shutdown.
-const DRAIN: Duration = Duration::from_secs(2);
-
 /// A bound, running email-service: the consumer starts in `build` and connects in the background.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
-    consumer_task: JoinHandle<()>,
-    stop: CancellationToken,
+    stop: Stop,
 }
 
-impl Application {
+impl server::Service for Application {
+    const NAME: &'static str = "email-service";
+    type Config = Config;
+
+    fn config(env: &Env) -> Result<Config, server::ConfigError> {
+        Config::from_env(env)
+    }
+
     /// Binds the admin listener, opens the outbox and starts consuming (retrying with backoff
-    /// until the broker answers; the service is not ready until then).
-    pub async fn build(config: Config) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(config.bind_addr).await?;
+    /// until the broker answers; the service is not ready until then). The consumer stops with
+    /// intake and is joined at the stop, after its in-flight deliveries are acked.
+    async fn build(config: Config, stop: &Stop) -> anyhow::Result<Self> {
+        let listener = server::bind("BIND_ADDR", config.bind_addr).await?;
         let metrics = Metrics::new();
         let faults = Arc::new(RwLock::new(Faults {
             failure_rate: config.failure_rate,
@@ -48,25 +49,22 @@ impl Application {
             metrics: metrics.clone(),
         });
         let handle = ConsumerHandle::new();
-        let stop = CancellationToken::new();
-        let consumer_task = tokio::spawn(
-            messaging::run_consumer(
-                ConsumerConfig {
-                    url: config.amqp_url.clone(),
-                    names: messaging::Names::new(&config.amqp_prefix),
-                    app_id: config.telemetry.service_name.clone(),
-                    prefetch: config.prefetch,
-                    max_attempts: config.max_attempts,
-                    retry_backoff: config.retry_backoff,
-                    drain_timeout: DRAIN,
-                },
-                sender,
-                metrics.consumer.clone(),
-                handle.clone(),
-                stop.clone(),
-            )
-            .with_current_subscriber(),
-        );
+        stop.spawn(messaging::run_consumer(
+            ConsumerConfig {
+                url: config.amqp_url.clone(),
+                names: messaging::Names::new(&config.amqp_prefix),
+                app_id: config.service_name.clone(),
+                prefetch: config.prefetch,
+                max_attempts: config.max_attempts,
+                retry_backoff: config.retry_backoff,
+                // Leaves a second of the stop deadline for closing the channel cleanly.
+                drain_timeout: server::stop::STOP_DEADLINE - Duration::from_secs(1),
+            },
+            sender,
+            metrics.consumer.clone(),
+            handle.clone(),
+            stop.intake_token(),
+        ));
         let state = AppState {
             consumer: handle,
             faults,
@@ -76,44 +74,22 @@ impl Application {
         Ok(Self {
             listener,
             state,
-            consumer_task,
-            stop,
+            stop: stop.clone(),
         })
     }
 
+    /// Serves the admin routes until the stop.
+    async fn run(self) -> anyhow::Result<()> {
+        server::serve(self.listener, router(self.state), &self.stop).await;
+        Ok(())
+    }
+}
+
+impl Application {
     /// Returns the bound admin address (port 0 resolved).
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
-    }
-
-    /// Returns the bound admin port.
-    pub fn port(&self) -> u16 {
-        self.local_addr().port()
-    }
-
-    /// Runs until `signal` completes: then stops consuming, lets in-flight deliveries finish and
-    /// be acked, and stops the admin server.
-    pub async fn run_until_stopped(
-        self,
-        signal: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        let stop = self.stop.clone();
-        tokio::spawn(async move {
-            signal.await;
-            stop.cancel();
-        });
-        let stop = self.stop.clone();
-        let served = telemetry::http::serve(
-            self.listener,
-            router(self.state),
-            async move { stop.cancelled().await },
-            Duration::from_secs(1),
-        )
-        .await;
-        let _ = self.consumer_task.await;
-        tracing::info!("email-service stopped");
-        served
     }
 }

@@ -6,6 +6,7 @@
 //! `cargo run --release -p log-service --example bench -- --rows 1000000 --backend both`.
 //! Every request is answered only after its rows are committed, so the rates are durable rates.
 
+use server::Service as _;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -334,10 +335,12 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
         };
         admin = Some(client);
     }
-    let app = Application::build(config).await.expect("app builds");
+    let app = Application::build(config, &server::Stop::new())
+        .await
+        .expect("app builds");
     let rest = format!("http://{}", app.rest_addr());
     let otlp = app.otlp_grpc_addr();
-    tokio::spawn(app.run_until(std::future::pending()));
+    tokio::spawn(app.run());
     let base_ns = 1_700_000_000_000_000_000u64;
 
     // 1. durable ingest through OTLP gRPC

@@ -1,8 +1,9 @@
 //! Typed configuration, read once from the environment and validated before anything binds or connects.
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
+
+use server::{ConfigError, Env};
 
 /// Where rows are stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -64,14 +65,6 @@ pub struct Config {
     pub max_body_bytes: usize,
 }
 
-/// A bad environment value; the message names the variable.
-#[derive(Debug, thiserror::Error)]
-#[error("invalid {variable}: {reason}")]
-pub struct ConfigError {
-    pub variable: &'static str,
-    pub reason: String,
-}
-
 impl Config {
     /// Defaults of the contract, with every address on port 0 and storage in `path`: what tests use.
     pub fn for_tests(path: impl Into<PathBuf>) -> Config {
@@ -102,35 +95,22 @@ impl Config {
         }
     }
 
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Config, ConfigError> {
-        Config::from_vars(&std::env::vars().collect())
-    }
-
-    /// Reads the given variables (tests pass a map instead of mutating the process environment).
-    pub fn from_vars(vars: &HashMap<String, String>) -> Result<Config, ConfigError> {
-        let mut config = Config::defaults();
-        let get = |name: &str| vars.get(name).map(|v| v.trim()).filter(|v| !v.is_empty());
-        let addr = |name: &'static str, slot: &mut SocketAddr| -> Result<(), ConfigError> {
-            if let Some(value) = get(name) {
-                *slot = value.parse().map_err(|_| ConfigError {
-                    variable: name,
-                    reason: format!("expected HOST:PORT, got {value:?}"),
-                })?;
-            }
-            Ok(())
+    /// Reads `env`.
+    pub fn from_env(env: &Env) -> Result<Config, ConfigError> {
+        let defaults = Config::defaults();
+        let database = match env.get("DATABASE_URL") {
+            None => defaults.database,
+            Some(url) => DatabaseConfig::parse(url)
+                .map_err(|reason| ConfigError::new("DATABASE_URL", url, reason))?,
         };
-        addr("BIND_ADDR", &mut config.rest_addr)?;
-        addr("OTLP_GRPC_ADDR", &mut config.otlp_grpc_addr)?;
-        addr("OTLP_HTTP_ADDR", &mut config.otlp_http_addr)?;
-        addr("GRPC_ADDR", &mut config.grpc_addr)?;
-        if let Some(url) = get("DATABASE_URL") {
-            config.database = DatabaseConfig::parse(url).map_err(|reason| ConfigError {
-                variable: "DATABASE_URL",
-                reason,
-            })?;
-        }
-        Ok(config)
+        Ok(Config {
+            rest_addr: env.addr("BIND_ADDR", defaults.rest_addr)?,
+            otlp_grpc_addr: env.addr("OTLP_GRPC_ADDR", defaults.otlp_grpc_addr)?,
+            otlp_http_addr: env.addr("OTLP_HTTP_ADDR", defaults.otlp_http_addr)?,
+            grpc_addr: env.addr("GRPC_ADDR", defaults.grpc_addr)?,
+            database,
+            ..defaults
+        })
     }
 }
 
@@ -138,16 +118,13 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> HashMap<String, String> {
-        pairs
-            .iter()
-            .map(|(k, v)| (k.to_string(), v.to_string()))
-            .collect()
+    fn vars(pairs: &[(&str, &str)]) -> Env {
+        Env::from_pairs(pairs.iter().copied())
     }
 
     #[test]
     fn defaults_follow_the_contract() {
-        let config = Config::from_vars(&HashMap::new()).unwrap();
+        let config = Config::from_env(&Env::default()).unwrap();
         assert_eq!(config.rest_addr.to_string(), "127.0.0.1:5002");
         assert_eq!(config.otlp_grpc_addr.port(), 4317);
         assert_eq!(config.otlp_http_addr.port(), 4318);
@@ -162,7 +139,7 @@ mod tests {
 
     #[test]
     fn postgres_urls_select_postgres_and_port_zero_is_allowed() {
-        let config = Config::from_vars(&vars(&[
+        let config = Config::from_env(&vars(&[
             ("DATABASE_URL", "postgres://postgres@127.0.0.1/test"),
             ("BIND_ADDR", "0.0.0.0:0"),
         ]))
@@ -173,10 +150,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
-        let err = Config::from_vars(&vars(&[("OTLP_HTTP_ADDR", "nope")])).unwrap_err();
+        let err = Config::from_env(&vars(&[("OTLP_HTTP_ADDR", "nope")])).unwrap_err();
         assert_eq!(err.variable, "OTLP_HTTP_ADDR");
         assert!(err.to_string().contains("OTLP_HTTP_ADDR"));
-        let err = Config::from_vars(&vars(&[("DATABASE_URL", "mysql://x")])).unwrap_err();
+        let err = Config::from_env(&vars(&[("DATABASE_URL", "mysql://x")])).unwrap_err();
         assert_eq!(err.variable, "DATABASE_URL");
     }
 }

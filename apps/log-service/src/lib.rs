@@ -21,7 +21,7 @@ mod routes;
 mod startup;
 mod storage;
 
-pub use config::{Config, ConfigError, DatabaseConfig};
+pub use config::{Config, DatabaseConfig};
 pub use dag::{Dag, DagEdge, DagNode};
 pub use error::AppError;
-pub use startup::{Application, StartupError};
+pub use startup::Application;

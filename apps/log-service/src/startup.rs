@@ -1,13 +1,12 @@
 //! Builds the application (storage, four listeners) and runs it until shutdown.
 
-use std::future::Future;
 use std::net::SocketAddr;
-use std::time::Duration;
 
+use anyhow::Context;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsServiceServer;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
+use server::{Env, Stop};
 use tokio::net::TcpListener;
-use tokio_util::sync::CancellationToken;
 use tonic::codec::CompressionEncoding;
 use tonic::transport::server::TcpIncoming;
 use tower::util::MapResponseLayer;
@@ -18,24 +17,7 @@ use crate::grpc::proto::logs::log_ingestion_service_server::LogIngestionServiceS
 use crate::grpc::proto::query::query_service_server::QueryServiceServer;
 use crate::metrics::Metrics;
 use crate::routes::{AppState, otlp_http_router, rest_router};
-use crate::storage::{Store, StoreError, WriterHandle};
-
-/// Why the application could not start or stopped with an error.
-#[derive(Debug, thiserror::Error)]
-pub enum StartupError {
-    #[error("failed to open storage: {0}")]
-    Storage(#[from] StoreError),
-    #[error("failed to bind {name} on {addr}: {source}")]
-    Bind {
-        name: &'static str,
-        addr: SocketAddr,
-        source: std::io::Error,
-    },
-    #[error("failed to register metrics: {0}")]
-    Metrics(#[from] prometheus::Error),
-    #[error("{name} server failed: {message}")]
-    Serve { name: &'static str, message: String },
-}
+use crate::storage::{Store, WriterHandle};
 
 /// A built, bound, not yet running log-service.
 #[derive(Debug)]
@@ -49,38 +31,44 @@ pub struct Application {
     metrics: Metrics,
     writer: WriterHandle,
     max_body_bytes: usize,
+    stop: Stop,
 }
 
-async fn bind(name: &'static str, addr: SocketAddr) -> Result<TcpListener, StartupError> {
-    TcpListener::bind(addr)
-        .await
-        .map_err(|source| StartupError::Bind { name, addr, source })
-}
+impl server::Service for Application {
+    const NAME: &'static str = "log-service";
+    type Config = Config;
 
-impl Application {
+    fn config(env: &Env) -> Result<Config, server::ConfigError> {
+        Config::from_env(env)
+    }
+
+    /// log-service never exports its own telemetry to itself: JSON lines only.
+    fn telemetry(env: &Env) -> Result<telemetry::TelemetryConfig, server::ConfigError> {
+        let mut config = env.telemetry(Self::NAME)?;
+        config.sdk_disabled = true;
+        Ok(config)
+    }
+
     /// Opens storage and binds every listener; port 0 picks a free port (see the `*_addr` getters).
-    pub async fn build(config: Config) -> Result<Application, StartupError> {
-        let metrics = Metrics::new()?;
+    async fn build(config: Config, stop: &Stop) -> anyhow::Result<Application> {
+        let metrics = Metrics::new().context("failed to register metrics")?;
         let (store, writer) = Store::open(
             &config.database,
             config.queue_capacity,
             config.max_batch_rows,
             metrics.clone(),
         )
-        .await?;
-        let rest = bind("BIND_ADDR", config.rest_addr).await?;
-        let otlp_grpc = bind("OTLP_GRPC_ADDR", config.otlp_grpc_addr).await?;
-        let otlp_http = bind("OTLP_HTTP_ADDR", config.otlp_http_addr).await?;
-        let grpc = bind("GRPC_ADDR", config.grpc_addr).await?;
-        let local = |l: &TcpListener, name: &'static str, addr: SocketAddr| {
-            l.local_addr()
-                .map_err(|source| StartupError::Bind { name, addr, source })
-        };
+        .await
+        .context("failed to open storage")?;
+        let rest = server::bind("BIND_ADDR", config.rest_addr).await?;
+        let otlp_grpc = server::bind("OTLP_GRPC_ADDR", config.otlp_grpc_addr).await?;
+        let otlp_http = server::bind("OTLP_HTTP_ADDR", config.otlp_http_addr).await?;
+        let grpc = server::bind("GRPC_ADDR", config.grpc_addr).await?;
         let addrs = [
-            local(&rest, "BIND_ADDR", config.rest_addr)?,
-            local(&otlp_grpc, "OTLP_GRPC_ADDR", config.otlp_grpc_addr)?,
-            local(&otlp_http, "OTLP_HTTP_ADDR", config.otlp_http_addr)?,
-            local(&grpc, "GRPC_ADDR", config.grpc_addr)?,
+            rest.local_addr()?,
+            otlp_grpc.local_addr()?,
+            otlp_http.local_addr()?,
+            grpc.local_addr()?,
         ];
         Ok(Application {
             rest,
@@ -92,14 +80,26 @@ impl Application {
             metrics,
             writer,
             max_body_bytes: config.max_body_bytes,
+            stop: stop.clone(),
         })
     }
 
-    /// Port of the REST API.
-    pub fn port(&self) -> u16 {
-        self.addrs[0].port()
+    /// Serves until the stop, then lets in-flight requests finish (each waits for its commit)
+    /// and waits for the writer to commit what is queued.
+    async fn run(self) -> anyhow::Result<()> {
+        tracing::info!(
+            rest_addr = %self.rest_addr(),
+            otlp_grpc_addr = %self.otlp_grpc_addr(),
+            otlp_http_addr = %self.otlp_http_addr(),
+            grpc_addr = %self.grpc_addr(),
+            backend = self.backend(),
+            "log-service listening"
+        );
+        self.serve().await
     }
+}
 
+impl Application {
     /// Bound address of the REST API.
     pub fn rest_addr(&self) -> SocketAddr {
         self.addrs[0]
@@ -125,25 +125,8 @@ impl Application {
         self.store.backend_name()
     }
 
-    /// Runs until SIGINT or SIGTERM, then drains in-flight requests and the write queue.
-    pub async fn run_until_stopped(self) -> Result<(), StartupError> {
-        self.run_until(telemetry::env::shutdown_signal()).await
-    }
-
-    /// Runs until `shutdown` completes, then stops intake, lets in-flight requests finish (each
-    /// waits for its commit) and waits for the writer to stop.
-    pub async fn run_until(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> Result<(), StartupError> {
-        let token = CancellationToken::new();
-        let trigger = token.clone();
-        tokio::spawn(async move {
-            shutdown.await;
-            tracing::info!("shutdown requested");
-            trigger.cancel();
-        });
-
+    async fn serve(self) -> anyhow::Result<()> {
+        let stop = self.stop;
         let state = AppState {
             store: self.store.clone(),
             metrics: self.metrics.clone(),
@@ -155,10 +138,8 @@ impl Application {
         };
         let max = self.max_body_bytes;
 
-        let rest = axum::serve(self.rest, rest_router(state.clone()))
-            .with_graceful_shutdown(token.clone().cancelled_owned());
-        let otlp_http = axum::serve(self.otlp_http, otlp_http_router(state))
-            .with_graceful_shutdown(token.clone().cancelled_owned());
+        let rest = server::serve(self.rest, rest_router(state.clone()), &stop);
+        let otlp_http = server::serve(self.otlp_http, otlp_http_router(state), &stop);
 
         let otlp_grpc = tonic::transport::Server::builder()
             .layer(MapResponseLayer::new(
@@ -174,10 +155,7 @@ impl Application {
                     .accept_compressed(CompressionEncoding::Gzip)
                     .max_decoding_message_size(max),
             )
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.otlp_grpc),
-                token.clone().cancelled_owned(),
-            );
+            .serve_with_incoming_shutdown(TcpIncoming::from(self.otlp_grpc), stop.intake_stopped());
         let grpc = tonic::transport::Server::builder()
             .layer(MapResponseLayer::new(
                 invalid_protobuf_is_invalid_argument::<tonic::body::Body>,
@@ -186,32 +164,20 @@ impl Application {
                 LogIngestionServiceServer::new(grpc_state.clone()).max_decoding_message_size(max),
             )
             .add_service(QueryServiceServer::new(grpc_state).max_decoding_message_size(max))
-            .serve_with_incoming_shutdown(
-                TcpIncoming::from(self.grpc),
-                token.clone().cancelled_owned(),
-            );
+            .serve_with_incoming_shutdown(TcpIncoming::from(self.grpc), stop.intake_stopped());
 
-        let serve_error = |name: &'static str| {
-            move |e: &dyn std::fmt::Display| StartupError::Serve {
-                name,
-                message: e.to_string(),
-            }
-        };
-        let result = tokio::try_join!(
-            async { rest.await.map_err(|e| serve_error("rest")(&e)) },
-            async { otlp_http.await.map_err(|e| serve_error("otlp http")(&e)) },
-            async { otlp_grpc.await.map_err(|e| serve_error("otlp grpc")(&e)) },
-            async { grpc.await.map_err(|e| serve_error("grpc")(&e)) },
-        );
-        token.cancel();
-        // Every `Store` handle is gone with the servers, so the writer drains its queue and stops.
-        if tokio::time::timeout(Duration::from_secs(30), self.writer.join())
-            .await
-            .is_err()
-        {
-            tracing::warn!("writer did not stop within 30 s");
+        let (_, _, otlp_grpc, grpc) =
+            tokio::join!(rest, otlp_http, stop.drain(otlp_grpc), stop.drain(grpc));
+        // Every `Store` handle is gone with the servers, so the writer commits its queue and stops.
+        if stop.drain(self.writer.join()).await.is_none() {
+            tracing::warn!("the writer had not committed its queue at the stop deadline");
         }
-        result.map(|_| ())
+        for (name, result) in [("otlp grpc", otlp_grpc), ("grpc", grpc)] {
+            if let Some(Err(error)) = result {
+                return Err(anyhow::Error::new(error).context(format!("{name} server failed")));
+            }
+        }
+        Ok(())
     }
 }
 

@@ -1,7 +1,8 @@
 //! The order a client sends, and its validation.
 
+use orders::{Invalid, rules};
 use serde::{Deserialize, Serialize};
-use telemetry::api::{ApiError, valid_email};
+use server::error::ApiError;
 
 /// At most this many lines per order, and this many units per line.
 const MAX_ITEMS: usize = 100;
@@ -51,18 +52,14 @@ impl OrderRequest {
     }
 
     /// Checks every field and returns the total in minor units; the error names the field.
+    /// E-mail, currency and amounts follow the shared [`orders::rules`], so an order accepted
+    /// here is never refused by payment-service or the event decoder.
     pub fn validate(&self) -> Result<i64, ApiError> {
         let invalid =
             |field: &str, problem: &str| ApiError::invalid("invalid_order", field, problem);
-        if !valid_email(&self.customer_email) {
-            return Err(invalid("customer_email", "not a valid e-mail address"));
-        }
-        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(invalid(
-                "currency",
-                "must be a 3-letter ISO 4217 code such as USD",
-            ));
-        }
+        let broken = |error: Invalid| invalid(&error.field, &error.problem.to_string());
+        rules::email(&self.customer_email).map_err(|p| broken(p.at("customer_email")))?;
+        rules::currency(&self.currency).map_err(|p| broken(p.at("currency")))?;
         if self.items.is_empty() {
             return Err(invalid("items", "must contain at least one item"));
         }
@@ -83,12 +80,8 @@ impl OrderRequest {
                     "must be between 1 and 10000",
                 ));
             }
-            if item.unit_price_cents < 0 {
-                return Err(invalid(
-                    &format!("items[{i}].unit_price_cents"),
-                    "must not be negative",
-                ));
-            }
+            rules::amount_cents(item.unit_price_cents)
+                .map_err(|p| broken(p.at(format!("items[{i}].unit_price_cents"))))?;
             total = item
                 .unit_price_cents
                 .checked_mul(i64::from(item.quantity))
@@ -145,6 +138,18 @@ mod tests {
                 .unwrap_err()
                 .message
                 .starts_with("customer_email")
+        );
+        let mut o = OrderRequest::sample();
+        o.customer_email = "a\u{0}@b.co".into();
+        assert_eq!(
+            o.validate().unwrap_err().message,
+            "customer_email: not a valid e-mail address"
+        );
+        let mut o = OrderRequest::sample();
+        o.currency = "usd".into();
+        assert_eq!(
+            o.validate().unwrap_err().message,
+            "currency: must be a 3-letter ISO 4217 code such as USD"
         );
         let mut o = OrderRequest::sample();
         o.items = vec![item(10_000, i64::MAX)];

@@ -8,11 +8,11 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
-use serde::Deserialize;
+use orders::{PaymentAnswer, PaymentRequest, PaymentStatus};
 use serde_json::json;
-use telemetry::api::{ApiError, BODY_LIMIT, parse_json};
+use server::error::{ApiError, BODY_LIMIT, parse_json};
 use telemetry::{BaggageExt, KeyValue, OpenTelemetrySpanExt};
 use tracing::Instrument;
 
@@ -27,22 +27,17 @@ pub(crate) struct AppState {
 }
 
 pub(crate) fn router(state: AppState) -> Router {
+    let readiness = {
+        let client = state.client.clone();
+        let url: Arc<str> = Arc::from(format!("{}/health", state.payment_url));
+        move || payment_reachable(client.clone(), url.clone())
+    };
     let routes = Router::new()
         .route("/create-order", post(create_order))
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state.clone());
+        .with_state(state.clone())
+        .merge(server::probes(state.metrics.registry.clone(), readiness));
     telemetry::http::instrument(routes, state.metrics.http.clone())
-}
-
-/// What payment-service answers.
-#[derive(Debug, Deserialize, serde::Serialize)]
-struct PaymentAnswer {
-    payment_id: String,
-    status: String,
-    amount_cents: i64,
 }
 
 /// Namespace of order ids derived from a client's `Idempotency-Key` (UUIDv5).
@@ -97,6 +92,12 @@ async fn create_order(
     let (status, body) = match outcome {
         Payment::Succeeded(payment) => {
             tracing::info!(order_id = %order_id, payment_id = %payment.payment_id, "order confirmed");
+            // The order id is said once, at the top level.
+            let payment = json!({
+                "payment_id": payment.payment_id,
+                "status": payment.status,
+                "amount_cents": payment.amount_cents,
+            });
             (
                 StatusCode::CREATED,
                 json!({"order_id": order_id, "status": "confirmed", "trace_id": trace_id, "payment": payment}),
@@ -151,12 +152,12 @@ async fn pay(state: &AppState, order_id: &str, amount_cents: i64, order: &OrderR
         .post(&url)
         .headers(headers)
         .header("idempotency-key", order_id)
-        .json(&json!({
-            "order_id": order_id,
-            "amount_cents": amount_cents,
-            "currency": order.currency,
-            "customer_email": order.customer_email,
-        }));
+        .json(&PaymentRequest {
+            order_id: order_id.to_owned(),
+            amount_cents,
+            currency: order.currency.clone(),
+            customer_email: order.customer_email.clone(),
+        });
     async {
         let response = match request.send().await {
             Ok(response) => response,
@@ -177,7 +178,20 @@ async fn pay(state: &AppState, order_id: &str, amount_cents: i64, order: &OrderR
         telemetry::http::record_client_status(&tracing::Span::current(), Ok(status));
         match status {
             StatusCode::CREATED => match response.json::<PaymentAnswer>().await {
-                Ok(answer) => Payment::Succeeded(answer),
+                // An answer about another order, or a 201 that is not a success, is no answer.
+                Ok(answer)
+                    if answer.order_id == order_id && answer.status == PaymentStatus::Succeeded =>
+                {
+                    Payment::Succeeded(answer)
+                }
+                Ok(answer) => {
+                    tracing::error!(
+                        answered_order_id = %answer.order_id,
+                        status = answer.status.as_str(),
+                        "payment answer does not confirm this order"
+                    );
+                    Payment::Unavailable("bad_answer".into())
+                }
                 Err(error) => {
                     tracing::error!(error = %error, "payment answer unreadable");
                     Payment::Unavailable("bad_answer".into())
@@ -194,31 +208,16 @@ async fn pay(state: &AppState, order_id: &str, amount_cents: i64, order: &OrderR
     .await
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
-}
-
-async fn ready(State(state): State<AppState>) -> Response {
-    let probe = state
-        .client
-        .get(format!("{}/health", state.payment_url))
+/// Ready while payment-service answers: no order can succeed without it.
+async fn payment_reachable(client: reqwest::Client, url: Arc<str>) -> server::Readiness {
+    let probe = client
+        .get(&*url)
         .timeout(Duration::from_millis(500))
         .send()
         .await;
-    match probe {
-        Ok(r) if r.status().is_success() => (
-            StatusCode::OK,
-            Json(json!({"status": "ready", "payment": "reachable"})),
-        )
-            .into_response(),
-        _ => (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "payment": "unreachable"})),
-        )
-            .into_response(),
+    let ready = probe.is_ok_and(|r| r.status().is_success());
+    server::Readiness {
+        ready,
+        dependencies: vec![("payment", if ready { "reachable" } else { "unreachable" })],
     }
-}
-
-async fn metrics(State(state): State<AppState>) -> Response {
-    telemetry::metrics::response(&state.metrics.registry)
 }

@@ -1,63 +1,64 @@
 //! Building and running the service.
 
-use std::future::Future;
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use server::{Env, Stop};
 use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::routes::{AppState, router};
 
-/// Time in-flight requests get to finish at shutdown.
-const DRAIN: Duration = Duration::from_secs(2);
-
 /// A bound, ready-to-run order-gateway.
 pub struct Application {
     listener: TcpListener,
     state: AppState,
+    stop: Stop,
 }
 
-impl Application {
+impl server::Service for Application {
+    const NAME: &'static str = "order-gateway";
+    type Config = Config;
+
+    fn config(env: &Env) -> Result<Config, server::ConfigError> {
+        Config::from_env(env)
+    }
+
     /// Binds the listener and builds the payment client.
-    pub async fn build(config: Config) -> std::io::Result<Self> {
-        let listener = TcpListener::bind(config.bind_addr).await?;
+    async fn build(config: Config, stop: &Stop) -> anyhow::Result<Self> {
+        let listener = server::bind("BIND_ADDR", config.bind_addr).await?;
         let client = reqwest::Client::builder()
             .timeout(config.payment_timeout)
             .connect_timeout(config.payment_timeout.min(Duration::from_secs(2)))
             .pool_max_idle_per_host(256)
             .tcp_nodelay(true)
-            .build()
-            .map_err(std::io::Error::other)?;
+            .build()?;
         let state = AppState {
             client,
             payment_url: Arc::from(config.payment_url.as_str()),
             metrics: Metrics::new(),
         };
-        Ok(Self { listener, state })
+        Ok(Self {
+            listener,
+            state,
+            stop: stop.clone(),
+        })
     }
 
+    /// Serves until the stop, then lets in-flight orders finish.
+    async fn run(self) -> anyhow::Result<()> {
+        server::serve(self.listener, router(self.state), &self.stop).await;
+        Ok(())
+    }
+}
+
+impl Application {
     /// Returns the bound address (port 0 resolved).
     pub fn local_addr(&self) -> SocketAddr {
         self.listener
             .local_addr()
             .expect("a bound listener has an address")
-    }
-
-    /// Returns the bound port.
-    pub fn port(&self) -> u16 {
-        self.local_addr().port()
-    }
-
-    /// Serves until `signal` completes, then lets in-flight orders finish.
-    pub async fn run_until_stopped(
-        self,
-        signal: impl Future<Output = ()> + Send,
-    ) -> std::io::Result<()> {
-        let result = telemetry::http::serve(self.listener, router(self.state), signal, DRAIN).await;
-        tracing::info!("order-gateway stopped");
-        result
     }
 }

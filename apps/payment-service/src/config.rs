@@ -3,8 +3,7 @@
 use std::net::SocketAddr;
 use std::time::Duration;
 
-use telemetry::env::{parse, rate, string};
-use telemetry::{ConfigError, TelemetryConfig};
+use server::{ConfigError, Env};
 
 /// Everything payment-service reads at start-up.
 #[derive(Debug, Clone)]
@@ -23,31 +22,22 @@ pub struct Config {
     pub confirm_timeout: Duration,
     /// `ADMIN_TOKEN`: when set, required as a bearer token by `/admin/faults`.
     pub admin_token: Option<String>,
-    /// Telemetry settings (`OTEL_*`, `RUST_LOG`, `LOG_DIR`).
-    pub telemetry: TelemetryConfig,
+    /// `OTEL_SERVICE_NAME`: the publisher's `app_id`.
+    pub service_name: String,
 }
 
 impl Config {
-    /// Reads the process environment.
-    pub fn from_env() -> Result<Self, ConfigError> {
-        Self::from_lookup(|k| std::env::var(k).ok())
-    }
-
-    /// Reads any key lookup (tests).
-    pub fn from_lookup(get: impl Fn(&str) -> Option<String>) -> Result<Self, ConfigError> {
+    /// Reads `env`.
+    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            bind_addr: parse(&get, "BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 3001)))?,
-            amqp_url: string(&get, "AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-            amqp_prefix: string(&get, "AMQP_PREFIX", ""),
-            latency: Duration::from_millis(parse(&get, "PAYMENT_LATENCY_MS", 0)?),
-            failure_rate: rate(&get, "PAYMENT_FAILURE_RATE", 0.0)?,
-            confirm_timeout: Duration::from_millis(parse(
-                &get,
-                "PUBLISH_CONFIRM_TIMEOUT_MS",
-                5000,
-            )?),
-            admin_token: get("ADMIN_TOKEN").filter(|t| !t.is_empty()),
-            telemetry: TelemetryConfig::from_lookup("payment-service", &get)?,
+            bind_addr: env.addr("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 3001)))?,
+            amqp_url: env.string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            amqp_prefix: env.string("AMQP_PREFIX", ""),
+            latency: env.millis("PAYMENT_LATENCY_MS", 0)?,
+            failure_rate: env.rate("PAYMENT_FAILURE_RATE", 0.0)?,
+            confirm_timeout: env.millis("PUBLISH_CONFIRM_TIMEOUT_MS", 5000)?,
+            admin_token: env.get("ADMIN_TOKEN").map(str::to_owned),
+            service_name: env.string("OTEL_SERVICE_NAME", "payment-service"),
         })
     }
 }
@@ -58,13 +48,12 @@ mod tests {
 
     #[test]
     fn defaults_and_errors() {
-        let c = Config::from_lookup(|_| None).unwrap();
+        let c = Config::from_env(&Env::default()).unwrap();
         assert_eq!(c.bind_addr.port(), 3001);
         assert_eq!(c.failure_rate, 0.0);
-        let e =
-            Config::from_lookup(|k| (k == "PAYMENT_FAILURE_RATE").then(|| "2".into())).unwrap_err();
-        assert_eq!(e.variable, "PAYMENT_FAILURE_RATE");
-        let e = Config::from_lookup(|k| (k == "BIND_ADDR").then(|| "nope".into())).unwrap_err();
-        assert_eq!(e.variable, "BIND_ADDR");
+        for (name, value) in [("PAYMENT_FAILURE_RATE", "2"), ("BIND_ADDR", "nope")] {
+            let e = Config::from_env(&Env::from_pairs([(name, value)])).unwrap_err();
+            assert_eq!(e.variable, name);
+        }
     }
 }

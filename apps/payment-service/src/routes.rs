@@ -9,14 +9,13 @@ use axum::extract::rejection::BytesRejection;
 use axum::extract::{DefaultBodyLimit, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::post;
 use axum::{Json, Router};
 use messaging::{PaymentEvent, PaymentEventType, Publisher};
-use serde::{Deserialize, Serialize};
-use serde_json::json;
+use orders::{PaymentAnswer, PaymentRequest, PaymentStatus};
+use server::admin::faults_router;
+use server::error::{ApiError, BODY_LIMIT, parse_json};
 use telemetry::OpenTelemetrySpanExt;
-use telemetry::admin::faults_router;
-use telemetry::api::{ApiError, BODY_LIMIT, parse_json, valid_email};
 use tokio::sync::OnceCell;
 
 use crate::faults::Faults;
@@ -39,10 +38,11 @@ pub(crate) struct AppState {
 pub(crate) fn router(state: AppState) -> Router {
     let routes = Router::new()
         .route("/process-payment", post(process_payment))
-        .route("/health", get(health))
-        .route("/ready", get(ready))
-        .route("/metrics", get(metrics))
         .with_state(state.clone())
+        .merge(server::probes(state.metrics.registry.clone(), {
+            let publisher = state.publisher.clone();
+            move || broker_readiness(publisher.is_ready())
+        }))
         .merge(faults_router(
             state.faults.clone(),
             state.admin_token.clone(),
@@ -52,62 +52,15 @@ pub(crate) fn router(state: AppState) -> Router {
     telemetry::http::instrument(routes, state.metrics.http.clone())
 }
 
-/// The request body of `POST /process-payment`.
-#[derive(Debug, Deserialize)]
-struct PaymentRequest {
-    order_id: String,
-    amount_cents: i64,
-    currency: String,
-    customer_email: String,
-}
-
-impl PaymentRequest {
-    fn validate(&self) -> Result<(), ApiError> {
-        if self.order_id.trim().is_empty() || self.order_id.len() > 128 {
-            return Err(ApiError::invalid(
-                "invalid_payment",
-                "order_id",
-                "must be 1 to 128 characters",
-            ));
-        }
-        if self.amount_cents < 0 {
-            return Err(ApiError::invalid(
-                "invalid_payment",
-                "amount_cents",
-                "must not be negative",
-            ));
-        }
-        if self.currency.len() != 3 || !self.currency.bytes().all(|b| b.is_ascii_uppercase()) {
-            return Err(ApiError::invalid(
-                "invalid_payment",
-                "currency",
-                "must be a 3-letter ISO 4217 code",
-            ));
-        }
-        if !valid_email(&self.customer_email) {
-            return Err(ApiError::invalid(
-                "invalid_payment",
-                "customer_email",
-                "not a valid e-mail address",
-            ));
-        }
-        Ok(())
-    }
+/// 422 naming the field of the request that breaks a shared rule of [`orders::rules`].
+fn invalid_payment(error: orders::Invalid) -> ApiError {
+    ApiError::invalid("invalid_payment", &error.field, &error.problem.to_string())
 }
 
 /// What is remembered of a completed payment; everything else is derived from the order id.
 #[derive(Debug, Clone, Copy)]
 struct Charged {
     declined: bool,
-    amount_cents: i64,
-}
-
-/// The body of a payment answer.
-#[derive(Debug, Serialize)]
-struct PaymentAnswer<'a> {
-    payment_id: String,
-    order_id: &'a str,
-    status: &'static str,
     amount_cents: i64,
 }
 
@@ -153,7 +106,7 @@ async fn process_payment(
             "request body is required",
         )
     })?;
-    request.validate()?;
+    request.validate().map_err(invalid_payment)?;
     let span = tracing::Span::current();
     span.set_attribute("order.id", request.order_id.clone());
 
@@ -175,16 +128,16 @@ async fn process_payment(
     if replay {
         tracing::info!(order_id = %request.order_id, "repeated request answered with the first result");
     }
-    let (status, label) = if charged.declined {
+    let (status, payment_status) = if charged.declined {
         span.record("otel.status_code", "ERROR");
-        (StatusCode::PAYMENT_REQUIRED, "declined")
+        (StatusCode::PAYMENT_REQUIRED, PaymentStatus::Declined)
     } else {
-        (StatusCode::CREATED, "succeeded")
+        (StatusCode::CREATED, PaymentStatus::Succeeded)
     };
     let answer = PaymentAnswer {
         payment_id: derived_id(&request.order_id, "payment").to_string(),
-        order_id: &request.order_id,
-        status: label,
+        order_id: request.order_id,
+        status: payment_status,
         amount_cents: charged.amount_cents,
     };
     Ok((status, Json(answer)).into_response())
@@ -222,8 +175,16 @@ async fn charge(
         tracing::error!(order_id = %request.order_id, error = %error, "payment event not confirmed by the broker");
         return Err(unavailable("payment event could not be published"));
     }
-    let status = if declined { "declined" } else { "succeeded" };
-    state.metrics.processed.with_label_values(&[status]).inc();
+    let status = if declined {
+        PaymentStatus::Declined
+    } else {
+        PaymentStatus::Succeeded
+    };
+    state
+        .metrics
+        .processed
+        .with_label_values(&[status.as_str()])
+        .inc();
     if declined {
         tracing::warn!(order_id = %request.order_id, payment_id = %payment_id, event_id = %event.event_id, "payment declined");
     } else {
@@ -268,28 +229,19 @@ fn unavailable(message: &str) -> ApiError {
     )
 }
 
-async fn health() -> Json<serde_json::Value> {
-    Json(json!({"status": "ok"}))
-}
-
-async fn ready(State(state): State<AppState>) -> Response {
-    if state.publisher.is_ready() {
-        (
-            StatusCode::OK,
-            Json(json!({"status": "ready", "broker": "connected"})),
-        )
-            .into_response()
-    } else {
-        (
-            StatusCode::SERVICE_UNAVAILABLE,
-            Json(json!({"status": "not_ready", "broker": "disconnected"})),
-        )
-            .into_response()
+/// Ready while a confirmed channel is open: without it no payment can be confirmed.
+async fn broker_readiness(connected: bool) -> server::Readiness {
+    server::Readiness {
+        ready: connected,
+        dependencies: vec![(
+            "broker",
+            if connected {
+                "connected"
+            } else {
+                "disconnected"
+            },
+        )],
     }
-}
-
-async fn metrics(State(state): State<AppState>) -> Response {
-    telemetry::metrics::response(&state.metrics.registry)
 }
 
 #[cfg(test)]

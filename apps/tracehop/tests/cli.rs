@@ -1,6 +1,6 @@
 //! The tracehop binary against the real services: order-gateway, payment-service and
-//! email-service in this process (testkit, real RabbitMQ) exporting over OTLP gRPC to a real
-//! log-service, also in this process on port 0 with a temporary SQLite file.
+//! email-service in this process (system-tests' stack, real RabbitMQ) exporting over OTLP gRPC to
+//! a real log-service, also in this process on port 0 with a temporary SQLite file.
 
 mod common;
 
@@ -8,31 +8,23 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use testkit::{Stack, StackOptions};
+use system_tests::{LogService, Stack, StackOptions};
 
 /// The services, log-service and a private state directory for `--last`.
 struct World {
     stack: Stack,
-    log_service: String,
+    log_service: LogService,
     state_dir: tempfile::TempDir,
-    _db_dir: tempfile::TempDir,
 }
 
 async fn world(env: &[(&str, &str)]) -> World {
-    let db_dir = tempfile::tempdir().expect("temp dir");
-    let config = log_service::Config::for_tests(db_dir.path().join("logs.db"));
-    let app = log_service::Application::build(config)
-        .await
-        .expect("log-service starts");
-    let log_service = format!("http://{}", app.rest_addr());
-    let otlp = format!("http://{}", app.otlp_grpc_addr());
-    tokio::spawn(app.run_until(std::future::pending()));
-    let stack = testkit::spawn_stack(StackOptions {
+    let log_service = LogService::start().await;
+    let stack = system_tests::spawn_stack(StackOptions {
         env: env
             .iter()
             .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
             .collect(),
-        otlp_endpoint: Some(otlp),
+        otlp_endpoint: Some(log_service.otlp_grpc_endpoint()),
         ..Default::default()
     })
     .await;
@@ -40,7 +32,6 @@ async fn world(env: &[(&str, &str)]) -> World {
         stack,
         log_service,
         state_dir: tempfile::tempdir().expect("temp dir"),
-        _db_dir: db_dir,
     }
 }
 
@@ -99,13 +90,12 @@ async fn tracehop_with(urls: &[(&str, &str)], state_dir: &std::path::Path, args:
 
 impl World {
     async fn tracehop(&self, args: &[&str]) -> Run {
-        let email = self.stack.email_url.clone().expect("email-service runs");
         tracehop_with(
             &[
                 ("TRACEHOP_GATEWAY_URL", &self.stack.gateway_url),
                 ("TRACEHOP_PAYMENT_URL", &self.stack.payment_url),
-                ("TRACEHOP_EMAIL_URL", &email),
-                ("TRACEHOP_LOG_SERVICE_URL", &self.log_service),
+                ("TRACEHOP_EMAIL_URL", &self.stack.email_url),
+                ("TRACEHOP_LOG_SERVICE_URL", &self.log_service.rest_url()),
             ],
             self.state_dir.path(),
             args,
@@ -418,7 +408,7 @@ async fn faults_are_set_and_read_back_with_the_admin_token() {
         .tracehop(&["faults", "email", "paused=true", "--token", "s3cret"])
         .await
         .ok();
-    let email = world.stack.email_url.clone().unwrap();
+    let email = world.stack.email_url.clone();
     let ready = world
         .stack
         .client

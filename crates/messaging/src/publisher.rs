@@ -70,12 +70,14 @@ pub struct Publisher {
 
 impl Publisher {
     /// Starts the publisher: a supervisor task connects (retrying with backoff until the broker
-    /// answers), declares the topology and enables confirms; it stops when `shutdown` fires.
+    /// answers), declares the topology and enables confirms; it stops when `shutdown` fires,
+    /// after closing the channel, and the returned handle completes then, so the owner can
+    /// wait for the last confirms before the process exits.
     pub fn start(
         config: PublisherConfig,
         metrics: PublisherMetrics,
         shutdown: CancellationToken,
-    ) -> Self {
+    ) -> (Self, tokio::task::JoinHandle<()>) {
         metrics.init_series(&config.names.exchange);
         let inner = Arc::new(Inner {
             config,
@@ -84,8 +86,8 @@ impl Publisher {
             broken: Notify::new(),
             metrics,
         });
-        tokio::spawn(supervise(inner.clone(), shutdown).with_current_subscriber());
-        Self { inner }
+        let supervisor = tokio::spawn(supervise(inner.clone(), shutdown).with_current_subscriber());
+        (Self { inner }, supervisor)
     }
 
     /// Whether a confirmed channel is open right now.

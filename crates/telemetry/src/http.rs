@@ -1,24 +1,16 @@
 //! HTTP telemetry shared by every service: the SERVER span of each request (parent taken from the
 //! incoming `traceparent`), `http_request_duration_seconds`, the `traceresponse` header, the
-//! propagation headers of outgoing calls, and a `serve` loop that keeps each connection inside
-//! the service's own dispatcher.
+//! propagation headers of outgoing calls.
 
-use std::future::Future;
-use std::net::SocketAddr;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use axum::Router;
 use axum::extract::{MatchedPath, Request, State};
 use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderValue, StatusCode};
-use hyper_util::rt::{TokioExecutor, TokioIo};
-use hyper_util::server::conn::auto;
-use hyper_util::server::graceful::GracefulShutdown;
 use opentelemetry::trace::TraceContextExt;
 use prometheus::{HistogramOpts, HistogramVec, Registry};
-use tokio::net::TcpListener;
-use tracing::instrument::WithSubscriber;
 use tracing::{Instrument, Span, field};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -199,49 +191,4 @@ pub fn propagation_headers(cx: &opentelemetry::Context) -> http::HeaderMap {
     let mut headers = http::HeaderMap::new();
     crate::propagation::inject(cx, &mut HeaderInjector(&mut headers));
     headers
-}
-
-/// Serves `router` on `listener` until `shutdown` completes, then lets in-flight requests finish
-/// for at most `drain`.
-///
-/// Every connection task runs inside the caller's `tracing` dispatcher, which is what lets
-/// several services share one test process while keeping their telemetry apart.
-pub async fn serve(
-    listener: TcpListener,
-    router: Router,
-    shutdown: impl Future<Output = ()> + Send,
-    drain: Duration,
-) -> std::io::Result<()> {
-    let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
-    tokio::pin!(shutdown);
-    loop {
-        let (stream, _peer): (_, SocketAddr) = tokio::select! {
-            accepted = listener.accept() => match accepted {
-                Ok(conn) => conn,
-                Err(error) => {
-                    // Out of descriptors or a reset during accept: back off instead of spinning.
-                    tracing::warn!(%error, "accept failed");
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            },
-            () = &mut shutdown => break,
-        };
-        let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
-        let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
-            .into_owned();
-        let conn = graceful.watch(conn);
-        tokio::spawn(
-            async move {
-                let _ = conn.await;
-            }
-            .with_current_subscriber(),
-        );
-    }
-    drop(listener);
-    let _ = tokio::time::timeout(drain, graceful.shutdown()).await;
-    Ok(())
 }

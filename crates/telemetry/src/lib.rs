@@ -8,13 +8,10 @@
 //! ([`tracing::instrument::WithSubscriber`]), exactly as if they were separate processes.
 //!
 //! Only this crate depends on the OpenTelemetry SDK and exporters; services use the re-exports and
-//! helpers here: [`http`] (server middleware, client propagation, `serve`), [`propagation`]
+//! helpers here: [`http`] (the SERVER span middleware and client propagation), [`propagation`]
 //! (carriers for message headers), [`metrics`] (registries and `/metrics`).
 
-pub mod admin;
-pub mod api;
 mod config;
-pub mod env;
 mod file;
 pub mod http;
 mod json;
@@ -32,7 +29,7 @@ use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
 use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
 use tracing_subscriber::prelude::*;
 
-pub use config::{ConfigError, OtlpProtocol, TelemetryConfig};
+pub use config::{OtlpProtocol, TelemetryConfig};
 pub use opentelemetry::baggage::BaggageExt;
 pub use opentelemetry::trace::{SpanContext, Status, TraceContextExt};
 pub use opentelemetry::{Context, KeyValue};
@@ -279,11 +276,6 @@ impl Telemetry {
     /// Returns the dispatcher to run this service's futures in (`fut.with_subscriber(dispatch)`).
     pub fn dispatch(&self) -> &Dispatch {
         &self.dispatch
-    }
-
-    /// Returns the resource `service.name`.
-    pub fn service_name(&self) -> &str {
-        &self.service_name
     }
 
     /// Makes this service's dispatcher the process-wide default (for `main`).

@@ -1,5 +1,6 @@
 //! `spawn_app()` and request helpers shared by the integration tests.
 
+use server::Service as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
@@ -55,7 +56,7 @@ pub async fn spawn_config(config: Config, dir: TempDir) -> TestApp {
         .with_test_writer()
         .with_env_filter("log_service=debug")
         .try_init();
-    let app = Application::build(config)
+    let app = Application::build(config, &server::Stop::new())
         .await
         .expect("application builds");
     let app_addr = |a: SocketAddr| format!("http://{a}");
@@ -67,7 +68,7 @@ pub async fn spawn_config(config: Config, dir: TempDir) -> TestApp {
         client: reqwest::Client::new(),
         _dir: dir,
     };
-    tokio::spawn(app.run_until(std::future::pending()));
+    tokio::spawn(app.run());
     test
 }
 

@@ -12,7 +12,7 @@ use http::{HeaderMap, StatusCode};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::api::{ApiError, check_bearer, parse_json};
+use crate::error::{ApiError, check_bearer, parse_json};
 
 /// A service's fault knobs.
 pub trait Knobs: Serialize + Copy + Send + Sync + 'static {

@@ -1,6 +1,11 @@
-//! The JSON error shape and body parsing shared by every HTTP API:
-//! `{"error": {"code", "message"}, "trace_id"}` with 400 for malformed JSON, 422 for invalid
-//! fields, 413 for an oversize body.
+//! The one JSON error body of every server and its status rule.
+//!
+//! Body: `{"error": {"code", "message", "field"?}, "trace_id"}`; `field` names the input at fault
+//! when there is one, `trace_id` the request's trace so a user can find its spans and logs.
+//! Status: 400 when the request cannot be read (not JSON, a malformed parameter or id), 422 when
+//! it is read but a field is invalid, 401 without a valid token, 404 for what does not exist,
+//! 413 for a body over the limit, 429 when the server is full (retry later), 503 when a
+//! dependency is unavailable, 500 for the server's own faults (whose cause is logged, never sent).
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -20,6 +25,8 @@ pub struct ApiError {
     pub code: &'static str,
     /// Human-readable explanation naming the field at fault.
     pub message: String,
+    /// The input at fault, when there is one (`items[0].quantity`, `limit`).
+    pub field: Option<String>,
 }
 
 impl ApiError {
@@ -29,26 +36,68 @@ impl ApiError {
             status,
             code,
             message: message.into(),
+            field: None,
         }
     }
 
-    /// 422 naming `field`.
+    /// 422: `field` was read but its value is invalid.
     pub fn invalid(code: &'static str, field: &str, problem: &str) -> Self {
+        Self {
+            field: Some(field.to_owned()),
+            ..Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                code,
+                format!("{field}: {problem}"),
+            )
+        }
+    }
+
+    /// 400: the request cannot be read (`field` names the parameter, when there is one).
+    pub fn bad_request(
+        code: &'static str,
+        field: Option<&str>,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            field: field.map(str::to_owned),
+            ..Self::new(StatusCode::BAD_REQUEST, code, message)
+        }
+    }
+
+    /// 500: the cause is logged here, once, and the client is told nothing of it.
+    pub fn internal(cause: &(dyn std::error::Error + 'static)) -> Self {
+        tracing::error!(error = %ErrorChain(cause), "request failed");
         Self::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            code,
-            format!("{field}: {problem}"),
+            StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            "internal error",
         )
+    }
+}
+
+/// Displays an error with its whole cause chain on one line.
+struct ErrorChain<'a>(&'a (dyn std::error::Error + 'static));
+
+impl std::fmt::Display for ErrorChain<'_> {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)?;
+        let mut source = self.0.source();
+        while let Some(cause) = source {
+            write!(f, ": {cause}")?;
+            source = cause.source();
+        }
+        Ok(())
     }
 }
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let trace_id = crate::trace_id(&tracing::Span::current());
-        let body = serde_json::json!({
-            "error": {"code": self.code, "message": self.message},
-            "trace_id": trace_id,
-        });
+        let trace_id = telemetry::trace_id(&tracing::Span::current());
+        let mut error = serde_json::json!({"code": self.code, "message": self.message});
+        if let Some(field) = self.field {
+            error["field"] = field.into();
+        }
+        let body = serde_json::json!({"error": error, "trace_id": trace_id});
         (self.status, axum::Json(body)).into_response()
     }
 }
@@ -96,7 +145,11 @@ fn json_error(path: &str, error: serde_json::Error, invalid_code: &'static str) 
             } else {
                 format!("{path}: {error}")
             };
-            ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, invalid_code, message)
+            let field = (!path.is_empty() && path != ".").then(|| path.to_owned());
+            ApiError {
+                field,
+                ..ApiError::new(StatusCode::UNPROCESSABLE_ENTITY, invalid_code, message)
+            }
         }
         Category::Syntax | Category::Eof | Category::Io => ApiError::new(
             StatusCode::BAD_REQUEST,
