@@ -5,12 +5,10 @@ fn main() -> ExitCode {
         Ok(cli) => cli,
         Err(exit) => return exit,
     };
-    match tracehop::run(cli) {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(error) => {
-            // One line with the whole cause chain; never a backtrace, whatever RUST_BACKTRACE says.
-            eprintln!("tracehop: {error:#}");
-            ExitCode::FAILURE
-        }
+    if let Err(error) = tracehop::run(cli) {
+        // One line with the whole cause chain; never a backtrace, whatever RUST_BACKTRACE says.
+        eprintln!("tracehop: {error:#}");
+        return ExitCode::FAILURE;
     }
+    ExitCode::SUCCESS
 }
