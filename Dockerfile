@@ -4,7 +4,7 @@
 #   docker build -t tracehop:local .
 #
 # The builder's Rust must be at least the highest `rust-version` in Cargo.lock
-# (scripts/test.d/20-stacks.sh checks it).
+# (observability/tests/check_stacks.py checks it).
 
 FROM rust:1.90-bookworm AS builder
 # log-service compiles its .proto files with protox (pure Rust): no protoc needed.

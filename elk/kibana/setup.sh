@@ -21,7 +21,8 @@ api() {
 
 echo "kibana-setup: waiting for Kibana at $KIBANA_URL"
 for _ in $(seq 1 120); do
-  if curl -fsS "$KIBANA_URL/api/status" 2>/dev/null | grep -q '"level":"available"'; then
+  # The overall level, not any plugin's: the compose healthcheck uses the same pattern.
+  if curl -fsS "$KIBANA_URL/api/status" 2>/dev/null | grep -Eq '"overall":\{[^{}]*"level":"available"'; then
     break
   fi
   sleep 5

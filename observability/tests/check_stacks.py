@@ -1,22 +1,29 @@
 #!/usr/bin/env python3
-"""Static checks of the observability stacks (run by scripts/test.d/20-stacks.sh).
+"""Static checks of the observability stacks (run by observability/tests/stacks.sh).
 
 Python standard library plus PyYAML (Debian's python3-yaml, which docker-compose depends on).
 Run from the repository root. Prints one line per check and exits non-zero when any fails.
 
 Checks:
+  - the shared files sit under observability/ (no top-level grafana/, alerting/, rabbitmq/) and
+    observability/README.md names only files that exist;
   - every YAML and JSON file of the stacks parses;
   - every datasource uid that a dashboard, a derived field, a trace-to-logs/metrics link, an
     exemplar destination or a service map names exists in that stack's Grafana, with the
-    type the dashboard expects;
-  - every metric a dashboard or an alert rule reads is one the services export (DESIGN.md
-    contract), a RabbitMQ per-queue metric of the scraped families, `up`, or (LGTM-only
-    dashboard) one Tempo's metrics generator writes;
-  - the collector pipelines only use defined components, and use all of them;
+    type the dashboard expects; the Loki derived field matches the key `trace_id` only;
+  - every metric a dashboard or an alert rule reads is one the services or log-service export
+    (docs/architecture.md, "Metrics"), a RabbitMQ per-queue metric of the scraped families,
+    `up`, or a span metric the Classic collector or Tempo generates; every query with
+    exemplars on reads a histogram that carries them;
+  - the collector pipelines only use defined components, and use all of them; every stack
+    scrapes the services, RabbitMQ and log-service under the same job names;
   - the merged compose configuration of each stack follows the house rules: pinned images,
-    127.0.0.1 host ports, healthchecks and memory limits, DESIGN.md environment;
-  - the alert rules have the six contract alerts with severity and annotations, and
-    Alertmanager inhibits the others while ServiceDown fires;
+    127.0.0.1 host ports, healthchecks and memory limits, the environment of
+    docs/architecture.md ("Configuration"); Jaeger's in-memory trace cap fits its memory limit;
+  - ELK: Logstash's current API settings, one shape of `error` in every document, Kibana's
+    readiness on the overall status level;
+  - the alert rules have the six contract alerts with severity, service and annotations, and
+    Alertmanager inhibits the others while ServiceDown fires, for the same service only;
   - the Dockerfile is multi-stage, non-root, builds every binary with a new enough Rust.
 """
 
@@ -38,11 +45,22 @@ STACKS = {
     "elk": ("elk/docker-compose.yml", None, None),
     "lgtm": ("lgtm/docker-compose.yml", "lgtm/grafana/provisioning/datasources", "lgtm/grafana/dashboards"),
 }
-SHARED_DASHBOARDS = "grafana/dashboards"
-RULES = "alerting/rules/tracehop.rules.yml"
-ALERTMANAGER = "alerting/alertmanager.yml"
+SHARED = "observability"
+SHARED_DASHBOARDS = f"{SHARED}/grafana/dashboards"
+DASHBOARD_PROVIDER = f"{SHARED}/grafana/provisioning/dashboards/tracehop.yaml"
+RULES = f"{SHARED}/alerting/rules/tracehop.rules.yml"
+ALERTMANAGER = f"{SHARED}/alerting/alertmanager.yml"
+PROMETHEUS = f"{SHARED}/prometheus/prometheus.yml"
+RABBITMQ_PLUGINS = f"{SHARED}/rabbitmq/enabled_plugins"
+CLASSIC_COLLECTOR = f"{SHARED}/otel-collector/config.yaml"
+LGTM_COLLECTOR = "lgtm/otel-collector/config.yaml"
+# The top level holds the workspace, the stacks and the docs; nothing a stack shares.
+TOP_LEVEL = {
+    "Cargo.toml", "Cargo.lock", "apps", "crates", "observability", "elk", "lgtm", "docker-compose.yml",
+    "scripts", "README.md", "docs", "bench", "Dockerfile",
+}
 
-# DESIGN.md "Metrics" (contract). Histograms expand to _bucket, _count, _sum.
+# docs/architecture.md "Metrics" (contract). Histograms expand to _bucket, _count, _sum.
 CONTRACT_COUNTERS = {
     "orders_created_total",
     "payment_processed_total",
@@ -51,6 +69,19 @@ CONTRACT_COUNTERS = {
     "amqp_messages_consumed_total",
 }
 CONTRACT_HISTOGRAMS = {"http_request_duration_seconds", "amqp_message_processing_duration_seconds"}
+# log-service's own /metrics (REST port 5002), apps/log-service/src/metrics.rs.
+LOG_SERVICE_COUNTERS = {"log_service_ingested_records_total", "log_service_commit_failures_total"}
+LOG_SERVICE_GAUGES = {"log_service_write_queue_rows"}
+LOG_SERVICE_HISTOGRAMS = {"log_service_commit_duration_seconds", "log_service_commit_rows"}
+# Every scrape job, the same in Prometheus (Classic, ELK) and the LGTM collector: `up{job}` and
+# the rules behave the same in every stack.
+SCRAPE_JOBS = {
+    "order-gateway": "order-gateway:3000",
+    "payment-service": "payment-service:3001",
+    "email-service": "email-service:3002",
+    "log-service": "log-service:5002",
+    "rabbitmq": "rabbitmq:15692",
+}
 # rabbitmq_prometheus, /metrics/detailed?family=queue_coarse_metrics&family=queue_consumer_count
 RABBITMQ_DETAILED = {
     "rabbitmq_detailed_queue_messages_ready",
@@ -76,6 +107,15 @@ TEMPO_GENERATED = {
         "traces_service_graph_request_messaging_system_seconds",
     )
     for s in ("bucket", "count", "sum")
+}
+# Histograms whose buckets carry trace id exemplars. The services' own histograms have none (the
+# prometheus client they use writes no exemplars). Tempo's metrics generator records one per
+# observation for span latency and the service-graph edges.
+TEMPO_EXEMPLARS = {
+    "traces_spanmetrics_latency_bucket",
+    "traces_service_graph_request_server_seconds_bucket",
+    "traces_service_graph_request_client_seconds_bucket",
+    "traces_service_graph_request_messaging_system_seconds_bucket",
 }
 REQUIRED_ALERTS = {
     "HighErrorRate",
@@ -119,11 +159,34 @@ def load_json(path: str) -> Any:
 
 def stack_files() -> list[str]:
     files: list[str] = []
-    for top in ("observability", "elk", "lgtm", "grafana", "alerting"):
+    for top in ("observability", "elk", "lgtm"):
         for ext in ("yml", "yaml", "json"):
             files += glob.glob(f"{top}/**/*.{ext}", recursive=True)
     files += ["docker-compose.yml"]
     return sorted(set(files))
+
+
+def check_layout() -> None:
+    """The shared files live under observability/, and its README names only real files."""
+    tracked = subprocess.run(["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+                             capture_output=True, text=True)
+    if tracked.returncode == 0:
+        tops = {line.split("/", 1)[0] for line in tracked.stdout.splitlines() if line and not line.startswith(".")}
+        tops = {t for t in tops if os.path.exists(t)}
+        check(tops <= TOP_LEVEL, "layout: the top level holds only the workspace, the stacks, scripts and docs", f"unexpected {sorted(tops - TOP_LEVEL)}")
+    for old in ("grafana", "alerting", "rabbitmq"):
+        check(not os.path.exists(old), f"layout: no top-level {old}/ (shared files live under {SHARED}/)")
+    readme = f"{SHARED}/README.md"
+    if not check(os.path.exists(readme), f"{readme} exists"):
+        return
+    text = open(readme, encoding="utf-8").read()
+    named = sorted(set(re.findall(r"`((?:observability|elk|lgtm)/[^`*<> ]+)`", text)))
+    check(len(named) >= 10, f"{readme} names the shared files", str(named))
+    for path in named:
+        check(os.path.exists(path.rstrip("/")), f"{readme}: {path} exists")
+    for path in (RULES, ALERTMANAGER, PROMETHEUS, RABBITMQ_PLUGINS, DASHBOARD_PROVIDER, f"{SHARED}/otel-collector/Dockerfile",
+                 f"{SHARED}/loki/loki.yaml", f"{SHARED}/alerting/tests/tracehop.rules.test.yml"):
+        check(f"`{path}`" in text, f"{readme} lists {path}")
 
 
 def check_parse() -> None:
@@ -163,14 +226,29 @@ def promql_metrics(expr: str) -> set[str]:
 
 
 def exported_metric(name: str, extra: set[str] = frozenset()) -> bool:
-    if name in CONTRACT_COUNTERS or name in RABBITMQ_DETAILED or name == "up" or name in extra:
+    """A name some scrape target serves (a service, log-service, RabbitMQ), `up`, or in `extra`."""
+    if name in CONTRACT_COUNTERS | LOG_SERVICE_COUNTERS | LOG_SERVICE_GAUGES | RABBITMQ_DETAILED or name == "up" or name in extra:
         return True
     if name.startswith("process_"):
         return True
-    for h in CONTRACT_HISTOGRAMS:
+    for h in CONTRACT_HISTOGRAMS | LOG_SERVICE_HISTOGRAMS:
         if name in (f"{h}_bucket", f"{h}_count", f"{h}_sum"):
             return True
     return False
+
+
+def classic_span_metrics() -> tuple[set[str], set[str]]:
+    """(every name, the names with exemplars) the Classic collector's spanmetrics connector writes
+    to Prometheus, derived from its configuration the way the remote-write exporter names them:
+    namespace dots to underscores, the histogram's unit as a suffix, counters with _total."""
+    cfg = load_yaml(CLASSIC_COLLECTOR)
+    sm = (cfg.get("connectors") or {}).get("spanmetrics") or {}
+    prefix = sm.get("namespace", "traces.span.metrics").replace(".", "_")
+    unit = {"s": "seconds", "ms": "milliseconds"}[(sm.get("histogram") or {}).get("unit", "ms")]
+    hist = f"{prefix}_duration_{unit}"
+    names = {f"{prefix}_calls_total"} | {f"{hist}_{s}" for s in ("bucket", "count", "sum")}
+    with_exemplars = {f"{hist}_bucket"} if (sm.get("exemplars") or {}).get("enabled") else set()
+    return names, with_exemplars
 
 
 def walk(obj: Any) -> Iterable[Any]:
@@ -205,10 +283,13 @@ def rule_exprs() -> list[tuple[str, str]]:
 
 
 def check_metrics(written: list[str]) -> None:
+    # The shared dashboard runs in Classic (collector span metrics) and LGTM (Tempo's): a span
+    # panel has one query for each, and each stack fills its own.
+    span_names, _ = classic_span_metrics()
     for path in sorted(glob.glob(f"{SHARED_DASHBOARDS}/*.json")):
         for expr in dashboard_exprs(load_json(path)):
-            unknown = sorted(n for n in promql_metrics(expr) if not exported_metric(n))
-            check(not unknown, f"{path}: metrics exported ({expr[:60]}...)", f"unknown {unknown}")
+            unknown = sorted(n for n in promql_metrics(expr) if not exported_metric(n, span_names | TEMPO_GENERATED))
+            check(not unknown, f"{path}: metrics exported or generated from spans ({expr[:60]}...)", f"unknown {unknown}")
     for path in sorted(glob.glob("lgtm/grafana/dashboards/*.json")):
         for expr in dashboard_exprs(load_json(path)):
             unknown = sorted(n for n in promql_metrics(expr) if not exported_metric(n, TEMPO_GENERATED))
@@ -216,14 +297,40 @@ def check_metrics(written: list[str]) -> None:
     for name, expr in rule_exprs():
         unknown = sorted(n for n in promql_metrics(expr) if not exported_metric(n))
         check(not unknown, f"rule {name}: metrics exported", f"unknown {unknown}")
-    # The same extraction feeds the e2e test's comparison with a real scrape.
+    for want in ("log_service_ingested_records_total", "log_service_commit_failures_total"):
+        used = any(want in promql_metrics(e) for path in glob.glob(f"{SHARED_DASHBOARDS}/*.json") for e in dashboard_exprs(load_json(path)))
+        check(used, f"orders dashboard shows {want}")
+    # The same extraction feeds the e2e test's comparison with a real scrape; metrics generated
+    # from spans never appear in a scrape.
     names = set()
     for path in glob.glob(f"{SHARED_DASHBOARDS}/*.json"):
         for expr in dashboard_exprs(load_json(path)):
             names |= promql_metrics(expr)
     for _, expr in rule_exprs():
         names |= promql_metrics(expr)
-    written.extend(sorted(names))
+    written.extend(sorted(n for n in names if exported_metric(n)))
+
+
+def check_exemplars() -> None:
+    """A query with exemplars on must read only histograms whose buckets carry them, in a stack
+    whose storage keeps them; anything else shows no diamond and promises a link that never comes."""
+    _, classic_ex = classic_span_metrics()
+    check(bool(classic_ex), f"{CLASSIC_COLLECTOR}: spanmetrics connector records exemplars")
+    prom_cmd = " ".join(load_yaml("observability/docker-compose.yml")["services"]["prometheus"]["command"])
+    check("exemplar-storage" in prom_cmd and "remote-write-receiver" in prom_cmd, "classic: Prometheus stores the exemplars the collector remote-writes")
+    dashboards = [(p, classic_ex | TEMPO_EXEMPLARS) for p in sorted(glob.glob(f"{SHARED_DASHBOARDS}/*.json"))]
+    dashboards += [(p, TEMPO_EXEMPLARS) for p in sorted(glob.glob("lgtm/grafana/dashboards/*.json"))]
+    for path, carriers in dashboards:
+        seen = 0
+        for panel, target in dashboard_targets(load_json(path)):
+            if not target.get("exemplar"):
+                continue
+            seen += 1
+            names = promql_metrics(target.get("expr", ""))
+            without = sorted(names - carriers)
+            check(bool(names) and not without, f"{os.path.basename(path)}: '{panel.get('title')}' {target.get('refId')} has exemplars on a metric that carries them",
+                  f"no exemplars on {without}")
+        check(seen > 0, f"{os.path.basename(path)}: some latency panel links to traces through exemplars")
 
 
 def check_dashboard_promql_syntax(tmp: str) -> None:
@@ -266,6 +373,35 @@ def referenced_uids_in_datasource(ds: dict) -> list[tuple[str, str]]:
     return refs
 
 
+# Keys a log line can carry next to trace_id: a derived field must take the trace id only.
+NOT_TRACE_ID_KEYS = ["parent_trace_id", "trace_id_hex", "link.trace_id", "baggage.trace_id", "x_trace_id"]
+
+
+def check_derived_field(stack: str, f: dict) -> None:
+    """Grafana tests a label matcher's regex against every label and structured-metadata key
+    (unanchored RegExp.test) and takes the first key it matches; a regex matcher's first group
+    is the value taken from the log line. Either way only `trace_id` itself may match."""
+    # Provisioning expands environment variables: `$$` is a literal `$`.
+    rx = (f.get("matcherRegex") or "").replace("$$", "$")
+    where = f"{stack}: derived field {f.get('name')} ({f.get('matcherType', 'regex')} {rx!r})"
+    try:
+        compiled = re.compile(rx)
+    except re.error as e:
+        check(False, f"{where} compiles", str(e))
+        return
+    if f.get("matcherType") == "label":
+        check(bool(compiled.search("trace_id")), f"{where} matches the key trace_id")
+        wrong = [k for k in NOT_TRACE_ID_KEYS if compiled.search(k)]
+        check(not wrong, f"{where} matches no other key", f"also matches {wrong}")
+    else:
+        tid = "4bf92f3577b34da6a3ce929d0e0e4736"
+        m = compiled.search('{"level":"INFO","trace_id":"%s","span_id":"00f067aa0ba902b7"}' % tid)
+        check(bool(m) and m.group(1) == tid, f"{where} takes the trace_id value from a JSON line")
+        for k in NOT_TRACE_ID_KEYS:
+            m = compiled.search('{"%s":"%s"}' % (k, "f" * 32))
+            check(not m, f"{where} ignores the key {k}")
+
+
 def check_grafana() -> None:
     shared = sorted(glob.glob(f"{SHARED_DASHBOARDS}/*.json"))
     check(bool(shared), "shared dashboards exist")
@@ -279,8 +415,9 @@ def check_grafana() -> None:
                 check(ref in dss, f"{stack}: datasource {uid} {where} -> {ref} exists")
         logs = dss.get("logs", {})
         dfs = (logs.get("jsonData") or {}).get("derivedFields") or []
-        check(any(f.get("matcherType") == "label" and f.get("matcherRegex") == "trace_id" and f.get("datasourceUid") == "traces" for f in dfs),
-              f"{stack}: Loki derived field trace_id -> traces")
+        check(any(f.get("datasourceUid") == "traces" for f in dfs), f"{stack}: Loki derived field -> traces")
+        for f in dfs:
+            check_derived_field(stack, f)
         t2l = (dss.get("traces", {}).get("jsonData") or {}).get("tracesToLogsV2") or {}
         check(t2l.get("datasourceUid") == "logs" and "trace_id=" in (t2l.get("query") or ""), f"{stack}: traces tracesToLogsV2 -> logs, filtered by trace id")
         if stack == "lgtm":
@@ -309,7 +446,7 @@ def check_grafana() -> None:
             # Explore links name datasources by uid inside a URL-encoded pane definition.
             for link in re.findall(r'%22datasource%22%3A%22([A-Za-z0-9_-]+)%22', json.dumps(dash)):
                 check(link in dss, f"{stack}: {os.path.basename(path)} Explore link datasource {link} exists")
-    prov = load_yaml("grafana/provisioning/dashboards/tracehop.yaml")
+    prov = load_yaml(DASHBOARD_PROVIDER)
     check(prov["providers"][0]["options"]["path"] == "/etc/grafana/dashboards", "dashboard provider reads /etc/grafana/dashboards")
 
 
@@ -350,9 +487,33 @@ def check_collectors() -> None:
     mimir = load_yaml("lgtm/mimir/mimir.yaml")
     check(mimir["ruler"]["alertmanager_url"] == "http://alertmanager:9093", "lgtm/mimir: ruler sends to Alertmanager")
     check(mimir["limits"].get("max_global_exemplars_per_user", 0) > 0, "lgtm/mimir: exemplar storage on")
+    check_scrape_jobs()
     loki = load_yaml("observability/loki/loki.yaml")
     check(loki["limits_config"].get("allow_structured_metadata") is True and loki["schema_config"]["configs"][-1]["schema"] == "v13",
           "loki: structured metadata (OTLP trace_id) allowed, schema v13")
+
+
+def scrape_jobs(configs: list[dict]) -> dict[str, dict]:
+    return {c["job_name"]: c for c in configs}
+
+
+def check_scrape_jobs() -> None:
+    """Prometheus (Classic, ELK) and the LGTM collector scrape the same targets under the same job
+    names, log-service included: it runs in every stack (docker-compose.yml)."""
+    prom = scrape_jobs(load_yaml(PROMETHEUS)["scrape_configs"])
+    lgtm = scrape_jobs(load_yaml(LGTM_COLLECTOR)["receivers"]["prometheus"]["config"]["scrape_configs"])
+    for where, jobs in ((PROMETHEUS, prom), (LGTM_COLLECTOR, lgtm)):
+        for job, target in SCRAPE_JOBS.items():
+            c = jobs.get(job)
+            targets = [t for sc in (c or {}).get("static_configs", []) for t in sc.get("targets", [])]
+            check(target in targets, f"{where}: job {job} scrapes {target}", str(targets))
+        ls = jobs.get("log-service") or {}
+        check(ls.get("metrics_path", "/metrics") == "/metrics", f"{where}: log-service scraped on /metrics")
+        rmq = jobs.get("rabbitmq") or {}
+        check(rmq.get("metrics_path") == "/metrics/detailed" and set((rmq.get("params") or {}).get("family", [])) == {"queue_coarse_metrics", "queue_consumer_count"},
+              f"{where}: RabbitMQ per-queue families")
+    root = load_yaml("docker-compose.yml")["services"]
+    check(root["log-service"]["environment"].get("BIND_ADDR", "").endswith(":5002"), "root: log-service REST (and /metrics) on 5002")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -398,7 +559,10 @@ def check_compose() -> None:
     check(root["services"]["order-gateway"]["environment"].get("PAYMENT_URL") == "http://payment-service:3001", "root: order-gateway PAYMENT_URL")
     rmq = root["services"]["rabbitmq"]
     check(any(str(v).startswith("rabbitmq-data:") or (isinstance(v, dict) and v.get("source") == "rabbitmq-data") for v in rmq.get("volumes", [])), "root: rabbitmq durable volume")
-    check(open("rabbitmq/enabled_plugins").read().strip() == "[rabbitmq_management,rabbitmq_prometheus].", "root: rabbitmq management and prometheus plugins enabled")
+    check(open(RABBITMQ_PLUGINS).read().strip() == "[rabbitmq_management,rabbitmq_prometheus].", "root: rabbitmq management and prometheus plugins enabled")
+    check(any(str(v).startswith(f"{os.path.abspath(RABBITMQ_PLUGINS)}:/etc/rabbitmq/enabled_plugins") or
+              (isinstance(v, dict) and v.get("source") == os.path.abspath(RABBITMQ_PLUGINS)) for v in rmq.get("volumes", [])),
+          f"root: rabbitmq mounts {RABBITMQ_PLUGINS}", str(rmq.get("volumes")))
 
     for stack, (overlay, _, _) in STACKS.items():
         cfg = compose_config(["docker-compose.yml", overlay])
@@ -423,14 +587,18 @@ def check_compose() -> None:
             ports = services["grafana"]["ports"]
             check(any(str(p.get("published") if isinstance(p, dict) else p).find(grafana_port) >= 0 for p in ports), f"{stack}: Grafana on host port {grafana_port}")
             vols = [v if isinstance(v, str) else f"{v.get('source')}:{v.get('target')}" for v in services["grafana"]["volumes"]]
-            check(any(v.endswith("/grafana/dashboards:/etc/grafana/dashboards/shared") or "/grafana/dashboards:/etc/grafana/dashboards/shared" in v for v in vols),
+            check(any(f"{SHARED_DASHBOARDS}:/etc/grafana/dashboards/shared" in v for v in vols),
                   f"{stack}: Grafana mounts the shared dashboards", str(vols))
+            check(any(f"{os.path.dirname(DASHBOARD_PROVIDER)}:/etc/grafana/provisioning/dashboards" in v for v in vols),
+                  f"{stack}: Grafana mounts the shared dashboard provider", str(vols))
             home = services["grafana"]["environment"].get("GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH", "")
             check(os.path.exists(home.replace("/etc/grafana/dashboards/shared", SHARED_DASHBOARDS)), f"{stack}: Grafana home dashboard exists")
         if stack in ("classic", "elk"):
             vols = " ".join(str(v) for v in services["prometheus"]["volumes"])
-            check("alerting/rules" in vols and "prometheus.yml" in vols, f"{stack}: Prometheus loads the shared rules")
+            check(f"{SHARED}/alerting/rules:" in vols and f"{PROMETHEUS}:" in vols, f"{stack}: Prometheus loads the shared configuration and rules")
         check("alertmanager" in services, f"{stack}: has Alertmanager")
+        am_vols = " ".join(str(v) for v in services.get("alertmanager", {}).get("volumes", []))
+        check(f"{ALERTMANAGER}:/etc/alertmanager/alertmanager.yml" in am_vols, f"{stack}: Alertmanager loads {ALERTMANAGER}", am_vols)
         if stack == "elk":
             check(any(str(p).find("5601") >= 0 for p in services["kibana"]["ports"]), "elk: Kibana on 5601")
             fb = " ".join(str(v) for v in services["filebeat"]["volumes"])
@@ -440,13 +608,100 @@ def check_compose() -> None:
             check("-Xmx" in es_env.get("ES_JAVA_OPTS", "") and es_env.get("discovery.type") == "single-node", "elk: single node Elasticsearch with a bounded heap")
         if stack == "lgtm":
             vols = " ".join(str(v) for v in services["mimir"]["volumes"])
-            check("alerting/rules" in vols and "/etc/mimir/rules/anonymous" in vols, "lgtm: Mimir ruler loads the shared rules")
+            check(f"{SHARED}/alerting/rules:/etc/mimir/rules/anonymous" in vols, "lgtm: Mimir ruler loads the shared rules")
 
     for path in ["Dockerfile"] + glob.glob("*/*/Dockerfile") + glob.glob("*/Dockerfile"):
         for line in open(path, encoding="utf-8"):
             m = re.match(r"\s*FROM\s+(\S+)", line, re.I)
             if m:
                 check(image_pinned(m.group(1)), f"{path}: base image pinned ({m.group(1)})")
+
+
+# ---------------------------------------------------------------------------------------------
+# Jaeger and ELK details
+
+
+def mem_bytes(value: Any) -> int:
+    m = re.fullmatch(r"(\d+)([kmg]?)b?", str(value).strip().lower())
+    if not m:
+        return 0
+    return int(m.group(1)) * {"": 1, "k": 1 << 10, "m": 1 << 20, "g": 1 << 30}[m.group(2)]
+
+
+# In-memory size of one order's trace (six spans with their attributes and events), and the
+# memory Jaeger needs besides its traces (runtime, UI, OTLP receiver).
+JAEGER_BYTES_PER_TRACE = 10 * 1024
+JAEGER_BASE_BYTES = 64 << 20
+
+
+def check_jaeger_memory() -> None:
+    """The in-memory store keeps MEMORY_MAX_TRACES traces; Go's GC lets the heap grow to about
+    twice the live data (GOGC=100), so twice the traces plus the base must fit the limit."""
+    jaeger = load_yaml("observability/docker-compose.yml")["services"]["jaeger"]
+    env = jaeger.get("environment") or {}
+    if env.get("SPAN_STORAGE_TYPE") != "memory":
+        return
+    limit = mem_bytes(jaeger.get("mem_limit"))
+    traces = int(env.get("MEMORY_MAX_TRACES", 0))
+    need = 2 * traces * JAEGER_BYTES_PER_TRACE + JAEGER_BASE_BYTES
+    check(traces > 0 and limit > 0 and need <= limit,
+          f"classic: Jaeger MEMORY_MAX_TRACES={traces} fits mem_limit {jaeger.get('mem_limit')}",
+          f"needs ~{need >> 20} MiB (2 x {traces} x {JAEGER_BYTES_PER_TRACE >> 10} KiB + {JAEGER_BASE_BYTES >> 20} MiB)")
+    soft = env.get("GOMEMLIMIT")
+    if soft:
+        m = re.fullmatch(r"(\d+)MiB", str(soft))
+        check(bool(m) and (int(m.group(1)) << 20) < limit, f"classic: Jaeger GOMEMLIMIT {soft} under mem_limit")
+
+
+# Kibana's /api/status: the overall level first, then every plugin's own level.
+KIBANA_DEGRADED = ('{"name":"kibana","status":{"overall":{"level":"degraded","summary":"1 service is degraded"},'
+                   '"core":{"elasticsearch":{"level":"available"}},"plugins":{"data":{"level":"available"}}}}')
+KIBANA_AVAILABLE = ('{"name":"kibana","status":{"overall":{"level":"available","summary":"All services are available"},'
+                    '"core":{"elasticsearch":{"level":"available"}},"plugins":{"data":{"level":"available"}}}}')
+
+
+def grep_pattern(cmd: str) -> tuple[str, bool] | None:
+    """(pattern, extended) of the first `grep -q`/`grep -Eq` in a shell command."""
+    m = re.search(r"grep\s+-(E?)q\s+'([^']+)'", cmd) or re.search(r"grep\s+-q(E?)\s+'([^']+)'", cmd)
+    return (m.group(2), m.group(1) == "E") if m else None
+
+
+def grep_matches(pattern: str, extended: bool, text: str) -> bool:
+    r = subprocess.run(["grep", "-Eq" if extended else "-q", pattern], input=text, text=True)
+    return r.returncode == 0
+
+
+def check_elk() -> None:
+    ls = load_yaml("elk/logstash/logstash.yml")
+    deprecated = sorted(k for k in ls if k.startswith("http."))
+    check(not deprecated, "elk/logstash: no deprecated http.* settings", str(deprecated))
+    check(str(ls.get("api.http.host")) == "0.0.0.0" and str(ls.get("api.http.port")) == "9600", "elk/logstash: api.http.host 0.0.0.0, api.http.port 9600")
+    elk = load_yaml("elk/docker-compose.yml")["services"]
+    check(":9600/" in " ".join(elk["logstash"]["healthcheck"]["test"]), "elk/logstash: healthcheck on the API port")
+
+    # Kibana is ready when the overall level is available, not when any one plugin is.
+    for where, cmd in (("elk: Kibana healthcheck", " ".join(elk["kibana"]["healthcheck"]["test"])),
+                       ("elk/kibana/setup.sh wait", open("elk/kibana/setup.sh", encoding="utf-8").read())):
+        pat = grep_pattern(cmd)
+        if not check(pat is not None, f"{where} greps /api/status"):
+            continue
+        check(grep_matches(*pat, KIBANA_AVAILABLE), f"{where} accepts an overall level of available")
+        check(not grep_matches(*pat, KIBANA_DEGRADED), f"{where} rejects a degraded overall level while plugins are available")
+
+    # One shape of `error` per index: services log a string, Filebeat's add_error_key an object.
+    fb = load_yaml("elk/filebeat/filebeat.yml")["filebeat.inputs"][0]
+    adds_error_object = any((pp.get("ndjson") or {}).get("add_error_key") for pp in fb.get("parsers", []))
+    conf = open("elk/logstash/pipeline/tracehop.conf", encoding="utf-8").read()
+    filt = conf[conf.find("filter {"):conf.find("output {")]
+    ruby = re.search(r"ruby\s*\{.*?is_a\?\(String\).*?event\.set\(\s*\"\[error\]\[message\]\"", filt, re.S)
+    check(not adds_error_object or bool(ruby), "elk/logstash: a string error becomes [error][message]")
+    if ruby:
+        retry = filt.find("json {")
+        check(retry < 0 or retry < ruby.start(), "elk/logstash: error is normalised after the JSON retry (which can bring a string error back)")
+    tpl = load_json("elk/logstash/templates/tracehop-logs.json")["template"]["mappings"]["properties"]
+    err = tpl.get("error") or {}
+    check(err.get("type") == "object" and (err.get("properties") or {}).get("message", {}).get("type") in ("text", "match_only_text", "keyword"),
+          "elk/logstash template: error is an object with error.message")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -476,6 +731,22 @@ def check_alerts() -> None:
     src_ok = any('alertname="ServiceDown"' in i.get("source_matchers", []) for i in inh)
     targets = " ".join(m for i in inh for m in i.get("target_matchers", []))
     check(src_ok and all(a in targets for a in REQUIRED_ALERTS - {"ServiceDown"}), "alertmanager: ServiceDown inhibits the other five")
+    # Without `equal`, one service down silences every other service's alerts too. A label in
+    # `equal` that an alert lacks compares as empty on that side, so every alert must set it.
+    for i in inh:
+        equal = i.get("equal") or []
+        check("service" in equal, f"alertmanager: inhibition {i.get('source_matchers')} only within the same service (equal: [service])", str(equal))
+        for label in equal:
+            missing = sorted(n for n, r in rules.items() if label not in (r.get("labels") or {}))
+            check(not missing, f"alertmanager: every alert sets the inhibition label {label}", f"missing on {missing}")
+    for name, r in rules.items():
+        svc = str((r.get("labels") or {}).get("service", ""))
+        expr = r["expr"]
+        if "$labels.job" in svc:
+            keeps_job = bool(re.search(r"by\s*\(\s*job\b", expr)) or expr.strip().startswith("up{")
+            check(keeps_job, f"{name}: service label from job, and the expression keeps job")
+        else:
+            check(svc in SCRAPE_JOBS, f"{name}: service label names a scraped service", repr(svc))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -528,8 +799,12 @@ def check_dockerfile() -> None:
     try:
         meta = json.loads(subprocess.run(["cargo", "metadata", "--no-deps", "--format-version", "1"],
                                          capture_output=True, text=True, check=True).stdout)
-        bins = sorted(t["name"] for p in meta["packages"] for t in p["targets"] if "bin" in t["kind"])
-        check(bins == sorted(BINARIES), "Dockerfile: ships exactly the workspace's binaries", f"workspace: {bins}")
+        # The apps are what runs in a container; binaries of the crates (test and bench tools
+        # such as otlp-sink) stay out of the image.
+        apps_dir = os.path.abspath("apps") + os.sep
+        bins = sorted(t["name"] for p in meta["packages"] if p["manifest_path"].startswith(apps_dir)
+                      for t in p["targets"] if "bin" in t["kind"])
+        check(bins == sorted(BINARIES), "Dockerfile: ships exactly the binaries of apps/", f"apps/: {bins}")
     except (OSError, subprocess.CalledProcessError) as e:
         print(f"skip Dockerfile binaries vs cargo metadata ({e})")
 
@@ -539,12 +814,16 @@ def main() -> int:
 
     written: list[str] = []
     with tempfile.TemporaryDirectory() as tmp:
+        check_layout()
         check_parse()
         check_grafana()
         check_metrics(written)
+        check_exemplars()
         check_dashboard_promql_syntax(tmp)
         check_collectors()
         check_compose()
+        check_jaeger_memory()
+        check_elk()
         check_alerts()
         check_dockerfile()
     if len(sys.argv) > 1:
