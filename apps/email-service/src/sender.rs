@@ -3,7 +3,8 @@
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
-use messaging::{Delivery, HandleError, Handler, PaymentEventType};
+use messaging::{Delivery, HandleError, Handler};
+use orders::{DecodeError, PaymentEvent, PaymentEventType};
 use telemetry::BaggageExt;
 use tracing::Instrument;
 
@@ -18,8 +19,16 @@ pub(crate) struct Sender {
 }
 
 impl Handler for Sender {
-    async fn handle(&self, delivery: Delivery) -> Result<(), HandleError> {
-        let event = &delivery.event;
+    type Message = PaymentEvent;
+    type DecodeError = DecodeError;
+
+    /// Decodes with the rules payment-service checked before publishing.
+    fn decode(&self, body: &[u8]) -> Result<PaymentEvent, DecodeError> {
+        PaymentEvent::decode(body)
+    }
+
+    async fn handle(&self, delivery: Delivery<PaymentEvent>) -> Result<(), HandleError> {
+        let event = &delivery.message;
         let baggage_order_id = delivery
             .context
             .baggage()
@@ -55,8 +64,8 @@ impl Handler for Sender {
 }
 
 impl Sender {
-    async fn send(&self, delivery: &Delivery) -> Result<(), HandleError> {
-        let event = &delivery.event;
+    async fn send(&self, delivery: &Delivery<PaymentEvent>) -> Result<(), HandleError> {
+        let event = &delivery.message;
         let (faults, forced_failure) = {
             let mut faults = self.faults.write().unwrap_or_else(|p| p.into_inner());
             let forced = faults.fail_next > 0;

@@ -11,8 +11,8 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
-use messaging::{PaymentEvent, PaymentEventType, Publisher};
-use orders::{PaymentAnswer, PaymentRequest, PaymentStatus};
+use messaging::{OutgoingMessage, Publisher};
+use orders::{PaymentAnswer, PaymentEvent, PaymentEventType, PaymentRequest, PaymentStatus};
 use server::admin::faults_router;
 use server::error::{ApiError, BODY_LIMIT, parse_json};
 use telemetry::OpenTelemetrySpanExt;
@@ -171,7 +171,15 @@ async fn charge(
         currency: request.currency.clone(),
         customer_email: request.customer_email.clone(),
     };
-    if let Err(error) = state.publisher.publish(&event).await {
+    let body = event.encode();
+    let message = OutgoingMessage {
+        routing_key: event_type.routing_key(),
+        message_id: &event.event_id,
+        correlation_id: &event.order_id,
+        content_type: "application/json",
+        body: &body,
+    };
+    if let Err(error) = state.publisher.publish(&message).await {
         tracing::error!(order_id = %request.order_id, error = %error, "payment event not confirmed by the broker");
         return Err(unavailable("payment event could not be published"));
     }

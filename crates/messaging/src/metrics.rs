@@ -1,4 +1,4 @@
-//! The messaging metrics of DESIGN.md, registered in the owning service's registry.
+//! The messaging metrics of docs/architecture.md, registered in the owning service's registry.
 
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use telemetry::metrics::register;
@@ -9,12 +9,20 @@ pub struct PublisherMetrics {
     pub(crate) published: IntCounterVec,
 }
 
+/// The `outcome` values of `amqp_messages_published_total`.
+const PUBLISH_OUTCOMES: [&str; 3] = ["confirmed", "nacked", "error"];
+
 impl PublisherMetrics {
-    /// Creates every series of `exchange` at zero, so rates and alerts see them before the first event.
-    pub fn init_series(&self, exchange: &str) {
-        for key in ["payment.succeeded", "payment.failed"] {
-            for outcome in ["confirmed", "nacked", "error"] {
-                self.published.with_label_values(&[exchange, key, outcome]);
+    /// Counts one publish. The routing keys belong to the messages, not to this crate, so the
+    /// series of a key start with its first message, which also creates the key's other
+    /// outcome series at zero: an error ratio is defined from then on, before the first error.
+    pub(crate) fn count_published(&self, exchange: &str, routing_key: &str, outcome: &str) {
+        for other in PUBLISH_OUTCOMES {
+            let counter = self
+                .published
+                .with_label_values(&[exchange, routing_key, other]);
+            if other == outcome {
+                counter.inc();
             }
         }
     }

@@ -17,7 +17,6 @@ use tracing::instrument::WithSubscriber;
 use tracing::{Instrument, field};
 
 use crate::connection::{Backoff, connect, open_with_backoff};
-use crate::event::PaymentEvent;
 use crate::metrics::PublisherMetrics;
 use crate::topology::{Names, declare_topology};
 
@@ -34,7 +33,24 @@ pub struct PublisherConfig {
     pub confirm_timeout: Duration,
 }
 
-/// Why an event was not published; each maps to a 503 for the caller.
+/// One message to publish: the body and what the broker and the consumer see of it.
+#[derive(Debug, Clone, Copy)]
+pub struct OutgoingMessage<'a> {
+    /// Routing key on the exchange (and the AMQP `type`).
+    pub routing_key: &'a str,
+    /// The AMQP `message_id`: unique per message, what a consumer dedupes on.
+    pub message_id: &'a str,
+    /// The AMQP `correlation_id`: the conversation the message belongs to (the order id), so
+    /// the broker's tools (management UI, tracing, shovels) can group messages without
+    /// decoding bodies.
+    pub correlation_id: &'a str,
+    /// MIME type of the body (`application/json`).
+    pub content_type: &'a str,
+    /// The encoded body.
+    pub body: &'a [u8],
+}
+
+/// Why a message was not published; each maps to a 503 for the caller.
 #[derive(Debug, thiserror::Error)]
 pub enum PublishError {
     /// No channel to the broker right now (down, or reconnecting).
@@ -78,7 +94,6 @@ impl Publisher {
         metrics: PublisherMetrics,
         shutdown: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
-        metrics.init_series(&config.names.exchange);
         let inner = Arc::new(Inner {
             config,
             channel: RwLock::new(None),
@@ -95,12 +110,12 @@ impl Publisher {
         self.inner.ready.load(Ordering::Acquire)
     }
 
-    /// Publishes `event` persistently under its routing key inside a PRODUCER span
+    /// Publishes `message` persistently under its routing key inside a PRODUCER span
     /// (`publish <exchange>`) whose context goes into the message headers, and returns once the
     /// broker confirmed it.
-    pub async fn publish(&self, event: &PaymentEvent) -> Result<(), PublishError> {
+    pub async fn publish(&self, message: &OutgoingMessage<'_>) -> Result<(), PublishError> {
         let names = &self.inner.config.names;
-        let routing_key = event.event_type.routing_key();
+        let routing_key = message.routing_key;
         let span = tracing::info_span!(
             "AMQP publish",
             otel.name = %format!("publish {}", names.exchange),
@@ -110,14 +125,14 @@ impl Publisher {
             messaging.operation.name = "publish",
             messaging.destination.name = %names.exchange,
             messaging.rabbitmq.destination.routing_key = routing_key,
-            messaging.message.id = %event.event_id,
-            messaging.message.conversation_id = %event.order_id,
-            messaging.message.body.size = field::Empty,
+            messaging.message.id = %message.message_id,
+            messaging.message.conversation_id = %message.correlation_id,
+            messaging.message.body.size = message.body.len(),
             otel.status_code = field::Empty,
             error.type = field::Empty,
         );
         let result = self
-            .publish_in_span(event, routing_key, &span)
+            .publish_in_span(message, &span)
             .instrument(span.clone())
             .await;
         let outcome = match &result {
@@ -127,14 +142,12 @@ impl Publisher {
         };
         self.inner
             .metrics
-            .published
-            .with_label_values(&[&names.exchange, routing_key, outcome])
-            .inc();
+            .count_published(&names.exchange, routing_key, outcome);
         if let Err(error) = &result {
             span.record("otel.status_code", "ERROR");
             span.record("error.type", error_type(error));
             span.in_scope(|| {
-                tracing::error!(error = %error, event_id = %event.event_id, "event not published");
+                tracing::error!(error = %error, message_id = %message.message_id, "message not published");
             });
         }
         result
@@ -142,8 +155,7 @@ impl Publisher {
 
     async fn publish_in_span(
         &self,
-        event: &PaymentEvent,
-        routing_key: &str,
+        message: &OutgoingMessage<'_>,
         span: &tracing::Span,
     ) -> Result<(), PublishError> {
         let channel = self
@@ -153,8 +165,6 @@ impl Publisher {
             .await
             .clone()
             .ok_or(PublishError::Unavailable)?;
-        let body = event.encode();
-        span.record("messaging.message.body.size", body.len());
 
         let mut headers = FieldTable::default();
         for (key, value) in telemetry::propagation::inject_map(&span.context()) {
@@ -162,10 +172,10 @@ impl Publisher {
         }
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
-            .with_content_type("application/json".into())
-            .with_message_id(event.event_id.as_str().into())
-            .with_correlation_id(event.order_id.as_str().into())
-            .with_type(routing_key.into())
+            .with_content_type(message.content_type.into())
+            .with_message_id(message.message_id.into())
+            .with_correlation_id(message.correlation_id.into())
+            .with_type(message.routing_key.into())
             .with_app_id(self.inner.config.app_id.as_str().into())
             .with_timestamp(chrono::Utc::now().timestamp().max(0) as u64)
             .with_headers(headers);
@@ -173,12 +183,12 @@ impl Publisher {
         let confirm = channel
             .basic_publish(
                 self.inner.config.names.exchange.as_str().into(),
-                routing_key.into(),
+                message.routing_key.into(),
                 BasicPublishOptions {
                     mandatory: true,
                     ..BasicPublishOptions::default()
                 },
-                &body,
+                message.body,
                 properties,
             )
             .await
