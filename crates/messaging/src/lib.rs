@@ -11,12 +11,14 @@
 //! publisher writes it from its PRODUCER span, the consumer makes it the parent of (and a link
 //! from) its CONSUMER span.
 
+mod carrier;
 mod connection;
 mod consumer;
 mod metrics;
 mod publisher;
 mod topology;
 
+pub use carrier::{HeaderExtractor, HeaderInjector};
 pub use connection::{Backoff, connect};
 pub use consumer::{ConsumerConfig, ConsumerHandle, Delivery, HandleError, Handler, run_consumer};
 pub use metrics::{ConsumerMetrics, PublisherMetrics};

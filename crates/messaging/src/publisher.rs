@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::{AMQPValue, FieldTable};
+use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use telemetry::OpenTelemetrySpanExt;
 use tokio::sync::{Notify, RwLock};
@@ -16,6 +16,7 @@ use tokio_util::sync::CancellationToken;
 use tracing::instrument::WithSubscriber;
 use tracing::{Instrument, field};
 
+use crate::carrier::HeaderInjector;
 use crate::connection::{Backoff, connect, open_with_backoff};
 use crate::metrics::PublisherMetrics;
 use crate::topology::{Names, declare_topology};
@@ -167,9 +168,7 @@ impl Publisher {
             .ok_or(PublishError::Unavailable)?;
 
         let mut headers = FieldTable::default();
-        for (key, value) in telemetry::propagation::inject_map(&span.context()) {
-            headers.insert(key.as_str().into(), AMQPValue::LongString(value.into()));
-        }
+        telemetry::propagation::inject(&span.context(), &mut HeaderInjector(&mut headers));
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
             .with_content_type(message.content_type.into())

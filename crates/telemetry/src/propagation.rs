@@ -1,12 +1,14 @@
-//! W3C trace context and baggage carried in plain string maps (message headers) and HTTP headers.
+//! W3C trace context and baggage: the propagator every hop uses, and the HTTP header carriers.
+//!
+//! Any other carrier implements [`Injector`] and [`Extractor`] (re-exported, so a carrier
+//! crate uses the very traits this propagator takes): messaging does it over the AMQP
+//! headers table.
 
-use std::collections::HashMap;
 use std::sync::LazyLock;
 
 use opentelemetry::Context;
-use opentelemetry::propagation::{
-    Extractor, Injector, TextMapCompositePropagator, TextMapPropagator,
-};
+pub use opentelemetry::propagation::{Extractor, Injector};
+use opentelemetry::propagation::{TextMapCompositePropagator, TextMapPropagator};
 use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
 
 /// `traceparent` + `tracestate` + `baggage`, the propagation every tracehop hop uses.
@@ -25,18 +27,6 @@ pub fn inject(cx: &Context, carrier: &mut dyn Injector) {
 /// Reads a remote context (trace context and baggage) from any carrier.
 pub fn extract(carrier: &dyn Extractor) -> Context {
     PROPAGATOR.extract(carrier)
-}
-
-/// Returns the propagation headers of `cx` as name/value pairs (for AMQP headers).
-pub fn inject_map(cx: &Context) -> HashMap<String, String> {
-    let mut map = HashMap::new();
-    inject(cx, &mut map);
-    map
-}
-
-/// Reads a remote context from name/value pairs (from AMQP headers).
-pub fn extract_map(map: &HashMap<String, String>) -> Context {
-    extract(map)
 }
 
 /// Adapts an [`http::HeaderMap`] for injection.
@@ -87,15 +77,16 @@ mod tests {
         let cx = Context::new()
             .with_remote_span_context(sc)
             .with_baggage([KeyValue::new("order.id", "o-1")]);
-        let map = inject_map(&cx);
+        let mut headers = http::HeaderMap::new();
+        inject(&cx, &mut HeaderInjector(&mut headers));
         assert_eq!(
-            map["traceparent"],
+            headers["traceparent"],
             "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
         );
-        assert_eq!(map["tracestate"], "vendor=x");
-        assert_eq!(map["baggage"], "order.id=o-1");
+        assert_eq!(headers["tracestate"], "vendor=x");
+        assert_eq!(headers["baggage"], "order.id=o-1");
 
-        let back = extract_map(&map);
+        let back = extract(&HeaderExtractor(&headers));
         assert_eq!(
             back.span().span_context().trace_id().to_string(),
             "4bf92f3577b34da6a3ce929d0e0e4736"

@@ -1,7 +1,6 @@
 //! The fate of one delivery: decode, handle, then ack, retry through the retry queue, or
 //! dead-letter, each republished copy confirmed before the original is acked.
 
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -12,6 +11,7 @@ use telemetry::{OpenTelemetrySpanExt, TraceContextExt};
 use tracing::{Instrument, field};
 
 use super::{ConsumerConfig, Delivery, HandleError, Handler};
+use crate::carrier::HeaderExtractor;
 use crate::metrics::ConsumerMetrics;
 use crate::{ATTEMPT_HEADER, DEAD_LETTER_REASON_HEADER};
 
@@ -41,9 +41,9 @@ impl<H: Handler> Shared<H> {
     pub(super) async fn process(&self, channel: &Channel, delivery: lapin::message::Delivery) {
         let start = Instant::now();
         let names = &self.config.names;
-        let headers = header_strings(delivery.properties.headers().as_ref());
-        let parent = telemetry::propagation::extract_map(&headers);
-        let attempt = attempt_of(delivery.properties.headers().as_ref());
+        let headers = delivery.properties.headers().as_ref();
+        let parent = telemetry::propagation::extract(&HeaderExtractor(headers));
+        let attempt = attempt_of(headers);
         let message_id = delivery
             .properties
             .message_id()
@@ -243,22 +243,6 @@ impl<H: Handler> Shared<H> {
     }
 }
 
-/// The string-valued headers (where the propagation headers live).
-fn header_strings(headers: Option<&FieldTable>) -> HashMap<String, String> {
-    let mut out = HashMap::new();
-    if let Some(table) = headers {
-        for (key, value) in table.inner() {
-            let text = match value {
-                AMQPValue::LongString(s) => String::from_utf8_lossy(s.as_bytes()).into_owned(),
-                AMQPValue::ShortString(s) => s.as_str().to_owned(),
-                _ => continue,
-            };
-            out.insert(key.as_str().to_owned(), text);
-        }
-    }
-    out
-}
-
 /// The attempt number carried by a retried delivery; 1 when absent or garbled.
 fn attempt_of(headers: Option<&FieldTable>) -> u32 {
     let Some(value) = headers.and_then(|t| t.inner().get(ATTEMPT_HEADER)) else {
@@ -287,21 +271,5 @@ mod tests {
         assert_eq!(attempt_of(Some(&t)), 3);
         t.insert(ATTEMPT_HEADER.into(), AMQPValue::LongInt(-4));
         assert_eq!(attempt_of(Some(&t)), 1);
-    }
-
-    #[test]
-    fn string_headers_are_extracted() {
-        let mut t = FieldTable::default();
-        t.insert(
-            "traceparent".into(),
-            AMQPValue::LongString("00-a-b-01".into()),
-        );
-        t.insert("x-attempt".into(), AMQPValue::LongUInt(2));
-        let map = header_strings(Some(&t));
-        assert_eq!(
-            map.get("traceparent").map(String::as_str),
-            Some("00-a-b-01")
-        );
-        assert!(!map.contains_key("x-attempt"));
     }
 }
