@@ -11,6 +11,8 @@ use server::{ConfigError, Env};
 pub struct Config {
     /// `BIND_ADDR` of the admin server (default `127.0.0.1:3002`).
     pub bind_addr: SocketAddr,
+    /// How long a peer may take (`HTTP_*_TIMEOUT_MS`).
+    pub limits: server::Limits,
     /// `AMQP_URL`.
     pub amqp_url: String,
     /// `AMQP_PREFIX`.
@@ -39,6 +41,7 @@ impl Config {
         let log_dir = env.string("LOG_DIR", "./logs");
         Ok(Self {
             bind_addr: env.addr("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 3002)))?,
+            limits: server::Limits::from_env(env)?,
             amqp_url: env.string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             amqp_prefix: env.string("AMQP_PREFIX", ""),
             latency: env.millis("EMAIL_LATENCY_MS", 0)?,

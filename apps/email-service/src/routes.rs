@@ -34,7 +34,7 @@ pub(crate) fn router(state: AppState) -> Router {
             })),
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
-    telemetry::http::instrument(routes, state.metrics.http.clone())
+    server::router(routes, state.metrics.http.clone())
 }
 
 /// Ready while the consumer is registered with the broker.

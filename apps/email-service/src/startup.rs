@@ -20,6 +20,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     stop: Stop,
+    limits: server::Limits,
 }
 
 impl server::Service for Application {
@@ -75,12 +76,13 @@ impl server::Service for Application {
             listener,
             state,
             stop: stop.clone(),
+            limits: config.limits,
         })
     }
 
     /// Serves the admin routes until the stop.
     async fn run(self) -> anyhow::Result<()> {
-        server::serve(self.listener, router(self.state), &self.stop).await;
+        server::serve(self.listener, router(self.state), &self.stop, self.limits).await;
         Ok(())
     }
 }

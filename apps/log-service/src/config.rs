@@ -63,6 +63,8 @@ pub struct Config {
     pub max_batch_rows: usize,
     /// Largest accepted request body, in bytes (HTTP and gRPC).
     pub max_body_bytes: usize,
+    /// How long a peer may take on any listener (`HTTP_*_TIMEOUT_MS`).
+    pub limits: server::Limits,
 }
 
 impl Config {
@@ -92,6 +94,7 @@ impl Config {
             queue_capacity: 500_000,
             max_batch_rows: 50_000,
             max_body_bytes: 16 * 1024 * 1024,
+            limits: server::Limits::default(),
         }
     }
 
@@ -109,6 +112,7 @@ impl Config {
             otlp_http_addr: env.addr("OTLP_HTTP_ADDR", defaults.otlp_http_addr)?,
             grpc_addr: env.addr("GRPC_ADDR", defaults.grpc_addr)?,
             database,
+            limits: server::Limits::from_env(env)?,
             ..defaults
         })
     }

@@ -8,15 +8,13 @@ use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::Trac
 use server::{Env, Stop};
 use tokio::net::TcpListener;
 use tonic::codec::CompressionEncoding;
-use tonic::transport::server::TcpIncoming;
 use tower::util::MapResponseLayer;
 
+use crate::api::{AppState, GrpcState, otlp_http_router, rest_router};
 use crate::config::Config;
-use crate::grpc::GrpcState;
-use crate::grpc::proto::logs::log_ingestion_service_server::LogIngestionServiceServer;
-use crate::grpc::proto::query::query_service_server::QueryServiceServer;
 use crate::metrics::Metrics;
-use crate::routes::{AppState, otlp_http_router, rest_router};
+use crate::proto::logs::log_ingestion_service_server::LogIngestionServiceServer;
+use crate::proto::query::query_service_server::QueryServiceServer;
 use crate::storage::{Store, WriterHandle};
 
 /// A built, bound, not yet running log-service.
@@ -31,6 +29,7 @@ pub struct Application {
     metrics: Metrics,
     writer: WriterHandle,
     max_body_bytes: usize,
+    limits: server::Limits,
     stop: Stop,
 }
 
@@ -80,6 +79,7 @@ impl server::Service for Application {
             metrics,
             writer,
             max_body_bytes: config.max_body_bytes,
+            limits: config.limits,
             stop: stop.clone(),
         })
     }
@@ -138,44 +138,37 @@ impl Application {
         };
         let max = self.max_body_bytes;
 
-        let rest = server::serve(self.rest, rest_router(state.clone()), &stop);
-        let otlp_http = server::serve(self.otlp_http, otlp_http_router(state), &stop);
-
-        let otlp_grpc = tonic::transport::Server::builder()
-            .layer(MapResponseLayer::new(
-                invalid_protobuf_is_invalid_argument::<tonic::body::Body>,
-            ))
-            .add_service(
-                TraceServiceServer::new(grpc_state.clone())
-                    .accept_compressed(CompressionEncoding::Gzip)
-                    .max_decoding_message_size(max),
-            )
-            .add_service(
-                LogsServiceServer::new(grpc_state.clone())
-                    .accept_compressed(CompressionEncoding::Gzip)
-                    .max_decoding_message_size(max),
-            )
-            .serve_with_incoming_shutdown(TcpIncoming::from(self.otlp_grpc), stop.intake_stopped());
-        let grpc = tonic::transport::Server::builder()
-            .layer(MapResponseLayer::new(
-                invalid_protobuf_is_invalid_argument::<tonic::body::Body>,
-            ))
-            .add_service(
-                LogIngestionServiceServer::new(grpc_state.clone()).max_decoding_message_size(max),
-            )
-            .add_service(QueryServiceServer::new(grpc_state).max_decoding_message_size(max))
-            .serve_with_incoming_shutdown(TcpIncoming::from(self.grpc), stop.intake_stopped());
-
-        let (_, _, otlp_grpc, grpc) =
-            tokio::join!(rest, otlp_http, stop.drain(otlp_grpc), stop.drain(grpc));
+        let limits = self.limits;
+        // The gRPC services are served as routers by the same loop as the REST API, so one set
+        // of timeouts and one stop apply to every listener.
+        let relabel = MapResponseLayer::new(invalid_protobuf_is_invalid_argument::<axum::body::Body>);
+        let otlp_grpc = tonic::service::Routes::new(
+            TraceServiceServer::new(grpc_state.clone())
+                .accept_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(max),
+        )
+        .add_service(
+            LogsServiceServer::new(grpc_state.clone())
+                .accept_compressed(CompressionEncoding::Gzip)
+                .max_decoding_message_size(max),
+        )
+        .into_axum_router()
+        .layer(relabel.clone());
+        let grpc = tonic::service::Routes::new(
+            LogIngestionServiceServer::new(grpc_state.clone()).max_decoding_message_size(max),
+        )
+        .add_service(QueryServiceServer::new(grpc_state).max_decoding_message_size(max))
+        .into_axum_router()
+        .layer(relabel);
+        tokio::join!(
+            server::serve(self.rest, rest_router(state.clone()), &stop, limits),
+            server::serve(self.otlp_http, otlp_http_router(state), &stop, limits),
+            server::serve(self.otlp_grpc, otlp_grpc, &stop, limits),
+            server::serve(self.grpc, grpc, &stop, limits),
+        );
         // Every `Store` handle is gone with the servers, so the writer commits its queue and stops.
         if stop.drain(self.writer.join()).await.is_none() {
             tracing::warn!("the writer had not committed its queue at the stop deadline");
-        }
-        for (name, result) in [("otlp grpc", otlp_grpc), ("grpc", grpc)] {
-            if let Some(Err(error)) = result {
-                return Err(anyhow::Error::new(error).context(format!("{name} server failed")));
-            }
         }
         Ok(())
     }

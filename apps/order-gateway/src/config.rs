@@ -10,6 +10,8 @@ use server::{ConfigError, Env};
 pub struct Config {
     /// `BIND_ADDR` (default `127.0.0.1:3000`).
     pub bind_addr: SocketAddr,
+    /// How long a peer may take (`HTTP_*_TIMEOUT_MS`).
+    pub limits: server::Limits,
     /// `PAYMENT_URL` (default `http://127.0.0.1:3001`).
     pub payment_url: String,
     /// `PAYMENT_TIMEOUT_MS` (default 5000): the whole payment call, connect included.
@@ -21,6 +23,7 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             bind_addr: env.addr("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 3000)))?,
+            limits: server::Limits::from_env(env)?,
             payment_url: env.http_url("PAYMENT_URL", "http://127.0.0.1:3001")?,
             payment_timeout: Duration::from_millis(env.at_least("PAYMENT_TIMEOUT_MS", 5000, 1)?),
         })

@@ -16,6 +16,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     stop: Stop,
+    limits: server::Limits,
 }
 
 impl server::Service for Application {
@@ -33,6 +34,9 @@ impl server::Service for Application {
             .timeout(config.payment_timeout)
             .connect_timeout(config.payment_timeout.min(Duration::from_secs(2)))
             .pool_max_idle_per_host(256)
+            // Dropped well before payment-service's header timeout (the same setting on every
+            // service) could close an idle connection under a new request.
+            .pool_idle_timeout(config.limits.header_timeout / 2)
             .tcp_nodelay(true)
             .build()?;
         let state = AppState {
@@ -44,12 +48,13 @@ impl server::Service for Application {
             listener,
             state,
             stop: stop.clone(),
+            limits: config.limits,
         })
     }
 
     /// Serves until the stop, then lets in-flight orders finish.
     async fn run(self) -> anyhow::Result<()> {
-        server::serve(self.listener, router(self.state), &self.stop).await;
+        server::serve(self.listener, router(self.state), &self.stop, self.limits).await;
         Ok(())
     }
 }

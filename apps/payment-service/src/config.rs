@@ -10,6 +10,8 @@ use server::{ConfigError, Env};
 pub struct Config {
     /// `BIND_ADDR` (default `127.0.0.1:3001`).
     pub bind_addr: SocketAddr,
+    /// How long a peer may take (`HTTP_*_TIMEOUT_MS`).
+    pub limits: server::Limits,
     /// `AMQP_URL`.
     pub amqp_url: String,
     /// `AMQP_PREFIX`, in front of every exchange and queue name.
@@ -31,6 +33,7 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             bind_addr: env.addr("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 3001)))?,
+            limits: server::Limits::from_env(env)?,
             amqp_url: env.string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             amqp_prefix: env.string("AMQP_PREFIX", ""),
             latency: env.millis("PAYMENT_LATENCY_MS", 0)?,

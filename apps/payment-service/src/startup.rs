@@ -16,6 +16,7 @@ pub struct Application {
     listener: TcpListener,
     state: AppState,
     stop: Stop,
+    limits: server::Limits,
 }
 
 impl server::Service for Application {
@@ -60,12 +61,13 @@ impl server::Service for Application {
             listener,
             state,
             stop: stop.clone(),
+            limits: config.limits,
         })
     }
 
     /// Serves until the stop, then lets in-flight requests finish with their events confirmed.
     async fn run(self) -> anyhow::Result<()> {
-        server::serve(self.listener, router(self.state), &self.stop).await;
+        server::serve(self.listener, router(self.state), &self.stop, self.limits).await;
         Ok(())
     }
 }

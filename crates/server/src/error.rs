@@ -93,12 +93,21 @@ impl std::fmt::Display for ErrorChain<'_> {
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let trace_id = telemetry::trace_id(&tracing::Span::current());
-        let mut error = serde_json::json!({"code": self.code, "message": self.message});
+        let mut error = serde_json::json!({"code": self.code, "message": &self.message});
         if let Some(field) = self.field {
             error["field"] = field.into();
         }
         let body = serde_json::json!({"error": error, "trace_id": trace_id});
-        (self.status, axum::Json(body)).into_response()
+        let mut response = (self.status, axum::Json(body)).into_response();
+        if self.status.is_client_error() {
+            response
+                .extensions_mut()
+                .insert(telemetry::http::Rejection {
+                    code: self.code,
+                    message: self.message,
+                });
+        }
+        response
     }
 }
 
@@ -178,10 +187,13 @@ pub fn check_bearer(headers: &http::HeaderMap, token: Option<&str>) -> Result<()
     let Some(expected) = token else {
         return Ok(());
     };
+    // The scheme is case-insensitive (RFC 9110, section 11.1); the token is not.
     let given = headers
         .get(http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "));
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, token)| token.trim_start());
     // Constant-time comparison: the length leaks, the content does not.
     let matches = given.is_some_and(|g| {
         g.len() == expected.len()
@@ -199,6 +211,24 @@ pub fn check_bearer(headers: &http::HeaderMap, token: Option<&str>) -> Result<()
             "a valid bearer token is required (ADMIN_TOKEN)",
         ))
     }
+}
+
+/// The answer to a path no route matches: 404 in the JSON error shape.
+pub async fn not_found(uri: http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::NOT_FOUND,
+        "not_found",
+        format!("no route for {}", uri.path()),
+    )
+}
+
+/// The answer to a known path with a method it does not take: 405 in the JSON error shape.
+pub async fn method_not_allowed(method: http::Method, uri: http::Uri) -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        format!("{} does not take {method}", uri.path()),
+    )
 }
 
 #[cfg(test)]
@@ -263,5 +293,12 @@ mod tests {
         );
         assert!(check_bearer(&h, Some("s3cret")).is_ok());
         assert!(check_bearer(&h, Some("other!")).is_err());
+        h.insert(
+            http::header::AUTHORIZATION,
+            "bearer s3cret".parse().unwrap(),
+        );
+        assert!(check_bearer(&h, Some("s3cret")).is_ok());
+        h.insert(http::header::AUTHORIZATION, "Basic s3cret".parse().unwrap());
+        assert!(check_bearer(&h, Some("s3cret")).is_err());
     }
 }

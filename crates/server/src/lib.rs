@@ -15,6 +15,7 @@
 pub mod admin;
 pub mod env;
 pub mod error;
+mod idle;
 pub mod serve;
 pub mod stop;
 
@@ -25,7 +26,7 @@ use anyhow::Context;
 
 pub use env::{ConfigError, Env};
 pub use error::ApiError;
-pub use serve::{Readiness, bind, probes, serve};
+pub use serve::{Limits, Readiness, bind, probes, router, serve};
 pub use stop::Stop;
 
 /// A server process: how it reads its configuration, builds itself and runs.

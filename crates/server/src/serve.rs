@@ -1,5 +1,6 @@
 //! Serving a router: the probe routes every server answers, and the accept loop that keeps each
-//! connection in the service's own `tracing` dispatcher and drains at the stop.
+//! connection in the service's own `tracing` dispatcher, bounds how long a peer may hold it, and
+//! drains at the stop.
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -11,13 +12,16 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::StatusCode;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
 use hyper_util::server::conn::auto;
 use hyper_util::server::graceful::GracefulShutdown;
 use prometheus::Registry;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
+use tower_http::timeout::RequestBodyTimeoutLayer;
 use tracing::instrument::WithSubscriber;
+
+use crate::idle::IdleTimeout;
 
 use crate::stop::Stop;
 
@@ -80,6 +84,57 @@ async fn metrics(State(probes): State<Probes>) -> Response {
     telemetry::metrics::response(&probes.registry)
 }
 
+/// Finishes a server's `routes`: JSON answers for unknown paths (404) and methods (405), and the
+/// HTTP telemetry of [`telemetry::http::instrument`] around all of it, so every answer, a
+/// rejection included, is timed, traced and, when rejected, logged once and counted.
+pub fn router(routes: Router, metrics: telemetry::http::HttpMetrics) -> Router {
+    let routes = routes
+        .fallback(crate::error::not_found)
+        .method_not_allowed_fallback(crate::error::method_not_allowed);
+    telemetry::http::instrument(routes, metrics)
+}
+
+/// How long a peer may take, on every listener of a server. A peer that trickles a request
+/// (slowloris) or holds a connection without using it costs a task and a descriptor; these
+/// bound both.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Limits {
+    /// `HTTP_HEADER_TIMEOUT_MS` (default 30 s): a request's head must arrive within it, from
+    /// the connection's start or, on a kept-alive HTTP/1 connection, from the previous answer.
+    pub header_timeout: Duration,
+    /// `HTTP_BODY_TIMEOUT_MS` (default 30 s): a request's body must arrive within it.
+    pub body_timeout: Duration,
+    /// `HTTP_IDLE_TIMEOUT_MS` (default 120 s): a connection that moves no byte either way for
+    /// this long is closed (HTTP/2 and gRPC connections, readers that stopped reading).
+    pub idle_timeout: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            header_timeout: Duration::from_secs(30),
+            body_timeout: Duration::from_secs(30),
+            idle_timeout: Duration::from_secs(120),
+        }
+    }
+}
+
+impl Limits {
+    /// Reads the three timeouts from `env` (each at least 1 ms).
+    pub fn from_env(env: &crate::Env) -> Result<Self, crate::ConfigError> {
+        let defaults = Self::default();
+        let millis = |name: &'static str, default: Duration| {
+            env.at_least(name, default.as_millis() as u64, 1)
+                .map(Duration::from_millis)
+        };
+        Ok(Self {
+            header_timeout: millis("HTTP_HEADER_TIMEOUT_MS", defaults.header_timeout)?,
+            body_timeout: millis("HTTP_BODY_TIMEOUT_MS", defaults.body_timeout)?,
+            idle_timeout: millis("HTTP_IDLE_TIMEOUT_MS", defaults.idle_timeout)?,
+        })
+    }
+}
+
 /// Binds `addr`, naming the variable that set it in the error, so a port clash says which
 /// setting to change.
 pub async fn bind(variable: &'static str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
@@ -89,14 +144,19 @@ pub async fn bind(variable: &'static str, addr: SocketAddr) -> anyhow::Result<Tc
         .with_context(|| format!("failed to bind {variable} {addr}"))
 }
 
-/// Serves `router` on `listener` until `stop` stops intake, then lets in-flight requests finish
-/// until the stop deadline.
+/// Serves `router` (HTTP/1 and HTTP/2, so gRPC too) on `listener` within `limits` until `stop`
+/// stops intake, then lets in-flight requests finish until the stop deadline.
 ///
 /// Every connection task runs inside the caller's `tracing` dispatcher, which is what lets
 /// several services share one test process while keeping their telemetry apart.
-pub async fn serve(listener: TcpListener, router: Router, stop: &Stop) {
+pub async fn serve(listener: TcpListener, router: Router, stop: &Stop, limits: Limits) {
     let graceful = GracefulShutdown::new();
-    let builder = auto::Builder::new(TokioExecutor::new());
+    let mut builder = auto::Builder::new(TokioExecutor::new());
+    builder
+        .http1()
+        .timer(TokioTimer::new())
+        .header_read_timeout(limits.header_timeout);
+    let router = router.layer(RequestBodyTimeoutLayer::new(limits.body_timeout));
     let intake_stopped = stop.intake_stopped();
     tokio::pin!(intake_stopped);
     loop {
@@ -114,8 +174,9 @@ pub async fn serve(listener: TcpListener, router: Router, stop: &Stop) {
         };
         let _ = stream.set_nodelay(true);
         let service = hyper_util::service::TowerToHyperService::new(router.clone());
+        let io = TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout));
         let conn = builder
-            .serve_connection_with_upgrades(TokioIo::new(stream), service)
+            .serve_connection_with_upgrades(io, service)
             .into_owned();
         let conn = graceful.watch(conn);
         tokio::spawn(
@@ -173,6 +234,41 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn unknown_paths_and_methods_get_json_errors_counted_with_bounded_labels() {
+        let registry = Registry::new();
+        let metrics = telemetry::http::HttpMetrics::new(&registry);
+        let app = router(
+            Router::new().route("/x", axum::routing::post(|| async { "ok" })),
+            metrics,
+        );
+        let (status, body) = get_json(app.clone(), "/nope").await;
+        assert_eq!(status, StatusCode::NOT_FOUND);
+        assert_eq!(body["error"]["code"], "not_found");
+        let (status, body) = get_json(app.clone(), "/x").await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED);
+        assert_eq!(body["error"]["code"], "method_not_allowed");
+        for i in 0..50 {
+            let method = http::Method::from_bytes(format!("M{i}").as_bytes()).unwrap();
+            let request = http::Request::builder()
+                .method(method)
+                .uri("/x")
+                .body(axum::body::Body::empty())
+                .unwrap();
+            app.clone().oneshot(request).await.unwrap();
+        }
+        let text = telemetry::metrics::render(&registry);
+        assert!(
+            text.contains(r#"http_requests_rejected_total{code="not_found",route="unmatched"} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"http_request_duration_seconds_count{method="_OTHER",route="/x",status_code="405"} 50"#),
+            "{text}"
+        );
+        assert!(!text.contains("M49"), "a raw method became a label");
+    }
+
+    #[tokio::test]
     async fn serve_stops_accepting_at_the_stop() {
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
@@ -185,7 +281,7 @@ mod tests {
         });
         let served = tokio::spawn({
             let stop = stop.clone();
-            async move { serve(listener, router, &stop).await }
+            async move { serve(listener, router, &stop, Limits::default()).await }
         });
         stop.stop();
         tokio::time::timeout(Duration::from_secs(2), served)

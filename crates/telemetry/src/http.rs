@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderValue, StatusCode};
 use opentelemetry::trace::TraceContextExt;
-use prometheus::{HistogramOpts, HistogramVec, Registry};
+use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
 use tracing::{Instrument, Span, field};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -19,10 +19,22 @@ use crate::propagation::{HeaderExtractor, HeaderInjector};
 /// Routes that are probed, not used: they get metrics but no span, so scrapes do not drown traces.
 const UNTRACED: [&str; 4] = ["/health", "/ready", "/live", "/metrics"];
 
-/// `http_request_duration_seconds{method, route, status_code}`.
+/// Marks a response as a rejected request, with the error code of its body and the message,
+/// so [`instrument`] logs it once and counts it by a bounded code.
+#[derive(Debug, Clone)]
+pub struct Rejection {
+    /// The stable error code (`invalid_json`, `not_found`, ...).
+    pub code: &'static str,
+    /// What was wrong, for the log line.
+    pub message: String,
+}
+
+/// `http_request_duration_seconds{method, route, status_code}` and
+/// `http_requests_rejected_total{route, code}`.
 #[derive(Clone)]
 pub struct HttpMetrics {
     duration: HistogramVec,
+    rejected: IntCounterVec,
 }
 
 impl HttpMetrics {
@@ -39,13 +51,23 @@ impl HttpMetrics {
             &["method", "route", "status_code"],
         )
         .expect("valid histogram options");
+        let rejected = IntCounterVec::new(
+            Opts::new(
+                "http_requests_rejected_total",
+                "Requests answered with a client error, by matched route and error code.",
+            ),
+            &["route", "code"],
+        )
+        .expect("valid counter options");
         Self {
             duration: crate::metrics::register(registry, duration),
+            rejected: crate::metrics::register(registry, rejected),
         }
     }
 }
 
-/// Wraps every route of `router` with the SERVER span, the duration histogram and `traceresponse`.
+/// Wraps every route of `router` with the SERVER span, the duration histogram, `traceresponse`
+/// and the log line and count of each rejected request.
 pub fn instrument(router: Router, metrics: HttpMetrics) -> Router {
     router.layer(axum::middleware::from_fn_with_state(metrics, track))
 }
@@ -53,6 +75,7 @@ pub fn instrument(router: Router, metrics: HttpMetrics) -> Router {
 async fn track(State(metrics): State<HttpMetrics>, req: Request, next: Next) -> Response {
     let start = Instant::now();
     let method = req.method().clone();
+    let method_label = method_label(&method);
     // A bounded label: the route template, never the raw path.
     let route = req
         .extensions()
@@ -68,8 +91,8 @@ async fn track(State(metrics): State<HttpMetrics>, req: Request, next: Next) -> 
         response
     } else {
         let name = match &route {
-            Some(r) => format!("{method} {r}"),
-            None => method.to_string(),
+            Some(r) => format!("{method_label} {r}"),
+            None => method_label.to_owned(),
         };
         let server_address = req
             .headers()
@@ -80,7 +103,8 @@ async fn track(State(metrics): State<HttpMetrics>, req: Request, next: Next) -> 
             "HTTP request",
             otel.name = %name,
             otel.kind = "server",
-            http.request.method = %method,
+            http.request.method = method_label,
+            http.request.method_original = (method_label != method.as_str()).then(|| method.as_str()),
             http.route = route.as_deref(),
             url.path = %req.uri().path(),
             url.scheme = "http",
@@ -108,9 +132,51 @@ async fn track(State(metrics): State<HttpMetrics>, req: Request, next: Next) -> 
     let status = response.status();
     metrics
         .duration
-        .with_label_values(&[method.as_str(), &route_label, status.as_str()])
+        .with_label_values(&[method_label, &route_label, status.as_str()])
         .observe(start.elapsed().as_secs_f64());
+    if let Some(rejection) = response.extensions().get::<Rejection>() {
+        metrics
+            .rejected
+            .with_label_values(&[&route_label, rejection.code])
+            .inc();
+        // Info, not warn: a rejection is the client's mistake, and a flood of them must not
+        // read as the server failing.
+        tracing::info!(
+            method = method_label,
+            route = %route_label,
+            status = status.as_u16(),
+            code = rejection.code,
+            reason = %truncate(&rejection.message, 200),
+            "request rejected"
+        );
+    }
     response
+}
+
+/// A bounded label for a request method: the standard ones, and `_OTHER` for any other (as the
+/// OpenTelemetry conventions name it), so random methods cannot grow the label set.
+fn method_label(method: &http::Method) -> &'static str {
+    use http::Method;
+    match *method {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::CONNECT => "CONNECT",
+        Method::TRACE => "TRACE",
+        _ => "_OTHER",
+    }
+}
+
+/// At most `max` characters of `text`, cut at a character boundary.
+fn truncate(text: &str, max: usize) -> &str {
+    match text.char_indices().nth(max) {
+        Some((at, _)) => &text[..at],
+        None => text,
+    }
 }
 
 /// A `traceresponse` for a probe: fresh ids flagged not sampled (`-00`), since probes are
