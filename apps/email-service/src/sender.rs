@@ -29,6 +29,7 @@ impl Handler for Sender {
 
     async fn handle(&self, delivery: Delivery<PaymentEvent>) -> Result<(), HandleError> {
         let event = &delivery.message;
+        // Baggage is shown, never trusted: the event's own order id is the one acted on.
         let baggage_order_id = delivery
             .context
             .baggage()

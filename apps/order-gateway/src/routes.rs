@@ -138,8 +138,9 @@ enum Payment {
     Unavailable(String),
 }
 
-/// Calls payment-service inside a CLIENT span; the order id is the idempotency key and travels
-/// as `order.id` baggage.
+/// Calls payment-service inside a CLIENT span. The order id travels in the body, which is what
+/// payment-service dedupes on; it also rides along as `order.id` baggage, to show baggage
+/// crossing every hop, but no service takes the order id from there.
 async fn pay(state: &AppState, order_id: &str, amount_cents: i64, order: &OrderRequest) -> Payment {
     let url = format!("{}/process-payment", state.payment_url);
     let span = telemetry::http::client_span("POST", &url);
@@ -151,7 +152,6 @@ async fn pay(state: &AppState, order_id: &str, amount_cents: i64, order: &OrderR
         .client
         .post(&url)
         .headers(headers)
-        .header("idempotency-key", order_id)
         .json(&PaymentRequest {
             order_id: order_id.to_owned(),
             amount_cents,
