@@ -53,7 +53,7 @@ pub struct ConsumerMetrics {
 impl ConsumerMetrics {
     /// Creates every series of `queue` at zero, so an increase is visible from the first event.
     pub fn init_series(&self, queue: &str) {
-        for outcome in ["acked", "retried", "dead_lettered"] {
+        for outcome in ["acked", "retried", "dead_lettered", "requeued"] {
             self.consumed.with_label_values(&[queue, outcome]);
         }
     }
@@ -63,7 +63,7 @@ impl ConsumerMetrics {
         let consumed = IntCounterVec::new(
             Opts::new(
                 "amqp_messages_consumed_total",
-                "Deliveries consumed from RabbitMQ, by queue and outcome (acked, retried, dead_lettered).",
+                "Deliveries consumed from RabbitMQ, by queue and outcome (acked, retried, dead_lettered, or requeued when the retry or dead-letter copy was not confirmed).",
             ),
             &["queue", "outcome"],
         )

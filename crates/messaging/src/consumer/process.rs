@@ -22,10 +22,17 @@ pub(super) struct Shared<H> {
     handler: Arc<H>,
 }
 
+/// What became of a delivery: the `outcome` label of `amqp_messages_consumed_total`.
 enum Outcome {
+    /// Handled and acked.
     Acked,
+    /// A copy is confirmed in the retry queue and the original acked.
     Retried,
+    /// A copy is confirmed in the dead-letter queue and the original acked.
     DeadLettered,
+    /// The copy for the retry or dead-letter queue was not confirmed, so the original went
+    /// back on the queue: it was neither retried nor dead-lettered, and comes back as is.
+    Requeued,
 }
 
 impl<H: Handler> Shared<H> {
@@ -81,6 +88,7 @@ impl<H: Handler> Shared<H> {
             Outcome::Acked => "acked",
             Outcome::Retried => "retried",
             Outcome::DeadLettered => "dead_lettered",
+            Outcome::Requeued => "requeued",
         };
         if !matches!(outcome, Outcome::Acked) {
             span.record("otel.status_code", "ERROR");
@@ -108,7 +116,7 @@ impl<H: Handler> Shared<H> {
             Err(error) => {
                 let reason = error.to_string();
                 span.record("error.type", "decode_error");
-                tracing::error!(error = %reason, "undecodable message sent to the dead-letter queue");
+                tracing::error!(error = %reason, "undecodable message; dead-lettering it");
                 return self.dead_letter(channel, delivery, &reason, attempt).await;
             }
         };
@@ -132,7 +140,7 @@ impl<H: Handler> Shared<H> {
             Err(HandleError::Transient(reason)) => {
                 span.record("error.type", "handler_error");
                 if attempt >= self.config.max_attempts {
-                    tracing::error!(attempt, reason = %reason, "giving up; message sent to the dead-letter queue");
+                    tracing::error!(attempt, reason = %reason, "giving up; dead-lettering the message");
                     self.dead_letter(channel, delivery, &reason, attempt).await
                 } else {
                     let delay = self.config.retry_backoff * 2u32.saturating_pow(attempt - 1);
@@ -143,7 +151,8 @@ impl<H: Handler> Shared<H> {
         }
     }
 
-    /// Republishes to the retry queue with the next attempt number, then acks the original.
+    /// Republishes to the retry queue with the next attempt number, then acks the original;
+    /// `Requeued` when the copy was not confirmed.
     async fn retry(
         &self,
         channel: &Channel,
@@ -158,18 +167,24 @@ impl<H: Handler> Shared<H> {
             .clone()
             .with_headers(headers)
             .with_expiration(delay.as_millis().max(1).to_string().into());
-        self.republish(
-            channel,
-            delivery,
-            "",
-            &self.config.names.retry_queue,
-            properties,
-        )
-        .await;
-        Outcome::Retried
+        let copied = self
+            .republish(
+                channel,
+                delivery,
+                "",
+                &self.config.names.retry_queue,
+                properties,
+            )
+            .await;
+        if copied {
+            Outcome::Retried
+        } else {
+            Outcome::Requeued
+        }
     }
 
-    /// Publishes to the dead-letter exchange with the reason, then acks the original.
+    /// Publishes to the dead-letter exchange with the reason, then acks the original;
+    /// `Requeued` when the copy was not confirmed.
     async fn dead_letter(
         &self,
         channel: &Channel,
@@ -184,19 +199,25 @@ impl<H: Handler> Shared<H> {
         );
         headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongUInt(attempts));
         let properties = delivery.properties.clone().with_headers(headers);
-        self.republish(
-            channel,
-            delivery,
-            &self.config.names.dead_letter_exchange,
-            &self.config.names.queue,
-            properties,
-        )
-        .await;
-        Outcome::DeadLettered
+        let copied = self
+            .republish(
+                channel,
+                delivery,
+                &self.config.names.dead_letter_exchange,
+                &self.config.names.queue,
+                properties,
+            )
+            .await;
+        if copied {
+            Outcome::DeadLettered
+        } else {
+            Outcome::Requeued
+        }
     }
 
-    /// Publishes a copy and acks the original only once the copy is confirmed; if the copy
-    /// cannot be confirmed the original goes back to the queue (nack with requeue), never lost.
+    /// Publishes a copy and acks the original only once the copy is confirmed, and returns
+    /// whether it was; if the copy cannot be confirmed (returned unroutable, nacked, timed out,
+    /// channel gone) the original goes back to the queue (nack with requeue), never lost.
     async fn republish(
         &self,
         channel: &Channel,
@@ -204,7 +225,7 @@ impl<H: Handler> Shared<H> {
         exchange: &str,
         routing_key: &str,
         properties: BasicProperties,
-    ) {
+    ) -> bool {
         let confirmed = async {
             let confirm = channel
                 .basic_publish(
@@ -240,6 +261,7 @@ impl<H: Handler> Shared<H> {
         if let Err(error) = result {
             tracing::warn!(error = %error, "ack after republish failed");
         }
+        ok
     }
 }
 
