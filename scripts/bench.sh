@@ -5,8 +5,8 @@
 # CONCURRENCY connections for DURATION seconds after a short warm-up:
 #   telemetry on:   the services export traces and logs over OTLP to a running log-service
 #   telemetry sink: the same export to an OTLP/gRPC receiver that decodes and discards
-#                   (crates/testkit/examples/otlp-sink.rs): the services' own cost of telemetry,
-#                   without a backend storing it on the same cores
+#                   (otlp-sink: testkit's OTLP receiver counting only): the services' own cost
+#                   of telemetry, without a backend storing it on the same cores
 #   telemetry off:  OTEL_SDK_DISABLED=true, no log-service (JSON log files are still written)
 # For each: orders/s, latency p50/p99, CPU seconds per 1000 orders per service (utime+stime
 # deltas from /proc/<pid>/stat over the measured run) and peak RSS per service (VmHWM).
@@ -37,7 +37,7 @@ fi
 scripts/ensure-broker.sh
 echo "bench: building release binaries..."
 cargo build --release --quiet -p tracehop -p order-gateway -p payment-service -p email-service -p log-service
-cargo build --release --quiet -p testkit --example otlp-sink
+cargo build --release --quiet -p testkit --bin otlp-sink
 
 BIN=$PWD/target/release
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tracehop-bench.XXXXXX")
@@ -109,7 +109,7 @@ run_case() {
 run_case telemetry_on
 
 echo "bench: telemetry_sink: starting the OTLP sink"
-target/release/examples/otlp-sink "127.0.0.1:$((PORT_BASE + 4))" > "$WORK/sink-counts.json" &
+"$BIN/otlp-sink" "127.0.0.1:$((PORT_BASE + 4))" > "$WORK/sink-counts.json" &
 SINK_PID=$!
 OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$((PORT_BASE + 4))" run_case telemetry_sink --no-log-service
 kill "$SINK_PID"

@@ -19,7 +19,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use serde_json::Value;
-use testkit::StackOptions;
+use system_tests::StackOptions;
 
 /// What `tracehop up` starts, in start order.
 const SERVICES: [&str; 4] = [
@@ -196,7 +196,7 @@ impl Scene {
         for (flag, value) in [
             ("--log-dir", self.log_dir_arg()),
             ("--database", database),
-            ("--amqp-url", testkit::amqp_url()),
+            ("--amqp-url", testkit::broker::amqp_url()),
             ("--gateway-port", p.gateway.to_string()),
             ("--payment-port", p.payment.to_string()),
             ("--email-port", p.email.to_string()),
@@ -763,7 +763,7 @@ fn ctrl_c_during_start_up_stops_the_services_started_so_far() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn ctrl_c_during_load_still_reports_what_was_sent() {
-    let stack = testkit::spawn_stack(StackOptions::default()).await;
+    let stack = system_tests::spawn_stack(StackOptions::default()).await;
     let state = tempfile::tempdir().expect("temp dir");
     let mut child = tokio::process::Command::new(tracehop_exe())
         .args([

@@ -4,28 +4,15 @@
 
 use std::time::{Duration, Instant};
 
-use chaos::{RabbitNode, Sample, Stack, free_port, order_once, wait_until};
+use testkit::load::order_once;
+use testkit::process::{Stack, free_port};
+use testkit::{OtlpReceiver, RabbitNode, Sample, wait_until};
 use tokio::task::JoinSet;
 
 /// The promise of convention 8: a missing collector never delays exit by more than a few seconds.
 const EXIT_DEADLINE: Duration = Duration::from_secs(5);
 /// Orders in flight when the signal arrives.
 const IN_FLIGHT: usize = 8;
-
-/// A collector that accepts connections and never says a word.
-async fn black_hole() -> (String, tokio::task::JoinHandle<()>) {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-        .await
-        .expect("bind");
-    let endpoint = format!("http://{}", listener.local_addr().expect("addr"));
-    let task = tokio::spawn(async move {
-        let mut held = Vec::new();
-        while let Ok((socket, _)) = listener.accept().await {
-            held.push(socket);
-        }
-    });
-    (endpoint, task)
-}
 
 fn fire(stack: &Stack, n: usize) -> JoinSet<Sample> {
     let mut set = JoinSet::new();
@@ -49,7 +36,7 @@ async fn wait_received(stack: &Stack, total: usize) {
         "the gateway to receive the orders",
         Duration::from_secs(10),
         || async {
-            (stack.log_lines("order-gateway", "order received").len() >= total).then_some(())
+            (stack.log_messages("order-gateway", "order received").len() >= total).then_some(())
         },
     )
     .await;
@@ -136,7 +123,7 @@ async fn run(node: &RabbitNode, collector: &str, endpoint: &str) -> Vec<(&'stati
                     "order_id": order_id,
                     "amount_cents": 1999,
                     "currency": "USD",
-                    "customer_email": "chaos@example.com",
+                    "customer_email": "shutdown@example.com",
                 }))
                 .send()
                 .await
@@ -169,7 +156,7 @@ async fn run(node: &RabbitNode, collector: &str, endpoint: &str) -> Vec<(&'stati
     for id in &fresh {
         assert_eq!(outbox.count(id), 1, "in-flight e-mail of {id} finishes");
     }
-    assert_eq!(outbox.lines, 3 * IN_FLIGHT, "every order e-mailed");
+    assert_eq!(outbox.len(), 3 * IN_FLIGHT, "every order e-mailed");
     assert!(outbox.duplicates().is_empty());
     assert_eq!(node.ready_messages(&names.queue).await, 0, "and acked");
     times.push(("email-service", took));
@@ -179,21 +166,21 @@ async fn run(node: &RabbitNode, collector: &str, endpoint: &str) -> Vec<(&'stati
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_service_exits_cleanly_within_5_s_of_sigterm_whatever_the_collector_does() {
     let node = RabbitNode::start().await;
-    let receiver = testkit::OtlpReceiver::start().await;
+    let receiver = OtlpReceiver::start().await;
     let closed = format!("http://127.0.0.1:{}", free_port());
-    let (silent, silent_task) = black_hole().await;
+    let silent = OtlpReceiver::silent().await;
 
     let mut results = Vec::new();
     for (collector, endpoint) in [
         ("collector up", receiver.endpoint()),
         ("collector port closed", closed),
-        ("collector silent", silent),
+        ("collector silent", silent.endpoint()),
     ] {
         for (service, took) in run(&node, collector, &endpoint).await {
             results.push((service, collector, took));
         }
     }
-    silent_task.abort();
+    drop(silent);
 
     let exported = receiver.spans().len();
     println!("shutdown: spans received by the collector {exported}");

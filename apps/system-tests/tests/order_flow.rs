@@ -4,7 +4,8 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use testkit::{Span, StackOptions, spawn_stack};
+use system_tests::{StackOptions, spawn_stack};
+use testkit::Span;
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -166,9 +167,9 @@ async fn one_order_is_one_trace_of_six_spans_across_http_and_rabbitmq() {
     // One e-mail, in the same trace.
     let outbox = stack.wait_for_outbox(WAIT, |l| !l.is_empty()).await;
     assert_eq!(outbox.len(), 1);
-    assert_eq!(outbox[0]["order_id"], order_id.as_str());
-    assert_eq!(outbox[0]["trace_id"], trace_id.as_str());
-    assert_eq!(outbox[0]["to"], "customer@example.com");
+    assert_eq!(outbox.entries[0]["order_id"], order_id.as_str());
+    assert_eq!(outbox.entries[0]["trace_id"], trace_id.as_str());
+    assert_eq!(outbox.entries[0]["to"], "customer@example.com");
 
     // OTLP log records of each service carry the trace context too.
     let deadline = std::time::Instant::now() + WAIT;
@@ -215,7 +216,7 @@ async fn one_order_is_one_trace_of_six_spans_across_http_and_rabbitmq() {
         ),
         1.0
     );
-    let email_metrics = stack.metrics(stack.email_url.as_ref().unwrap()).await;
+    let email_metrics = stack.metrics(&stack.email_url).await;
     assert_eq!(
         counter(&email_metrics, "emails_sent_total{status=\"sent\"}"),
         1.0
@@ -411,7 +412,7 @@ async fn poison_messages_are_dead_lettered_and_the_next_order_still_goes_through
     assert_eq!(response.status, 201);
 
     let outbox = stack.wait_for_outbox(WAIT, |l| !l.is_empty()).await;
-    assert_eq!(outbox[0]["order_id"], response.json["order_id"]);
+    assert_eq!(outbox.entries[0]["order_id"], response.json["order_id"]);
     let deadline = std::time::Instant::now() + WAIT;
     let mut dead = Vec::new();
     while dead.len() < 2 {
@@ -429,7 +430,7 @@ async fn poison_messages_are_dead_lettered_and_the_next_order_still_goes_through
         let reason = &headers[messaging::DEAD_LETTER_REASON_HEADER];
         assert!(reason.starts_with("invalid event body"), "{reason}");
     }
-    let email_metrics = stack.metrics(stack.email_url.as_ref().unwrap()).await;
+    let email_metrics = stack.metrics(&stack.email_url).await;
     assert_eq!(
         counter(
             &email_metrics,
@@ -552,7 +553,7 @@ async fn fault_knobs_are_validated_and_guarded_by_the_admin_token() {
     );
 
     // email-service: pausing stops consuming (not ready), resuming delivers the waiting e-mail.
-    let email_faults = format!("{}/admin/faults", stack.email_url.as_ref().unwrap());
+    let email_faults = format!("{}/admin/faults", &stack.email_url);
     let r = stack
         .client
         .put(&email_faults)
@@ -573,7 +574,7 @@ async fn fault_knobs_are_validated_and_guarded_by_the_admin_token() {
     let deadline = std::time::Instant::now() + WAIT;
     while stack
         .client
-        .get(format!("{}/ready", stack.email_url.as_ref().unwrap()))
+        .get(format!("{}/ready", &stack.email_url))
         .send()
         .await
         .unwrap()
@@ -596,6 +597,6 @@ async fn fault_knobs_are_validated_and_guarded_by_the_admin_token() {
         .await
         .unwrap();
     let outbox = stack.wait_for_outbox(WAIT, |l| !l.is_empty()).await;
-    assert_eq!(outbox[0]["order_id"], response.json["order_id"]);
+    assert_eq!(outbox.entries[0]["order_id"], response.json["order_id"]);
     stack.stop().await;
 }

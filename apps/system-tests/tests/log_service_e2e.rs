@@ -6,22 +6,17 @@ use std::time::{Duration, Instant};
 
 use log_service::grpc::proto::query::TraceIdRequest;
 use log_service::grpc::proto::query::query_service_client::QueryServiceClient;
-use log_service::{Application, Config};
 use serde_json::Value;
-use testkit::{StackOptions, spawn_stack};
+use system_tests::{LogService, StackOptions, spawn_stack};
 
 const SERVICES: [&str; 3] = ["order-gateway", "payment-service", "email-service"];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_orders_trace_is_stored_whole_in_log_service() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = Application::build(Config::for_tests(dir.path().join("logs.db")))
-        .await
-        .expect("log-service starts");
-    let rest = format!("http://{}", app.rest_addr());
-    let otlp = format!("http://{}", app.otlp_grpc_addr());
-    let grpc = format!("http://{}", app.grpc_addr());
-    tokio::spawn(app.run_until(std::future::pending()));
+    let log_service = LogService::start().await;
+    let rest = log_service.rest_url();
+    let otlp = log_service.otlp_grpc_endpoint();
+    let grpc = log_service.grpc_url();
 
     let stack = spawn_stack(StackOptions {
         otlp_endpoint: Some(otlp),
@@ -129,7 +124,7 @@ async fn an_orders_trace_is_stored_whole_in_log_service() {
     };
     assert_eq!(dag["edges"].as_array().unwrap().len(), 5, "{dag}");
 
-    // gRPC query.QueryService with seed 000's names.
+    // gRPC query.QueryService: the same logs and DAG.
     let mut query = QueryServiceClient::connect(grpc).await.unwrap();
     let logs = query
         .get_logs_by_trace_id(TraceIdRequest {
@@ -163,13 +158,9 @@ async fn an_orders_trace_is_stored_whole_in_log_service() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn spans_and_logs_also_travel_over_otlp_http_protobuf() {
-    let dir = tempfile::tempdir().unwrap();
-    let app = Application::build(Config::for_tests(dir.path().join("logs.db")))
-        .await
-        .expect("log-service starts");
-    let rest = format!("http://{}", app.rest_addr());
-    let otlp_http = format!("http://{}", app.otlp_http_addr());
-    tokio::spawn(app.run_until(std::future::pending()));
+    let log_service = LogService::start().await;
+    let rest = log_service.rest_url();
+    let otlp_http = log_service.otlp_http_endpoint();
 
     let stack = spawn_stack(StackOptions {
         otlp_endpoint: Some(otlp_http),

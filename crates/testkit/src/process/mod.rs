@@ -1,10 +1,20 @@
-//! The service binaries as child processes.
+//! Child processes: the service binaries, one [`Service`] each, and [`Stack`], the three of them
+//! on one broker. Everything a test runs as a process (services, a RabbitMQ node) is started by
+//! [`spawn`] here, so that each has the same output file, the same signals and the same cleanup.
+//!
+//! The binaries are the workspace's own, next to the running test in `target/<profile>/`, as
+//! `tracehop up` takes them from next to itself; `cargo build --bins` puts them there.
 
+mod stack;
+
+pub use stack::Stack;
+
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::outbox::Outbox;
+use crate::http;
 
 /// Returns a loopback port that was free a moment ago.
 pub fn free_port() -> u16 {
@@ -47,27 +57,54 @@ pub(crate) fn signal_group(pgid: u32, signal: &str) {
         .status();
 }
 
+/// Starts `command` with stdin closed and stdout and stderr appended to `output` (read back by
+/// the failure messages). With `own_group` the child leads a new process group, so that
+/// [`signal_group`] also reaches whatever it starts in turn.
+pub(crate) fn spawn(
+    mut command: Command,
+    output: &Path,
+    own_group: bool,
+) -> std::io::Result<Child> {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(output)?;
+    command
+        .stdin(Stdio::null())
+        .stdout(out.try_clone()?)
+        .stderr(out);
+    if own_group {
+        std::os::unix::process::CommandExt::process_group(&mut command, 0);
+    }
+    command.spawn()
+}
+
+/// The last `n` lines of the file `path` (for failure messages).
+pub(crate) fn tail(path: &Path, n: usize) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let lines: Vec<&str> = text.lines().collect();
+    lines[lines.len().saturating_sub(n)..].join("\n")
+}
+
 /// One service binary running as a child process, listening on its own loopback port, with its
 /// stdout and stderr in `<dir>/<name>.out`. Dropping it kills the process.
 pub struct Service {
     name: &'static str,
     port: u16,
-    env: Vec<(String, String)>,
+    env: BTreeMap<String, String>,
     dir: PathBuf,
     child: Option<Child>,
-    starts: u32,
 }
 
 impl Service {
     /// Starts `name` (a binary of the workspace) with `env` plus `BIND_ADDR` on a free port.
-    pub fn start(name: &'static str, env: Vec<(String, String)>, dir: &Path) -> Self {
+    pub fn start(name: &'static str, env: BTreeMap<String, String>, dir: &Path) -> Self {
         let mut service = Self {
             name,
             port: free_port(),
             env,
             dir: dir.to_owned(),
             child: None,
-            starts: 0,
         };
         service.restart();
         service
@@ -91,19 +128,11 @@ impl Service {
     /// Starts the process again, same port and environment (after [`Service::kill`] or an exit).
     pub fn restart(&mut self) {
         assert!(self.child.is_none(), "{} is still running", self.name);
-        self.starts += 1;
-        let out = std::fs::OpenOptions::new()
-            .create(true)
-            .append(true)
-            .open(self.dir.join(format!("{}.out", self.name)))
-            .expect("service output file");
-        let child = Command::new(binary(self.name))
-            .envs(self.env.iter().map(|(k, v)| (k.as_str(), v.as_str())))
-            .env("BIND_ADDR", format!("127.0.0.1:{}", self.port))
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("output file"))
-            .stderr(out)
-            .spawn()
+        let mut command = Command::new(binary(self.name));
+        command
+            .envs(&self.env)
+            .env("BIND_ADDR", format!("127.0.0.1:{}", self.port));
+        let child = spawn(command, &self.output(), false)
             .unwrap_or_else(|e| panic!("{} starts: {e}", self.name));
         self.child = Some(child);
     }
@@ -188,134 +217,22 @@ impl Service {
 
     /// `GET /ready`'s status code (0 when there is no answer within a second).
     pub async fn ready_status(&self, client: &reqwest::Client) -> u16 {
-        client
-            .get(format!("{}/ready", self.url()))
-            .timeout(Duration::from_secs(1))
-            .send()
-            .await
-            .map(|r| r.status().as_u16())
-            .unwrap_or(0)
+        http::ready_status(client, &self.url()).await
+    }
+
+    /// The file holding the process's stdout and stderr, `<dir>/<name>.out`.
+    pub fn output(&self) -> PathBuf {
+        self.dir.join(format!("{}.out", self.name))
     }
 
     /// The last lines of the process's output (for failure messages).
     pub fn output_tail(&self) -> String {
-        let text = std::fs::read_to_string(self.dir.join(format!("{}.out", self.name)))
-            .unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(20)..].join("\n")
+        tail(&self.output(), 20)
     }
 }
 
 impl Drop for Service {
     fn drop(&mut self) {
         self.kill();
-    }
-}
-
-/// The three services as processes on one broker, sharing a fresh `AMQP_PREFIX` and `LOG_DIR`.
-pub struct Stack {
-    /// order-gateway.
-    pub gateway: Service,
-    /// payment-service.
-    pub payment: Service,
-    /// email-service.
-    pub email: Service,
-    /// The `AMQP_PREFIX` of this stack.
-    pub prefix: String,
-    /// A client for the tests (no proxy, generous but bounded timeout).
-    pub client: reqwest::Client,
-    log_dir: tempfile::TempDir,
-}
-
-impl Stack {
-    /// Starts payment-service, email-service and order-gateway against `amqp_url` and waits
-    /// until all three are ready. `env` comes on top of the defaults: OTLP export off, quiet
-    /// stdout, a 50 ms retry backoff.
-    pub async fn start(amqp_url: &str, env: &[(&str, &str)]) -> Self {
-        let log_dir = tempfile::Builder::new()
-            .prefix("chaos-stack-")
-            .tempdir()
-            .expect("log dir");
-        let prefix = format!("chaos-{}.", uuid::Uuid::new_v4().simple());
-        let mut common: Vec<(String, String)> = [
-            ("AMQP_URL", amqp_url),
-            ("AMQP_PREFIX", prefix.as_str()),
-            ("LOG_DIR", &log_dir.path().display().to_string()),
-            ("OTEL_SDK_DISABLED", "true"),
-            ("EMAIL_RETRY_BACKOFF_MS", "50"),
-            ("RUST_LOG", "info"),
-        ]
-        .iter()
-        .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
-        .collect();
-        for (k, v) in env {
-            common.retain(|(key, _)| key != k);
-            common.push(((*k).to_owned(), (*v).to_owned()));
-        }
-        let payment = Service::start("payment-service", common.clone(), log_dir.path());
-        let email = Service::start("email-service", common.clone(), log_dir.path());
-        let mut gateway_env = common;
-        gateway_env.push(("PAYMENT_URL".into(), payment.url()));
-        let gateway = Service::start("order-gateway", gateway_env, log_dir.path());
-        let mut stack = Self {
-            gateway,
-            payment,
-            email,
-            prefix,
-            client: reqwest::Client::builder()
-                .timeout(Duration::from_secs(30))
-                .no_proxy()
-                .build()
-                .expect("client"),
-            log_dir,
-        };
-        stack.wait_ready(Duration::from_secs(30)).await;
-        stack
-    }
-
-    /// Waits until the three services answer `/ready` with 200.
-    pub async fn wait_ready(&mut self, timeout: Duration) {
-        let client = self.client.clone();
-        self.payment.wait_ready(&client, timeout).await;
-        self.email.wait_ready(&client, timeout).await;
-        self.gateway.wait_ready(&client, timeout).await;
-    }
-
-    /// The names of this stack's exchanges and queues.
-    pub fn names(&self) -> messaging::Names {
-        messaging::Names::new(&self.prefix)
-    }
-
-    /// The shared `LOG_DIR`.
-    pub fn log_dir(&self) -> &Path {
-        self.log_dir.path()
-    }
-
-    /// The e-mails sent so far (`$LOG_DIR/outbox.jsonl`).
-    pub fn outbox(&self) -> Outbox {
-        Outbox::read(&self.log_dir.path().join("outbox.jsonl"))
-    }
-
-    /// Waits up to `timeout` until every order of `order_ids` has an outbox line, and returns the
-    /// outbox then.
-    pub async fn wait_until_emailed(&self, order_ids: &[&str], timeout: Duration) -> Outbox {
-        crate::wait_until("every confirmed order to be e-mailed", timeout, || async {
-            let outbox = self.outbox();
-            order_ids
-                .iter()
-                .all(|id| outbox.count(id) > 0)
-                .then_some(outbox)
-        })
-        .await
-    }
-
-    /// The JSON log lines of `service` (`$LOG_DIR/<service>.log`) whose `message` is `message`.
-    pub fn log_lines(&self, service: &str, message: &str) -> Vec<serde_json::Value> {
-        std::fs::read_to_string(self.log_dir.path().join(format!("{service}.log")))
-            .unwrap_or_default()
-            .lines()
-            .filter_map(|l| serde_json::from_str::<serde_json::Value>(l).ok())
-            .filter(|v| v["message"] == message)
-            .collect()
     }
 }

@@ -1,13 +1,10 @@
-//! A private RabbitMQ node for tests that stop and kill their broker.
+//! A private RabbitMQ node for the tests that stop and kill their broker.
 
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use lapin::options::QueueDeclareOptions;
-use lapin::types::FieldTable;
-
-use crate::service::{free_port, signal_group};
+use crate::process::{free_port, signal_group, spawn, tail};
 
 /// Where the Debian package keeps the scripts that run as the calling user. The `/usr/sbin`
 /// wrappers switch to the `rabbitmq` user with `su` when called by root, which would hide the
@@ -18,7 +15,7 @@ const SBIN: &str = "/usr/lib/rabbitmq/bin";
 /// busy cores.
 const BOOT_TIMEOUT: Duration = Duration::from_secs(90);
 
-/// A RabbitMQ node of its own: node name `chaos-<random>@localhost`, a free AMQP port and a free
+/// A RabbitMQ node of its own: node name `test-<random>@localhost`, a free AMQP port and a free
 /// distribution port on loopback, its data, logs, configuration and Erlang cookie in a temporary
 /// directory, no plugins. It runs as a child process in its own process group, so a kill takes
 /// the whole Erlang VM with it; dropping the node kills it and removes the directory.
@@ -41,7 +38,7 @@ impl RabbitNode {
             executable.display()
         );
         let dir = tempfile::Builder::new()
-            .prefix("chaos-rabbit-")
+            .prefix("testkit-rabbit-")
             .tempdir()
             .expect("temp dir for the node");
         for sub in ["home", "mnesia", "log"] {
@@ -61,7 +58,7 @@ impl RabbitNode {
         .expect("config file");
         let mut node = Self {
             name: format!(
-                "chaos-{}@localhost",
+                "test-{}@localhost",
                 &uuid::Uuid::new_v4().simple().to_string()[..12]
             ),
             port: free_port(),
@@ -125,18 +122,9 @@ impl RabbitNode {
     pub async fn restart(&mut self) {
         assert!(!self.is_running(), "node {} is already running", self.name);
         self.starts += 1;
-        let out =
-            std::fs::File::create(self.dir.path().join(format!("server-{}.out", self.starts)))
-                .expect("node output file");
         let mut command = Command::new(Path::new(SBIN).join("rabbitmq-server"));
-        command
-            .envs(self.env())
-            .current_dir(self.dir.path())
-            .stdin(Stdio::null())
-            .stdout(out.try_clone().expect("output file"))
-            .stderr(out);
-        std::os::unix::process::CommandExt::process_group(&mut command, 0);
-        self.child = Some(command.spawn().expect("rabbitmq-server starts"));
+        command.envs(self.env()).current_dir(self.dir.path());
+        self.child = Some(spawn(command, &self.output(), true).expect("rabbitmq-server starts"));
         self.wait_booted().await;
     }
 
@@ -156,7 +144,7 @@ impl RabbitNode {
             }
             let attempt = tokio::time::timeout(
                 Duration::from_secs(5),
-                messaging::connect(&url, "chaos probe"),
+                messaging::connect(&url, "testkit probe"),
             )
             .await;
             if let Ok(Ok(connection)) = attempt {
@@ -230,25 +218,9 @@ impl RabbitNode {
             .expect("rabbitmqctl runs")
     }
 
-    /// The number of messages ready in `queue` (not counting deliveries not yet acked).
+    /// Returns the number of messages ready in `queue` on this node.
     pub async fn ready_messages(&self, queue: &str) -> u32 {
-        let connection = messaging::connect(&self.amqp_url(), "chaos inspector")
-            .await
-            .expect("connect to the node");
-        let channel = connection.create_channel().await.expect("channel");
-        let declared = channel
-            .queue_declare(
-                queue.into(),
-                QueueDeclareOptions {
-                    passive: true,
-                    ..QueueDeclareOptions::default()
-                },
-                FieldTable::default(),
-            )
-            .await
-            .expect("queue exists");
-        let _ = connection.close(200, "done".into()).await;
-        declared.message_count()
+        super::ready_messages(&self.amqp_url(), queue).await
     }
 
     /// The data directory (for diagnostics).
@@ -256,11 +228,12 @@ impl RabbitNode {
         self.dir.path().to_owned()
     }
 
+    fn output(&self) -> PathBuf {
+        self.dir.path().join(format!("server-{}.out", self.starts))
+    }
+
     fn output_tail(&self) -> String {
-        let path = self.dir.path().join(format!("server-{}.out", self.starts));
-        let text = std::fs::read_to_string(path).unwrap_or_default();
-        let lines: Vec<&str> = text.lines().collect();
-        lines[lines.len().saturating_sub(30)..].join("\n")
+        tail(&self.output(), 30)
     }
 }
 

@@ -3,7 +3,8 @@
 
 use std::time::{Duration, Instant};
 
-use chaos::{Load, RabbitNode, Stack, wait_until};
+use testkit::process::Stack;
+use testkit::{Load, RabbitNode, wait_until};
 
 const ORDERS: usize = 400;
 const WORKERS: usize = 8;
@@ -29,11 +30,11 @@ async fn a_killed_email_service_loses_and_repeats_no_email() {
         wait_until(
             "e-mails before the kill",
             Duration::from_secs(60),
-            move || async move { (stack_ref.outbox().lines >= target).then_some(()) },
+            move || async move { (stack_ref.outbox().len() >= target).then_some(()) },
         )
         .await;
         stack.email.kill();
-        let sent_at_kill = stack.outbox().lines;
+        let sent_at_kill = stack.outbox().len();
         let confirmed_at_kill = load.count(201);
         let backlog = node.ready_messages(&names.queue).await;
         let restarted = Instant::now();
@@ -89,7 +90,7 @@ async fn a_killed_email_service_loses_and_repeats_no_email() {
     let outbox = stack.outbox();
     let duplicates = outbox.duplicates();
     let ignored = stack
-        .log_lines("email-service", "e-mail already sent; redelivery ignored")
+        .log_messages("email-service", "e-mail already sent; redelivery ignored")
         .len();
     println!(
         "email crash: orders sent {}, 201 {}, e-mailed {} (lines {}), duplicated {}, \
@@ -97,7 +98,7 @@ async fn a_killed_email_service_loses_and_repeats_no_email() {
         samples.len(),
         confirmed.len(),
         outbox.per_order.len(),
-        outbox.lines,
+        outbox.len(),
         duplicates.len(),
         outbox.torn
     );
@@ -121,5 +122,5 @@ async fn a_killed_email_service_loses_and_repeats_no_email() {
         duplicates.is_empty(),
         "orders e-mailed twice: {duplicates:?}"
     );
-    assert_eq!(outbox.lines, ORDERS, "one line per order, nothing else");
+    assert_eq!(outbox.len(), ORDERS, "one line per order, nothing else");
 }

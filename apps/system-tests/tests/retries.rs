@@ -4,7 +4,7 @@
 use std::time::Duration;
 
 use serde_json::Value;
-use testkit::{StackOptions, spawn_stack};
+use system_tests::{StackOptions, spawn_stack};
 
 const WAIT: Duration = Duration::from_secs(15);
 
@@ -16,7 +16,7 @@ async fn an_email_that_fails_twice_is_sent_once_on_the_third_attempt() {
     })
     .await;
     let names = stack.names();
-    let faults = format!("{}/admin/faults", stack.email_url.as_ref().unwrap());
+    let faults = format!("{}/admin/faults", &stack.email_url);
     let r = stack
         .client
         .put(&faults)
@@ -31,7 +31,7 @@ async fn an_email_that_fails_twice_is_sent_once_on_the_third_attempt() {
     let trace_id = response.json["trace_id"].as_str().unwrap();
 
     let outbox = stack.wait_for_outbox(WAIT, |l| !l.is_empty()).await;
-    assert_eq!(outbox[0]["order_id"], response.json["order_id"]);
+    assert_eq!(outbox.entries[0]["order_id"], response.json["order_id"]);
     let spans = stack
         .receiver
         .wait_for_trace(trace_id, WAIT, |s| {
@@ -61,7 +61,7 @@ async fn an_email_that_fails_twice_is_sent_once_on_the_third_attempt() {
     }
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert_eq!(stack.outbox().len(), 1, "sent exactly once");
-    let metrics = stack.metrics(stack.email_url.as_ref().unwrap()).await;
+    let metrics = stack.metrics(&stack.email_url).await;
     assert!(
         metrics.contains(&format!(
             "amqp_messages_consumed_total{{outcome=\"retried\",queue=\"{}\"}} 2",

@@ -6,7 +6,9 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use chaos::{Load, RabbitNode, Sample, Stack, percentile, wait_until};
+use testkit::load::percentile;
+use testkit::process::Stack;
+use testkit::{Load, RabbitNode, Sample, wait_until};
 
 /// Concurrent clients.
 const WORKERS: usize = 8;
@@ -149,14 +151,14 @@ async fn confirmed_orders_are_emailed_once_across_broker_stop_and_kill() {
         count(503),
         samples.len() - count(201) - count(503),
         outbox.per_order.len(),
-        outbox.lines,
+        outbox.len(),
         emailed_after_503,
         duplicates.len(),
         unknown.len(),
         outbox.torn
     );
     let mut causes: std::collections::BTreeMap<String, usize> = Default::default();
-    for line in stack.log_lines(
+    for line in stack.log_messages(
         "payment-service",
         "payment event not confirmed by the broker",
     ) {

@@ -1,4 +1,5 @@
-//! Concurrent order load, keeping every answer.
+//! Concurrent order load, keeping every answer, for the tests that judge what happened to each
+//! order while something failed.
 
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
@@ -26,18 +27,9 @@ pub struct Sample {
 /// Places one sample order (empty body) at `gateway_url`.
 pub async fn order_once(client: &reqwest::Client, gateway_url: &str) -> Sample {
     let started = Instant::now();
-    let response = client
-        .post(format!("{gateway_url}/create-order"))
-        .send()
-        .await;
+    let response = crate::http::create_order(client, gateway_url, None).await;
     let (status, body) = match response {
-        Ok(r) => {
-            let status = r.status().as_u16();
-            (
-                status,
-                r.json::<serde_json::Value>().await.unwrap_or_default(),
-            )
-        }
+        Ok(r) => (r.status, r.json),
         Err(_) => (0, serde_json::Value::Null),
     };
     let text = |v: &serde_json::Value| v.as_str().map(str::to_owned);

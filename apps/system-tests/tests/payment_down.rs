@@ -6,7 +6,9 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use chaos::{RabbitNode, Sample, Stack, order_once, percentile};
+use testkit::load::{order_once, percentile};
+use testkit::process::Stack;
+use testkit::{RabbitNode, Sample};
 use tokio::task::JoinSet;
 
 const TIMEOUT_MS: u64 = 1000;

@@ -3,21 +3,13 @@
 
 use std::time::{Duration, Instant};
 
-use testkit::{Stack, StackOptions, TcpProxy, spawn_stack};
-
-async fn ready(stack: &Stack, url: &str) -> u16 {
-    stack
-        .client
-        .get(format!("{url}/ready"))
-        .send()
-        .await
-        .map(|r| r.status().as_u16())
-        .unwrap_or(0)
-}
+use system_tests::{Stack, StackOptions, spawn_stack};
+use testkit::TcpProxy;
+use testkit::http::ready_status;
 
 async fn wait_status(stack: &Stack, url: &str, want: u16) {
     let deadline = Instant::now() + Duration::from_secs(20);
-    while ready(stack, url).await != want {
+    while ready_status(&stack.client, url).await != want {
         assert!(
             Instant::now() < deadline,
             "{url}/ready never answered {want}"
@@ -41,7 +33,7 @@ async fn services_wait_for_the_broker_and_reconnect_after_an_outage() {
         ..StackOptions::default()
     })
     .await;
-    let email_url = stack.email_url.clone().unwrap();
+    let email_url = stack.email_url.clone();
 
     // Broker absent: alive, not ready, and an order fails fast with 503.
     tokio::time::sleep(Duration::from_millis(300)).await;
@@ -52,8 +44,8 @@ async fn services_wait_for_the_broker_and_reconnect_after_an_outage() {
         .await
         .unwrap();
     assert_eq!(health.status(), 200);
-    assert_eq!(ready(&stack, &stack.payment_url).await, 503);
-    assert_eq!(ready(&stack, &email_url).await, 503);
+    assert_eq!(ready_status(&stack.client, &stack.payment_url).await, 503);
+    assert_eq!(ready_status(&stack.client, &email_url).await, 503);
     let started = Instant::now();
     let response = stack.create_order(None).await;
     assert_eq!(response.status, 503, "{:?}", response.json);
@@ -88,6 +80,6 @@ async fn services_wait_for_the_broker_and_reconnect_after_an_outage() {
         .wait_for_outbox(Duration::from_secs(15), |l| l.len() >= 2)
         .await;
     assert_eq!(outbox.len(), 2, "{outbox:#?}");
-    assert_eq!(outbox[1]["order_id"], second.json["order_id"]);
+    assert_eq!(outbox.entries[1]["order_id"], second.json["order_id"]);
     stack.stop().await;
 }

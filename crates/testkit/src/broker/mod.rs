@@ -1,0 +1,138 @@
+//! The RabbitMQ of the tests: the shared broker (`AMQP_URL`, else 127.0.0.1:5672), on which each
+//! test keeps to its own `AMQP_PREFIX`, and [`RabbitNode`], a private node for the tests that stop
+//! and kill their broker. The helpers here reach past the services to the broker itself, to plant
+//! a message, take what a queue holds or clean up after a test.
+
+mod node;
+
+pub use node::RabbitNode;
+
+use std::collections::HashMap;
+
+use lapin::options::{
+    BasicGetOptions, BasicPublishOptions, ExchangeDeleteOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
+use lapin::types::{AMQPValue, FieldTable};
+
+/// Returns the AMQP URL of the shared broker (`AMQP_URL`, else the local default).
+pub fn amqp_url() -> String {
+    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
+}
+
+/// A message taken from a queue: its body and its string and integer headers as text.
+pub type Message = (Vec<u8>, HashMap<String, String>);
+
+/// Publishes a persistent message with string `headers` to `exchange`, bypassing
+/// payment-service (to play a poison message), and waits for the broker's confirm.
+pub async fn publish_raw(
+    amqp_url: &str,
+    exchange: &str,
+    routing_key: &str,
+    body: &[u8],
+    headers: &[(&str, &str)],
+) {
+    let connection = messaging::connect(amqp_url, "testkit")
+        .await
+        .expect("broker");
+    let channel = connection.create_channel().await.expect("channel");
+    let mut table = FieldTable::default();
+    for (k, v) in headers {
+        table.insert((*k).into(), AMQPValue::LongString((*v).into()));
+    }
+    channel
+        .basic_publish(
+            exchange.into(),
+            routing_key.into(),
+            BasicPublishOptions::default(),
+            body,
+            lapin::BasicProperties::default()
+                .with_delivery_mode(2)
+                .with_headers(table),
+        )
+        .await
+        .expect("publish")
+        .await
+        .expect("confirm");
+    let _ = connection.close(200, "done".into()).await;
+}
+
+/// Takes every message currently ready in `queue`.
+pub async fn drain_queue(amqp_url: &str, queue: &str) -> Vec<Message> {
+    let connection = messaging::connect(amqp_url, "testkit")
+        .await
+        .expect("broker");
+    let channel = connection.create_channel().await.expect("channel");
+    let mut out = Vec::new();
+    while let Some(message) = channel
+        .basic_get(queue.into(), BasicGetOptions { no_ack: true })
+        .await
+        .expect("basic.get")
+    {
+        let headers = message
+            .delivery
+            .properties
+            .headers()
+            .as_ref()
+            .map(|t| {
+                t.inner()
+                    .iter()
+                    .filter_map(|(k, v)| match v {
+                        AMQPValue::LongString(s) => Some((
+                            k.as_str().to_owned(),
+                            String::from_utf8_lossy(s.as_bytes()).into_owned(),
+                        )),
+                        AMQPValue::LongUInt(n) => Some((k.as_str().to_owned(), n.to_string())),
+                        _ => None,
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        out.push((message.delivery.data.clone(), headers));
+    }
+    let _ = connection.close(200, "done".into()).await;
+    out
+}
+
+/// Returns the number of messages ready in `queue` (deliveries not yet acked are not counted).
+pub async fn ready_messages(amqp_url: &str, queue: &str) -> u32 {
+    let connection = messaging::connect(amqp_url, "testkit inspector")
+        .await
+        .expect("connect to the broker");
+    let channel = connection.create_channel().await.expect("channel");
+    let declared = channel
+        .queue_declare(
+            queue.into(),
+            QueueDeclareOptions {
+                passive: true,
+                ..QueueDeclareOptions::default()
+            },
+            FieldTable::default(),
+        )
+        .await
+        .expect("queue exists");
+    let _ = connection.close(200, "done".into()).await;
+    declared.message_count()
+}
+
+/// Deletes the queues and exchanges of `prefix`, so that a test leaves the shared broker as it
+/// found it. Best effort: a broker that is gone has nothing to clean.
+pub async fn delete_topology(amqp_url: &str, prefix: &str) {
+    let Ok(connection) = messaging::connect(amqp_url, "testkit cleanup").await else {
+        return;
+    };
+    if let Ok(channel) = connection.create_channel().await {
+        let names = messaging::Names::new(prefix);
+        for q in [&names.queue, &names.retry_queue, &names.dead_letter_queue] {
+            let _ = channel
+                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
+                .await;
+        }
+        for e in [&names.exchange, &names.dead_letter_exchange] {
+            let _ = channel
+                .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
+                .await;
+        }
+    }
+    let _ = connection.close(200, "done".into()).await;
+}

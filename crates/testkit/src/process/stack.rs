@@ -1,0 +1,91 @@
+//! The three service binaries on one broker.
+
+use std::path::Path;
+use std::time::Duration;
+
+use serde_json::Value;
+
+use super::Service;
+use crate::{LogDir, Outbox};
+
+/// The three services as processes on one broker, sharing a fresh `AMQP_PREFIX` and `LOG_DIR`,
+/// for the tests that signal, kill and restart a service.
+pub struct Stack {
+    /// order-gateway.
+    pub gateway: Service,
+    /// payment-service.
+    pub payment: Service,
+    /// email-service.
+    pub email: Service,
+    /// The `AMQP_PREFIX` of this stack.
+    pub prefix: String,
+    /// A client for the tests (no proxy, generous but bounded timeout).
+    pub client: reqwest::Client,
+    log_dir: LogDir,
+}
+
+impl Stack {
+    /// Starts payment-service, email-service and order-gateway against `amqp_url` and waits
+    /// until all three are ready. `env` comes on top of [`crate::service_env`] with OTLP export
+    /// off.
+    pub async fn start(amqp_url: &str, env: &[(&str, &str)]) -> Self {
+        let log_dir = LogDir::new();
+        let prefix = crate::unique_prefix();
+        let mut common = crate::service_env(amqp_url, &prefix, log_dir.path());
+        common.insert("OTEL_SDK_DISABLED".into(), "true".into());
+        common.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let payment = Service::start("payment-service", common.clone(), log_dir.path());
+        let email = Service::start("email-service", common.clone(), log_dir.path());
+        let mut gateway_env = common;
+        gateway_env.insert("PAYMENT_URL".into(), payment.url());
+        let gateway = Service::start("order-gateway", gateway_env, log_dir.path());
+        let mut stack = Self {
+            gateway,
+            payment,
+            email,
+            prefix,
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .no_proxy()
+                .build()
+                .expect("client"),
+            log_dir,
+        };
+        stack.wait_ready(Duration::from_secs(30)).await;
+        stack
+    }
+
+    /// Waits until the three services answer `/ready` with 200.
+    pub async fn wait_ready(&mut self, timeout: Duration) {
+        let client = self.client.clone();
+        self.payment.wait_ready(&client, timeout).await;
+        self.email.wait_ready(&client, timeout).await;
+        self.gateway.wait_ready(&client, timeout).await;
+    }
+
+    /// Returns the names of this stack's exchanges and queues.
+    pub fn names(&self) -> messaging::Names {
+        messaging::Names::new(&self.prefix)
+    }
+
+    /// Returns the shared `LOG_DIR`.
+    pub fn log_dir(&self) -> &Path {
+        self.log_dir.path()
+    }
+
+    /// Returns the e-mails sent so far.
+    pub fn outbox(&self) -> Outbox {
+        self.log_dir.outbox()
+    }
+
+    /// Waits up to `timeout` until every order of `order_ids` has an e-mail, and returns the
+    /// outbox then.
+    pub async fn wait_until_emailed(&self, order_ids: &[&str], timeout: Duration) -> Outbox {
+        self.log_dir.wait_until_emailed(order_ids, timeout).await
+    }
+
+    /// Returns the JSON log lines of `service` whose `message` is `message`.
+    pub fn log_messages(&self, service: &str, message: &str) -> Vec<Value> {
+        self.log_dir.messages(service, message)
+    }
+}
