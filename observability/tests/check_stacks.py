@@ -67,6 +67,8 @@ CONTRACT_COUNTERS = {
     "emails_sent_total",
     "amqp_messages_published_total",
     "amqp_messages_consumed_total",
+    "amqp_publisher_errors_total",
+    "amqp_consumer_errors_total",
 }
 CONTRACT_HISTOGRAMS = {"http_request_duration_seconds", "amqp_message_processing_duration_seconds"}
 # log-service's own /metrics (REST port 5002), apps/log-service/src/metrics.rs.

@@ -6,6 +6,8 @@ use std::time::Duration;
 use lapin::{Connection, ConnectionProperties};
 use tokio_util::sync::CancellationToken;
 
+use crate::metrics::ErrorReason;
+
 /// Exponential backoff between reconnection attempts.
 #[derive(Debug, Clone)]
 pub struct Backoff {
@@ -52,16 +54,49 @@ pub async fn connect(url: &str, name: &str) -> lapin::Result<Connection> {
     .await
 }
 
-/// Calls `open` until it succeeds, waiting `backoff` between failures (each logged once);
-/// `None` when `shutdown` fires first. A broker that is away is waited for, never fatal.
+/// Why a connection could not be opened and set up: the step that failed, and its error.
+#[derive(Debug)]
+pub(crate) struct OpenError {
+    reason: ErrorReason,
+    source: lapin::Error,
+}
+
+impl OpenError {
+    /// The broker did not accept the connection.
+    pub(crate) fn connect(source: lapin::Error) -> Self {
+        Self {
+            reason: ErrorReason::ConnectFailed,
+            source,
+        }
+    }
+
+    /// Connected, but setting up the channel, topology, confirms, prefetch or consumer failed;
+    /// closes `connection`, so a half-set-up connection is not left open until the next try.
+    pub(crate) async fn declare(source: lapin::Error, connection: Connection) -> Self {
+        let _ = tokio::time::timeout(
+            Duration::from_secs(1),
+            connection.close(200, "setup failed".into()),
+        )
+        .await;
+        Self {
+            reason: ErrorReason::DeclareFailed,
+            source,
+        }
+    }
+}
+
+/// Calls `open` until it succeeds, waiting `backoff` between failures, each logged once and
+/// counted once through `count`; `None` when `shutdown` fires first. A broker that is away is
+/// waited for, never fatal.
 pub(crate) async fn open_with_backoff<T, F, Fut>(
     backoff: &mut Backoff,
     shutdown: &CancellationToken,
+    count: impl Fn(ErrorReason),
     mut open: F,
 ) -> Option<T>
 where
     F: FnMut() -> Fut,
-    Fut: Future<Output = lapin::Result<T>>,
+    Fut: Future<Output = Result<T, OpenError>>,
 {
     loop {
         let opened = tokio::select! {
@@ -73,9 +108,15 @@ where
                 backoff.reset();
                 return Some(value);
             }
-            Err(error) => {
+            Err(OpenError { reason, source }) => {
                 let delay = backoff.next_delay();
-                tracing::warn!(error = %error, retry_in_ms = delay.as_millis() as u64, "broker not reachable");
+                count(reason);
+                let retry_in_ms = delay.as_millis() as u64;
+                if reason == ErrorReason::ConnectFailed {
+                    tracing::warn!(error = %source, reason = reason.as_str(), retry_in_ms, "broker not reachable");
+                } else {
+                    tracing::warn!(error = %source, reason = reason.as_str(), retry_in_ms, "broker refused the channel setup");
+                }
                 tokio::select! {
                     () = shutdown.cancelled() => return None,
                     () = tokio::time::sleep(delay) => {}

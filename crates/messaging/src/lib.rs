@@ -21,7 +21,7 @@ mod topology;
 pub use carrier::{HeaderExtractor, HeaderInjector};
 pub use connection::{Backoff, connect};
 pub use consumer::{ConsumerConfig, ConsumerHandle, Delivery, HandleError, Handler, run_consumer};
-pub use metrics::{ConsumerMetrics, PublisherMetrics};
+pub use metrics::{ConsumerMetrics, ErrorReason, PublisherMetrics};
 pub use publisher::{OutgoingMessage, PublishError, Publisher, PublisherConfig};
 pub use topology::{Names, declare_topology};
 

@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use futures_util::StreamExt;
 use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
-use lapin::types::FieldTable;
+use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use telemetry::OpenTelemetrySpanExt;
 use tokio::sync::{Notify, RwLock};
@@ -17,8 +17,8 @@ use tracing::instrument::WithSubscriber;
 use tracing::{Instrument, field};
 
 use crate::carrier::HeaderInjector;
-use crate::connection::{Backoff, connect, open_with_backoff};
-use crate::metrics::PublisherMetrics;
+use crate::connection::{Backoff, OpenError, connect, open_with_backoff};
+use crate::metrics::{ErrorReason, PublisherMetrics};
 use crate::topology::{Names, declare_topology};
 
 /// Settings of a [`Publisher`].
@@ -69,6 +69,23 @@ pub enum PublishError {
     /// The channel failed while publishing.
     #[error("publish failed: {0}")]
     Channel(#[from] lapin::Error),
+    /// A property does not fit AMQP: ids, keys and types are short strings of at most 255 bytes.
+    #[error("message {0} is longer than 255 bytes")]
+    Invalid(&'static str),
+}
+
+impl PublishError {
+    /// The reason counted (and recorded as the span's `error.type`) for this error.
+    fn reason(&self) -> ErrorReason {
+        match self {
+            Self::Unavailable => ErrorReason::Unavailable,
+            Self::ConfirmTimeout(_) => ErrorReason::ConfirmTimeout,
+            Self::Nacked => ErrorReason::Nacked,
+            Self::Unroutable(_) => ErrorReason::Unroutable,
+            Self::Channel(_) => ErrorReason::ChannelError,
+            Self::Invalid(_) => ErrorReason::InvalidMessage,
+        }
+    }
 }
 
 struct Inner {
@@ -95,6 +112,7 @@ impl Publisher {
         metrics: PublisherMetrics,
         shutdown: CancellationToken,
     ) -> (Self, tokio::task::JoinHandle<()>) {
+        metrics.init_series(&config.names.exchange);
         let inner = Arc::new(Inner {
             config,
             channel: RwLock::new(None),
@@ -145,8 +163,10 @@ impl Publisher {
             .metrics
             .count_published(&names.exchange, routing_key, outcome);
         if let Err(error) = &result {
+            let reason = error.reason();
             span.record("otel.status_code", "ERROR");
-            span.record("error.type", error_type(error));
+            span.record("error.type", reason.as_str());
+            self.inner.metrics.error(&names.exchange, reason);
             span.in_scope(|| {
                 tracing::error!(error = %error, message_id = %message.message_id, "message not published");
             });
@@ -167,22 +187,27 @@ impl Publisher {
             .clone()
             .ok_or(PublishError::Unavailable)?;
 
+        // Checked, not converted with `into()`, which panics past 255 bytes.
+        let short = |field, value: &str| {
+            ShortString::try_new(value).map_err(|_| PublishError::Invalid(field))
+        };
+        let routing_key = short("routing key", message.routing_key)?;
         let mut headers = FieldTable::default();
         telemetry::propagation::inject(&span.context(), &mut HeaderInjector(&mut headers));
         let properties = BasicProperties::default()
             .with_delivery_mode(2)
-            .with_content_type(message.content_type.into())
-            .with_message_id(message.message_id.into())
-            .with_correlation_id(message.correlation_id.into())
-            .with_type(message.routing_key.into())
-            .with_app_id(self.inner.config.app_id.as_str().into())
+            .with_content_type(short("content type", message.content_type)?)
+            .with_message_id(short("message id", message.message_id)?)
+            .with_correlation_id(short("correlation id", message.correlation_id)?)
+            .with_type(routing_key.clone())
+            .with_app_id(short("app id", &self.inner.config.app_id)?)
             .with_timestamp(chrono::Utc::now().timestamp().max(0) as u64)
             .with_headers(headers);
 
         let confirm = channel
             .basic_publish(
                 self.inner.config.names.exchange.as_str().into(),
-                message.routing_key.into(),
+                routing_key,
                 BasicPublishOptions {
                     mandatory: true,
                     ..BasicPublishOptions::default()
@@ -212,21 +237,12 @@ impl Publisher {
     }
 }
 
-fn error_type(error: &PublishError) -> &'static str {
-    match error {
-        PublishError::Unavailable => "unavailable",
-        PublishError::ConfirmTimeout(_) => "confirm_timeout",
-        PublishError::Nacked => "nacked",
-        PublishError::Unroutable(_) => "unroutable",
-        PublishError::Channel(_) => "channel_error",
-    }
-}
-
 async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
     let mut backoff = Backoff::default();
     loop {
+        let count = |reason| inner.metrics.error(&inner.config.names.exchange, reason);
         let Some((connection, channel)) =
-            open_with_backoff(&mut backoff, &shutdown, || open(&inner.config)).await
+            open_with_backoff(&mut backoff, &shutdown, count, || open(&inner.config)).await
         else {
             break;
         };
@@ -236,28 +252,27 @@ async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
 
         let mut events = connection.events_listener();
         let mut poll = tokio::time::interval(Duration::from_millis(500));
-        let stop = loop {
+        let closed = || !channel.status().connected() || !connection.status().connected();
+        // `None` at shutdown, else why the connection is gone.
+        let lost = loop {
             tokio::select! {
-                () = shutdown.cancelled() => break true,
+                () = shutdown.cancelled() => break None,
                 () = inner.broken.notified() => {
-                    if !channel.status().connected() || !connection.status().connected() { break false; }
+                    if closed() { break Some("channel closed".to_owned()); }
                 }
                 event = events.next() => match event {
-                    Some(lapin::Event::Error(error)) => {
-                        tracing::warn!(error = %error, "broker connection lost");
-                        break false;
-                    }
-                    None => break false,
+                    Some(lapin::Event::Error(error)) => break Some(error.to_string()),
+                    None => break Some("connection events ended".to_owned()),
                     Some(_) => {}
                 },
                 _ = poll.tick() => {
-                    if !channel.status().connected() || !connection.status().connected() { break false; }
+                    if closed() { break Some("channel closed".to_owned()); }
                 }
             }
         };
         inner.ready.store(false, Ordering::Release);
         *inner.channel.write().await = None;
-        if stop {
+        let Some(error) = lost else {
             // In-flight publishes hold their own channel clone and finish before this close.
             let _ = tokio::time::timeout(Duration::from_secs(2), channel.wait_for_confirms()).await;
             let _ = tokio::time::timeout(
@@ -266,17 +281,26 @@ async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
             )
             .await;
             break;
-        }
-        tracing::warn!("publisher reconnecting");
+        };
+        count(ErrorReason::ConnectionLost);
+        tracing::warn!(error = %error, "broker connection lost; publisher reconnecting");
     }
 }
 
-async fn open(config: &PublisherConfig) -> lapin::Result<(Connection, Channel)> {
-    let connection = connect(&config.url, &format!("{} publisher", config.app_id)).await?;
-    let channel = connection.create_channel().await?;
-    declare_topology(&channel, &config.names).await?;
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    Ok((connection, channel))
+async fn open(config: &PublisherConfig) -> Result<(Connection, Channel), OpenError> {
+    let connection = connect(&config.url, &format!("{} publisher", config.app_id))
+        .await
+        .map_err(OpenError::connect)?;
+    let setup = async {
+        let channel = connection.create_channel().await?;
+        declare_topology(&channel, &config.names).await?;
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        Ok::<_, lapin::Error>(channel)
+    };
+    match setup.await {
+        Ok(channel) => Ok((connection, channel)),
+        Err(error) => Err(OpenError::declare(error, connection).await),
+    }
 }

@@ -148,13 +148,24 @@ impl Fixture {
 
     /// The value of `amqp_messages_consumed_total{queue, outcome}` (0 when absent).
     fn consumed(&self, outcome: &str) -> f64 {
-        let text = telemetry::metrics::render(&self.registry);
-        let series = format!(
-            "amqp_messages_consumed_total{{outcome=\"{outcome}\",queue=\"{}\"}} ",
+        self.value(&format!(
+            "amqp_messages_consumed_total{{outcome=\"{outcome}\",queue=\"{}\"}}",
             self.names.queue
-        );
-        text.lines()
-            .find_map(|l| l.strip_prefix(&series))
+        ))
+    }
+
+    /// The value of `amqp_consumer_errors_total{queue, reason}` (0 when absent).
+    fn errors(&self, reason: &str) -> f64 {
+        self.value(&format!(
+            "amqp_consumer_errors_total{{queue=\"{}\",reason=\"{reason}\"}}",
+            self.names.queue
+        ))
+    }
+
+    fn value(&self, series: &str) -> f64 {
+        telemetry::metrics::render(&self.registry)
+            .lines()
+            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
             .map(|v| v.trim().parse().expect("a number"))
             .unwrap_or(0.0)
     }
@@ -206,13 +217,15 @@ async fn a_retry_that_cannot_be_republished_is_counted_as_requeued_not_retried()
     fixture.publish().await;
     fixture.wait_for_deliveries(3).await;
 
-    // Assert: nothing was retried, and the counter says so.
+    // Assert: nothing was retried, and the counters say so.
     assert_eq!(
         fixture.consumed("retried"),
         0.0,
         "no copy reached the retry queue"
     );
     assert!(fixture.consumed("requeued") >= 2.0);
+    assert!(fixture.errors("republish_unconfirmed") >= 2.0);
+    assert!(fixture.errors("handler_failed") >= fixture.errors("republish_unconfirmed"));
     assert_eq!(
         fixture.stop_and_count_queue().await,
         1,
@@ -232,14 +245,16 @@ async fn a_dead_letter_that_cannot_be_republished_is_counted_as_requeued_not_dea
     fixture.publish().await;
     fixture.wait_for_deliveries(3).await;
 
-    // Assert: nothing was dead-lettered (EmailDeadLetters must stay silent), and the counter
-    // says so.
+    // Assert: nothing was dead-lettered (EmailDeadLetters must stay silent), and the counters
+    // say so.
     assert_eq!(
         fixture.consumed("dead_lettered"),
         0.0,
         "no copy reached the dead-letter queue"
     );
     assert!(fixture.consumed("requeued") >= 2.0);
+    assert!(fixture.errors("republish_unconfirmed") >= 2.0);
+    assert!(fixture.errors("handler_failed") >= fixture.errors("republish_unconfirmed"));
     assert_eq!(
         fixture.stop_and_count_queue().await,
         1,

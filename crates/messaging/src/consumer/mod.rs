@@ -24,8 +24,8 @@ use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::instrument::WithSubscriber;
 
-use crate::connection::{Backoff, connect, open_with_backoff};
-use crate::metrics::ConsumerMetrics;
+use crate::connection::{Backoff, OpenError, connect, open_with_backoff};
+use crate::metrics::{ConsumerMetrics, ErrorReason};
 use crate::topology::{Names, declare_topology};
 use process::Shared;
 
@@ -149,8 +149,13 @@ pub async fn run_consumer<H: Handler>(
                 _ = paused_rx.changed() => continue,
             }
         }
-        let Some((connection, channel, mut consumer)) =
-            open_with_backoff(&mut backoff, &shutdown, || open(&ctx.config)).await
+        let Some((connection, channel, mut consumer)) = open_with_backoff(
+            &mut backoff,
+            &shutdown,
+            |reason| ctx.count_error(reason),
+            || open(&ctx.config),
+        )
+        .await
         else {
             break;
         };
@@ -175,6 +180,7 @@ pub async fn run_consumer<H: Handler>(
                         );
                     }
                     Some(Err(error)) => {
+                        ctx.count_error(ErrorReason::ConnectionLost);
                         tracing::warn!(error = %error, "consumer stream failed");
                         break "broker lost";
                     }
@@ -194,6 +200,7 @@ pub async fn run_consumer<H: Handler>(
         })
         .await;
         if drained.is_err() {
+            ctx.count_error(ErrorReason::DrainTimeout);
             tracing::warn!(
                 remaining = in_flight.len(),
                 "in-flight deliveries did not finish in time; the broker redelivers them"
@@ -216,24 +223,34 @@ pub async fn run_consumer<H: Handler>(
     }
 }
 
-async fn open(config: &ConsumerConfig) -> lapin::Result<(Connection, Channel, lapin::Consumer)> {
-    let connection = connect(&config.url, &format!("{} consumer", config.app_id)).await?;
-    let channel = connection.create_channel().await?;
-    declare_topology(&channel, &config.names).await?;
-    // Confirms on this channel make retry and dead-letter republishing safe before the ack.
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await?;
-    channel
-        .basic_qos(config.prefetch, BasicQosOptions::default())
-        .await?;
-    let consumer = channel
-        .basic_consume(
-            config.names.queue.as_str().into(),
-            "".into(),
-            BasicConsumeOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
-    Ok((connection, channel, consumer))
+async fn open(
+    config: &ConsumerConfig,
+) -> Result<(Connection, Channel, lapin::Consumer), OpenError> {
+    let connection = connect(&config.url, &format!("{} consumer", config.app_id))
+        .await
+        .map_err(OpenError::connect)?;
+    let setup = async {
+        let channel = connection.create_channel().await?;
+        declare_topology(&channel, &config.names).await?;
+        // Confirms on this channel make retry and dead-letter republishing safe before the ack.
+        channel
+            .confirm_select(ConfirmSelectOptions::default())
+            .await?;
+        channel
+            .basic_qos(config.prefetch, BasicQosOptions::default())
+            .await?;
+        let consumer = channel
+            .basic_consume(
+                config.names.queue.as_str().into(),
+                "".into(),
+                BasicConsumeOptions::default(),
+                FieldTable::default(),
+            )
+            .await?;
+        Ok::<_, lapin::Error>((channel, consumer))
+    };
+    match setup.await {
+        Ok((channel, consumer)) => Ok((connection, channel, consumer)),
+        Err(error) => Err(OpenError::declare(error, connection).await),
+    }
 }

@@ -12,7 +12,7 @@ use tracing::{Instrument, field};
 
 use super::{ConsumerConfig, Delivery, HandleError, Handler};
 use crate::carrier::HeaderExtractor;
-use crate::metrics::ConsumerMetrics;
+use crate::metrics::{ConsumerMetrics, ErrorReason};
 use crate::{ATTEMPT_HEADER, DEAD_LETTER_REASON_HEADER};
 
 /// What every delivery task of one consumer shares.
@@ -42,6 +42,11 @@ impl<H: Handler> Shared<H> {
             metrics,
             handler,
         }
+    }
+
+    /// Counts one logged error of this consumer.
+    pub(super) fn count_error(&self, reason: ErrorReason) {
+        self.metrics.error(&self.config.names.queue, reason);
     }
 
     /// Runs one delivery inside its CONSUMER span and counts its outcome.
@@ -116,6 +121,7 @@ impl<H: Handler> Shared<H> {
             Err(error) => {
                 let reason = error.to_string();
                 span.record("error.type", "decode_error");
+                self.count_error(ErrorReason::Undecodable);
                 tracing::error!(error = %reason, "undecodable message; dead-lettering it");
                 return self.dead_letter(channel, delivery, &reason, attempt).await;
             }
@@ -133,12 +139,14 @@ impl<H: Handler> Shared<H> {
             Ok(()) => {
                 if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {
                     // The broker redelivers it; the handler's idempotency absorbs the repeat.
+                    self.count_error(ErrorReason::AckFailed);
                     tracing::warn!(error = %error, "ack failed");
                 }
                 Outcome::Acked
             }
             Err(HandleError::Transient(reason)) => {
                 span.record("error.type", "handler_error");
+                self.count_error(ErrorReason::HandlerFailed);
                 if attempt >= self.config.max_attempts {
                     tracing::error!(attempt, reason = %reason, "giving up; dead-lettering the message");
                     self.dead_letter(channel, delivery, &reason, attempt).await
@@ -246,20 +254,24 @@ impl<H: Handler> Shared<H> {
             tokio::time::timeout(Duration::from_secs(5), confirmed).await,
             Ok(Ok(true))
         );
-        let result = if ok {
-            delivery.acker.ack(BasicAckOptions::default()).await
+        if ok {
+            if let Err(error) = delivery.acker.ack(BasicAckOptions::default()).await {
+                // The copy is out; the original comes back too, and is handled idempotently.
+                self.count_error(ErrorReason::AckFailed);
+                tracing::warn!(error = %error, "ack after republish failed");
+            }
         } else {
+            self.count_error(ErrorReason::RepublishUnconfirmed);
             tracing::error!("republish not confirmed; requeueing the delivery");
-            delivery
-                .acker
-                .nack(BasicNackOptions {
-                    requeue: true,
-                    ..BasicNackOptions::default()
-                })
-                .await
-        };
-        if let Err(error) = result {
-            tracing::warn!(error = %error, "ack after republish failed");
+            let requeue = BasicNackOptions {
+                requeue: true,
+                ..BasicNackOptions::default()
+            };
+            if let Err(error) = delivery.acker.nack(requeue).await {
+                // The channel is gone: the broker requeues the delivery when it notices.
+                self.count_error(ErrorReason::NackFailed);
+                tracing::warn!(error = %error, "requeue after unconfirmed republish failed");
+            }
         }
         ok
     }
