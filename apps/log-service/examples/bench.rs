@@ -1,6 +1,6 @@
 //! Benchmark of log-service: durable ingest through OTLP gRPC (batches of 512) and the REST batch
 //! route, trace lookup latency with N stored logs, bytes on disk per record, for SQLite and for
-//! PostgreSQL (seed 001's schema) with the same harness.
+//! PostgreSQL (the minisource REST API's schema) with the same harness.
 //!
 //! Run with `scripts/bench-log-service.sh` or
 //! `cargo run --release -p log-service --example bench -- --rows 1000000 --backend both`.
@@ -141,7 +141,7 @@ fn otlp_batch(first: u64, base_ns: u64) -> ExportLogsServiceRequest {
     }
 }
 
-/// The same records as seed 001 JSON entries.
+/// The same records as minisource REST API JSON entries.
 fn rest_batch(first: u64, base_ns: u64) -> Value {
     let entries: Vec<Value> = (first..first + BATCH as u64)
         .map(|n| {

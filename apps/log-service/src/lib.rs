@@ -1,27 +1,43 @@
 //! log-service: the trace-correlated log and trace store of tracehop, for machines with no Docker.
 //!
-//! One process receives telemetry over OTLP (gRPC and HTTP, protobuf and JSON), seed 001's REST
-//! routes, seed 002's `POST /ingest` and seed 000's gRPC `SendLog`; it stores logs and spans in
-//! embedded SQLite (or PostgreSQL) through a single group-committing writer, and answers queries:
-//! filtered and paginated logs, a trace's spans and logs, a trace's DAG, statistics and aggregates,
-//! over REST and seed 000's gRPC `query.QueryService`. Every read and write is scoped to the tenant
-//! named by `X-Tenant-ID`.
+//! One process receives telemetry over OTLP (gRPC and HTTP, protobuf and JSON), the minisource
+//! REST API's routes (`/api/v1/logs...`), the Traceflow ingest API's `POST /ingest` and the
+//! distributed-logging gRPC API's `SendLog`; it stores logs and spans in embedded SQLite (or
+//! PostgreSQL) through a single group-committing writer, and answers queries: filtered and
+//! paginated logs, a trace's spans and logs, a trace's DAG, statistics and aggregates, over REST
+//! and the distributed-logging gRPC API's `query.QueryService`. Every read and write is scoped to
+//! the tenant named by `X-Tenant-ID`.
+//!
+//! One module per concern, each with room for what comes next:
+//! - `model`: records as stored and returned, whatever protocol they came in by;
+//! - `proto`: the distributed-logging gRPC API's generated types;
+//! - `ingest`: what arrives, validated into rows and committed (REST, Traceflow, gRPC, OTLP);
+//! - `query`: reading, shared by REST and gRPC (filters, pages, traces, DAGs);
+//! - `storage`: the write queue and the SQLite and PostgreSQL backends;
+//! - `api`: the handlers of the four listeners (REST, OTLP/HTTP, OTLP gRPC, gRPC API);
+//! - `config`, `startup`, `error`, `metrics`: configuration, wiring, errors and counters.
 //!
 //! Start it with [`Application::build`] and [`Application::run_until_stopped`]; tests use
 //! [`Config::for_tests`] (every address on port 0) and the `*_addr` getters.
 
+mod api;
 mod config;
-mod dag;
 mod error;
-pub mod grpc;
 mod ingest;
 mod metrics;
 mod model;
-mod routes;
+pub mod proto;
+mod query;
 mod startup;
 mod storage;
 
+/// The distributed-logging gRPC API's generated types at the path clients already import
+/// (`log_service::grpc::proto::query::...`); the same module as [`crate::proto`].
+pub mod grpc {
+    pub use crate::proto;
+}
+
 pub use config::{Config, DatabaseConfig};
-pub use dag::{Dag, DagEdge, DagNode};
 pub use error::AppError;
+pub use query::{Dag, DagEdge, DagNode};
 pub use startup::Application;

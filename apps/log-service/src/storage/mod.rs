@@ -176,10 +176,10 @@ impl Store {
 
     /// Writes the batch and returns the ids of its logs once the transaction has committed.
     pub async fn write(&self, batch: WriteBatch) -> Result<Vec<i64>, StoreError> {
-        let rows = batch.len();
-        if rows == 0 {
+        if batch.is_empty() {
             return Ok(Vec::new());
         }
+        let rows = batch.len();
         if rows > self.inner.capacity {
             return Err(StoreError::TooLarge {
                 rows,
@@ -209,8 +209,8 @@ impl Store {
         self.inner.capacity - self.inner.permits.available_permits()
     }
 
-    /// Checks that the database answers and the writer runs.
-    pub async fn ping(&self) -> Result<(), StoreError> {
+    /// Checks that the writer runs and the database answers.
+    pub async fn ready(&self) -> Result<(), StoreError> {
         if self.inner.writer_tx.is_closed() {
             return Err(StoreError::Closed);
         }

@@ -1,4 +1,4 @@
-//! PostgreSQL backend with seed 001's `log_entries` table (tenant, service_name, level, message,
+//! PostgreSQL backend with the minisource REST API's `log_entries` table (tenant, service_name, level, message,
 //! timestamp, trace_id, span_id, user_id, request_id, metadata JSONB, source, host, environment),
 //! plus `log_spans`, `log_services` and `log_error_traces` for traces and DAGs.
 //!
@@ -250,7 +250,7 @@ async fn write_jobs(client: &mut Client, jobs: &[WriteJob]) -> Result<Vec<Vec<i6
             source.push(log.source.clone());
             host.push(log.host.clone());
             environment.push(log.environment.clone());
-            metadata.push(log.attributes.clone());
+            metadata.push(log.metadata.clone());
             services.insert((b.tenant.clone(), log.service.clone()), ());
             if log.level.is_error()
                 && let Some(t) = &log.trace_id

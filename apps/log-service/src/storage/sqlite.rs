@@ -276,7 +276,7 @@ fn write_jobs(
                     log.source,
                     log.host,
                     log.environment,
-                    log.attributes,
+                    log.metadata,
                 ])?;
                 let id = tx.last_insert_rowid();
                 insert_fts.execute(params![id, log.message])?;

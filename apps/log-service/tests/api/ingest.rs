@@ -1,4 +1,5 @@
-//! REST, seed 002 and seed 000 ingest: acknowledgements, bad input on every path, back-pressure.
+//! REST, Traceflow and distributed-logging gRPC ingest: acknowledgements, bad input on every
+//! path, back-pressure.
 
 use log_service::grpc::proto::logs::LogEntry;
 use log_service::grpc::proto::logs::log_ingestion_service_client::LogIngestionServiceClient;
@@ -179,7 +180,7 @@ async fn ingest_answers_202_with_a_generated_or_given_trace_id() {
 }
 
 #[tokio::test]
-async fn seed_000_send_log_stores_the_entry_and_rejects_bad_fields() {
+async fn grpc_send_log_stores_the_entry_and_rejects_bad_fields() {
     let app = spawn_app().await;
     let mut client = LogIngestionServiceClient::connect(format!("http://{}", app.grpc))
         .await

@@ -92,7 +92,7 @@ fn resource_spans(service: &str, spans: Vec<Span>) -> ResourceSpans {
     }
 }
 
-/// The six spans of one order (DESIGN.md), sent out of order; the payment server span failed.
+/// The six spans of one order, sent out of order; the payment server span failed.
 pub fn order_trace(trace: u8) -> ExportTraceServiceRequest {
     let mut consumer = span(
         trace,
@@ -368,7 +368,7 @@ async fn the_dag_follows_parents_and_marks_errors_from_status_and_logs() {
     assert_eq!(dags["dags"].as_array().unwrap().len(), 1);
     assert_eq!(dags["dags"][0]["trace_id"], id);
 
-    // seed 000's query API over gRPC, from the repository's own protos.
+    // the distributed-logging gRPC API's query service, from the repository's own protos.
     let mut client = app.query_client().await;
     let dag = client
         .get_dag_by_trace_id(TraceIdRequest {

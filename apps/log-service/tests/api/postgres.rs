@@ -1,4 +1,5 @@
-//! The PostgreSQL backend (seed 001's schema) behind the same API, against the local server.
+//! The PostgreSQL backend (the minisource REST API's schema) behind the same API, against the
+//! local server.
 //! Each test gets a fresh database that is dropped afterwards.
 
 use serde_json::json;

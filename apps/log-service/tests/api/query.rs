@@ -1,4 +1,5 @@
-//! Seed 001 query routes against a known data set: filters, pagination, aggregation, stats.
+//! The minisource REST API's query routes against a known data set: filters, pagination,
+//! aggregation, stats.
 
 use serde_json::{Value, json};
 
@@ -94,7 +95,7 @@ fn dataset() -> Value {
     ])
 }
 
-async fn seeded() -> (TestApp, Vec<i64>) {
+async fn app_with_dataset() -> (TestApp, Vec<i64>) {
     let app = spawn_app().await;
     let (status, body) = app.post("/api/v1/logs/batch", None, &dataset()).await;
     assert_eq!(status, 201, "{body}");
@@ -115,7 +116,7 @@ async fn query(app: &TestApp, filter: Value) -> Value {
 
 #[tokio::test]
 async fn every_filter_of_the_query_body_selects_the_expected_entries() {
-    let (app, id) = seeded().await;
+    let (app, id) = app_with_dataset().await;
     let cases: Vec<(Value, Vec<i64>)> = vec![
         (
             json!({}),
@@ -158,7 +159,7 @@ async fn every_filter_of_the_query_body_selects_the_expected_entries() {
 
 #[tokio::test]
 async fn the_list_route_paginates_newest_first_and_takes_filters_as_parameters() {
-    let (app, id) = seeded().await;
+    let (app, id) = app_with_dataset().await;
     let mut seen = Vec::new();
     for page in 1..=3 {
         let (status, body) = app
@@ -206,7 +207,7 @@ async fn the_list_route_paginates_newest_first_and_takes_filters_as_parameters()
 
 #[tokio::test]
 async fn logs_are_found_by_id_trace_and_request() {
-    let (app, id) = seeded().await;
+    let (app, id) = app_with_dataset().await;
     let (status, log) = app.get(&format!("/api/v1/logs/{}", id[2]), None).await;
     assert_eq!(status, 200);
     assert_eq!(log["message"], "authentication failed for user");
@@ -235,7 +236,7 @@ async fn logs_are_found_by_id_trace_and_request() {
 
 #[tokio::test]
 async fn aggregation_counts_levels_per_minute_hour_and_day() {
-    let (app, _) = seeded().await;
+    let (app, _) = app_with_dataset().await;
     let (status, body) = app
         .post("/api/v1/logs/aggregate", None, &json!({"interval": "hour"}))
         .await;
@@ -292,7 +293,7 @@ async fn aggregation_counts_levels_per_minute_hour_and_day() {
 
 #[tokio::test]
 async fn stats_services_and_storage_describe_the_data() {
-    let (app, _) = seeded().await;
+    let (app, _) = app_with_dataset().await;
     let (status, stats) = app.get("/api/v1/logs/stats", None).await;
     assert_eq!(status, 200);
     assert_eq!(stats["total"], 7);

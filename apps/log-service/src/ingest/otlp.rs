@@ -1,188 +1,18 @@
-//! Turns what arrives (seed 001 / 002 JSON, seed 000 protobuf, OTLP) into validated rows.
-//! Every rejection names the field, so a client can fix its input.
+//! OTLP logs and spans (gRPC and HTTP, protobuf and JSON all decode to the same request types)
+//! turned into rows. A malformed record is rejected and counted; the rest of the request is kept,
+//! as OTLP's partial success allows.
 
 use std::fmt::Write as _;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
-use serde_json::{Map, Value, json};
+use serde_json::{Value, json};
 
-use crate::error::AppError;
 use crate::model::{
-    DEFAULT_TENANT, Level, MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog, NewSpan, SpanKind,
-    SpanStatus, now_ns, object_text, parse_ts,
+    Level, MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog, NewSpan, SpanKind, SpanStatus, format_ts,
+    now_ns, object_text,
 };
-
-/// Reads the tenant from an `X-Tenant-ID` header or `x-tenant-id` metadata value.
-pub fn tenant(raw: Option<&[u8]>) -> Result<String, AppError> {
-    let Some(raw) = raw else {
-        return Ok(DEFAULT_TENANT.to_owned());
-    };
-    let text = std::str::from_utf8(raw)
-        .map_err(|_| AppError::field("X-Tenant-ID", "must be UTF-8"))?
-        .trim();
-    if text.is_empty() {
-        return Ok(DEFAULT_TENANT.to_owned());
-    }
-    if text.len() > MAX_SHORT_FIELD || text.chars().any(char::is_control) {
-        return Err(AppError::field(
-            "X-Tenant-ID",
-            format!("must be 1..={MAX_SHORT_FIELD} printable characters"),
-        ));
-    }
-    Ok(text.to_owned())
-}
-
-fn opt_string(
-    obj: &Map<String, Value>,
-    field: &str,
-    max: usize,
-) -> Result<Option<String>, AppError> {
-    match obj.get(field) {
-        None | Some(Value::Null) => Ok(None),
-        Some(Value::String(s)) if s.is_empty() => Ok(None),
-        Some(Value::String(s)) if s.len() > max => Err(AppError::field(
-            field,
-            format!("is {} bytes, at most {max} allowed", s.len()),
-        )),
-        Some(Value::String(s)) => Ok(Some(s.clone())),
-        Some(_) => Err(AppError::field(field, "must be a string")),
-    }
-}
-
-fn req_string(obj: &Map<String, Value>, field: &str, max: usize) -> Result<String, AppError> {
-    opt_string(obj, field, max)?.ok_or_else(|| AppError::field(field, "is required"))
-}
-
-/// Checks an id-like string (trace, span, request, user id): short and without whitespace.
-fn check_id(field: &str, value: Option<String>) -> Result<Option<String>, AppError> {
-    match value {
-        Some(v) if v.len() > 128 || v.chars().any(char::is_whitespace) => Err(AppError::field(
-            field,
-            "must be at most 128 characters without whitespace",
-        )),
-        other => Ok(other),
-    }
-}
-
-fn level_field(obj: &Map<String, Value>, field: &str) -> Result<Level, AppError> {
-    let text = req_string(obj, field, 32)?;
-    Level::parse(&text).ok_or_else(|| {
-        AppError::field(
-            field,
-            format!("unknown level {text:?}; expected TRACE, DEBUG, INFO, WARN, ERROR or FATAL"),
-        )
-    })
-}
-
-fn timestamp_field(obj: &Map<String, Value>, field: &str) -> Result<i64, AppError> {
-    match opt_string(obj, field, 64) {
-        Ok(None) => Ok(now_ns()),
-        Ok(Some(text)) => parse_ts(&text).ok_or_else(|| {
-            AppError::field(field, format!("{text:?} is not an RFC 3339 timestamp"))
-        }),
-        Err(_) => Err(AppError::field(field, "must be an RFC 3339 string")),
-    }
-}
-
-fn metadata_field(obj: &Map<String, Value>) -> Result<Option<Value>, AppError> {
-    for field in ["metadata", "attributes"] {
-        match obj.get(field) {
-            None | Some(Value::Null) => continue,
-            Some(Value::Object(map)) if map.is_empty() => return Ok(None),
-            Some(v @ Value::Object(_)) => {
-                if v.to_string().len() > MAX_MESSAGE_BYTES {
-                    return Err(AppError::field(
-                        field,
-                        format!("is larger than {MAX_MESSAGE_BYTES} bytes"),
-                    ));
-                }
-                return Ok(Some(v.clone()));
-            }
-            Some(_) => return Err(AppError::field(field, "must be a JSON object")),
-        }
-    }
-    Ok(None)
-}
-
-fn as_object(value: &Value) -> Result<&Map<String, Value>, AppError> {
-    value
-        .as_object()
-        .ok_or_else(|| AppError::invalid("log entry must be a JSON object"))
-}
-
-/// Validates one seed 001 log entry (`POST /api/v1/logs`, one element of `/logs/batch`).
-pub fn rest_log(value: &Value) -> Result<NewLog, AppError> {
-    let obj = as_object(value)?;
-    Ok(NewLog {
-        service: req_string(obj, "service_name", MAX_SHORT_FIELD)?,
-        level: level_field(obj, "level")?,
-        message: req_string(obj, "message", MAX_MESSAGE_BYTES)?,
-        timestamp_ns: timestamp_field(obj, "timestamp")?,
-        trace_id: check_id("trace_id", opt_string(obj, "trace_id", 128)?)?,
-        span_id: check_id("span_id", opt_string(obj, "span_id", 128)?)?,
-        parent_span_id: check_id("parent_span_id", opt_string(obj, "parent_span_id", 128)?)?,
-        user_id: check_id("user_id", opt_string(obj, "user_id", 128)?)?,
-        request_id: check_id("request_id", opt_string(obj, "request_id", 128)?)?,
-        source: opt_string(obj, "source", MAX_SHORT_FIELD)?,
-        host: opt_string(obj, "host", MAX_SHORT_FIELD)?,
-        environment: opt_string(obj, "environment", MAX_SHORT_FIELD)?,
-        attributes: metadata_field(obj)?.as_ref().and_then(object_text),
-    })
-}
-
-/// Validates a seed 002 event (`POST /ingest`); a missing `trace_id` gets a fresh one.
-pub fn ingest_event(value: &Value) -> Result<NewLog, AppError> {
-    let obj = as_object(value)?;
-    let trace_id = check_id("trace_id", opt_string(obj, "trace_id", 128)?)?
-        .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
-    Ok(NewLog {
-        service: req_string(obj, "service", MAX_SHORT_FIELD)?,
-        level: level_field(obj, "level")?,
-        message: req_string(obj, "message", MAX_MESSAGE_BYTES)?,
-        timestamp_ns: timestamp_field(obj, "timestamp")?,
-        trace_id: Some(trace_id),
-        span_id: check_id("span_id", opt_string(obj, "span_id", 128)?)?,
-        parent_span_id: None,
-        user_id: None,
-        request_id: None,
-        source: None,
-        host: None,
-        environment: None,
-        attributes: metadata_field(obj)?.as_ref().and_then(object_text),
-    })
-}
-
-/// Validates a seed 000 `logs.LogEntry` (gRPC `SendLog`).
-pub fn grpc_log(entry: crate::grpc::proto::logs::LogEntry) -> Result<NewLog, AppError> {
-    let mut obj = Map::new();
-    let mut put = |k: &str, v: String| {
-        obj.insert(k.to_owned(), Value::String(v));
-    };
-    put("service", entry.service);
-    put("level", entry.level);
-    put("message", entry.message);
-    put("timestamp", entry.timestamp);
-    put("traceId", entry.trace_id);
-    put("spanId", entry.span_id);
-    put("parentId", entry.parent_id);
-    Ok(NewLog {
-        service: req_string(&obj, "service", MAX_SHORT_FIELD)?,
-        level: level_field(&obj, "level")?,
-        message: req_string(&obj, "message", MAX_MESSAGE_BYTES)?,
-        timestamp_ns: timestamp_field(&obj, "timestamp")?,
-        trace_id: check_id("traceId", opt_string(&obj, "traceId", 128)?)?,
-        span_id: check_id("spanId", opt_string(&obj, "spanId", 128)?)?,
-        parent_span_id: check_id("parentId", opt_string(&obj, "parentId", 128)?)?,
-        user_id: None,
-        request_id: None,
-        source: None,
-        host: None,
-        environment: None,
-        attributes: None,
-    })
-}
 
 /// Lower-case hex, as OTLP JSON and W3C trace context spell ids.
 pub fn hex(bytes: &[u8]) -> String {
@@ -366,9 +196,9 @@ pub fn otlp_logs(request: ExportLogsServiceRequest) -> Converted<NewLog> {
                     .and_then(|t| i64::try_from(t).ok())
                     .unwrap_or_else(now_ns);
                 let attrs = &record.attributes;
-                let mut attributes = attributes_json(attrs);
+                let mut metadata = attributes_json(attrs);
                 if !record.event_name.is_empty()
-                    && let Value::Object(map) = &mut attributes
+                    && let Value::Object(map) = &mut metadata
                 {
                     map.insert("event.name".into(), record.event_name.clone().into());
                 }
@@ -395,7 +225,7 @@ pub fn otlp_logs(request: ExportLogsServiceRequest) -> Converted<NewLog> {
                     source: source.map(|s| truncate(s, MAX_SHORT_FIELD)),
                     host: host.clone().map(|s| truncate(s, MAX_SHORT_FIELD)),
                     environment: environment.clone().map(|s| truncate(s, MAX_SHORT_FIELD)),
-                    attributes: object_text(&attributes),
+                    metadata: object_text(&metadata),
                 });
             }
         }
@@ -461,7 +291,7 @@ pub fn otlp_spans(request: ExportTraceServiceRequest) -> Converted<NewSpan> {
                     .map(|e| {
                         json!({
                             "name": e.name,
-                            "timestamp": crate::model::format_ts(i64::try_from(e.time_unix_nano).unwrap_or(0)),
+                            "timestamp": format_ts(i64::try_from(e.time_unix_nano).unwrap_or(0)),
                             "attributes": attributes_json(&e.attributes),
                         })
                     })
@@ -490,60 +320,6 @@ pub fn otlp_spans(request: ExportTraceServiceRequest) -> Converted<NewSpan> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn rest_entries_name_the_bad_field() {
-        let err = |v: Value| match rest_log(&v) {
-            Err(AppError::InvalidArgument { field, .. }) => field,
-            other => panic!("expected invalid argument, got {other:?}"),
-        };
-        let ok = json!({"service_name": "a", "level": "INFO", "message": "m"});
-        assert!(rest_log(&ok).is_ok());
-        assert_eq!(
-            err(json!({"service_name": "a", "level": "LOUD", "message": "m"})).as_deref(),
-            Some("level")
-        );
-        assert_eq!(
-            err(json!({"service_name": "a", "level": "INFO", "message": "m", "timestamp": "noon"}))
-                .as_deref(),
-            Some("timestamp")
-        );
-        assert_eq!(
-            err(json!({"level": "INFO", "message": "m"})).as_deref(),
-            Some("service_name")
-        );
-        assert_eq!(
-            err(json!({"service_name": "a", "level": "INFO", "message": "m", "metadata": [1]}))
-                .as_deref(),
-            Some("metadata")
-        );
-        assert_eq!(
-            err(json!({"service_name": "a", "level": "INFO", "message": "x".repeat(MAX_MESSAGE_BYTES + 1)}))
-                .as_deref(),
-            Some("message")
-        );
-        assert_eq!(
-            err(json!({"service_name": "a", "level": "INFO", "message": "m", "trace_id": "a b"}))
-                .as_deref(),
-            Some("trace_id")
-        );
-    }
-
-    #[test]
-    fn ingest_events_get_a_generated_trace_id() {
-        let log = ingest_event(&json!({"service": "s", "level": "error", "message": "m"})).unwrap();
-        let id = log.trace_id.unwrap();
-        assert_eq!(id.len(), 32);
-        assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
-    }
-
-    #[test]
-    fn tenants_default_and_reject_control_characters() {
-        assert_eq!(tenant(None).unwrap(), "default");
-        assert_eq!(tenant(Some(b"  acme ")).unwrap(), "acme");
-        assert!(tenant(Some(b"a\nb")).is_err());
-        assert!(tenant(Some(&[0xff, 0xfe])).is_err());
-    }
 
     #[test]
     fn otlp_ids_must_have_the_right_length() {

@@ -15,11 +15,11 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use prost::Message;
 
-use super::{AppState, LimitedBody};
+use crate::api::AppState;
+use crate::api::extract::LimitedBody;
 use crate::error::AppError;
 use crate::ingest;
 use crate::model::WriteBatch;
-use crate::storage::StoreError;
 
 #[derive(Clone, Copy, PartialEq)]
 enum Encoding {
@@ -204,26 +204,14 @@ async fn write(
     signal: &str,
     encoding: Encoding,
 ) -> Result<(), OtlpError> {
-    let n = batch.len();
-    match state.store.write(batch).await {
-        Ok(_) => {
-            state.metrics.count("otlp_http", signal, "accepted", n);
-            Ok(())
-        }
-        Err(err) => {
-            let outcome = if matches!(err, StoreError::QueueFull) {
-                "throttled"
-            } else {
-                "failed"
-            };
-            state.metrics.count("otlp_http", signal, outcome, n);
-            Err(from_app(encoding, err.into()))
-        }
-    }
+    ingest::commit(&state.store, &state.metrics, batch, "otlp_http", signal)
+        .await
+        .map(drop)
+        .map_err(|err| from_app(encoding, err.into()))
 }
 
 fn tenant_of(headers: &HeaderMap, encoding: Encoding) -> Result<String, OtlpError> {
-    ingest::tenant(headers.get("x-tenant-id").map(|v| v.as_bytes()))
+    crate::api::tenant(headers.get("x-tenant-id").map(|v| v.as_bytes()))
         .map_err(|e| from_app(encoding, e))
 }
 

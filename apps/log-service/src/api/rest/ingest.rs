@@ -1,5 +1,5 @@
-//! REST ingest: seed 001's single and batch routes and seed 002's `POST /ingest`.
-//! Every answer comes after the commit, so a 2xx means the record is stored.
+//! REST ingest: the minisource REST API's single and batch routes and the Traceflow ingest
+//! API's `POST /ingest`. Every answer comes after the commit, so a 2xx means the record is stored.
 
 use axum::Json;
 use axum::extract::State;
@@ -7,30 +7,18 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use serde_json::{Value, json};
 
-use super::{AppState, JsonBody, Tenant};
+use crate::api::AppState;
+use crate::api::extract::{JsonBody, Tenant};
 use crate::error::AppError;
 use crate::ingest;
 use crate::model::WriteBatch;
 
+/// Commits a batch of REST logs, counted under `rest` / `logs`.
 async fn store(state: &AppState, batch: WriteBatch) -> Result<Vec<i64>, AppError> {
-    let n = batch.len();
-    match state.store.write(batch).await {
-        Ok(ids) => {
-            state.metrics.count("rest", "logs", "accepted", n);
-            Ok(ids)
-        }
-        Err(err) => {
-            let outcome = match err {
-                crate::storage::StoreError::QueueFull => "throttled",
-                _ => "failed",
-            };
-            state.metrics.count("rest", "logs", outcome, n);
-            Err(err.into())
-        }
-    }
+    Ok(ingest::commit(&state.store, &state.metrics, batch, "rest", "logs").await?)
 }
 
-/// `POST /api/v1/logs`: one seed 001 entry; 201 `{"id", "status"}`.
+/// `POST /api/v1/logs`: one minisource REST API entry; 201 `{"id", "status"}`.
 pub async fn create(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -119,8 +107,8 @@ pub async fn batch(
     ))
 }
 
-/// `POST /ingest` (seed 002): 202 `{"status": "accepted", "trace_id"}`, the trace id generated
-/// when the event has none. Unlike the seed, the answer comes after the commit.
+/// `POST /ingest` (the Traceflow ingest API): 202 `{"status": "accepted", "trace_id"}`, the
+/// trace id generated when the event has none. Unlike that API, the answer comes after the commit.
 pub async fn ingest(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,

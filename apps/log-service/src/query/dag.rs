@@ -18,7 +18,7 @@ pub struct DagNode {
     pub id: String,
     pub service: String,
     pub name: String,
-    /// Highest log level seen on the span (lower-case, as seed 000 shows it).
+    /// Highest log level seen on the span (lower-case, as the distributed-logging gRPC API shows it).
     pub level: String,
     pub error: bool,
     pub duration_ms: f64,
@@ -45,7 +45,7 @@ pub struct Dag {
 }
 
 impl Dag {
-    /// The `dagJson` payload of seed 000: `{"nodes": [...], "edges": [...]}`.
+    /// The `dagJson` payload of the distributed-logging gRPC API: `{"nodes": [...], "edges": [...]}`.
     pub fn graph_json(&self) -> serde_json::Value {
         serde_json::json!({ "nodes": self.nodes, "edges": self.edges })
     }

@@ -1,0 +1,57 @@
+//! Axum extractors shared by the REST API and the OTLP/HTTP receiver: the tenant, and request
+//! bodies read within the size limit with errors in the API's JSON shape.
+
+use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::http::request::Parts;
+use bytes::Bytes;
+use serde_json::Value;
+
+use super::AppState;
+use crate::error::AppError;
+
+/// The caller's tenant, from `X-Tenant-ID` (`default` when absent).
+#[derive(Debug, Clone)]
+pub struct Tenant(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for Tenant {
+    type Rejection = AppError;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        super::tenant(parts.headers.get("x-tenant-id").map(|v| v.as_bytes())).map(Tenant)
+    }
+}
+/// A request body read within the size limit; an oversize body is 413 with a JSON error.
+pub struct LimitedBody(pub Bytes);
+
+impl FromRequest<AppState> for LimitedBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match Bytes::from_request(req, state).await {
+            Ok(bytes) => Ok(LimitedBody(bytes)),
+            Err(rejection) if rejection.status() == http::StatusCode::PAYLOAD_TOO_LARGE => {
+                Err(AppError::PayloadTooLarge {
+                    limit: state.max_body_bytes,
+                })
+            }
+            Err(rejection) => Err(AppError::field("body", rejection.body_text())),
+        }
+    }
+}
+
+/// A JSON body; malformed JSON is 400 naming the position of the error.
+pub struct JsonBody(pub Value);
+
+impl FromRequest<AppState> for JsonBody {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        let LimitedBody(bytes) = LimitedBody::from_request(req, state).await?;
+        if bytes.is_empty() {
+            return Err(AppError::field("body", "is empty; expected JSON"));
+        }
+        serde_json::from_slice(&bytes)
+            .map(JsonBody)
+            .map_err(|e| AppError::field("body", format!("invalid JSON: {e}")))
+    }
+}

@@ -1,0 +1,126 @@
+//! The distributed-logging gRPC API on `GRPC_ADDR`: `logs.LogIngestionService` and
+//! `query.QueryService`. The tenant comes from the `x-tenant-id` metadata; limits, ids and DAGs
+//! are the `query` module's, as for REST.
+
+use tonic::{Request, Response, Status};
+
+use super::{GrpcState, grpc_tenant};
+use crate::error::AppError;
+use crate::ingest;
+use crate::model::{LogFilter, LogView, WriteBatch};
+use crate::proto::logs::log_ingestion_service_server::LogIngestionService;
+use crate::proto::logs::{LogEntry, SendLogResponse};
+use crate::proto::query::query_service_server::QueryService;
+use crate::proto::query::{
+    Dag, DagsResponse, GetDagsRequest, GetLogsRequest, Log, LogsResponse, TraceIdRequest,
+};
+use crate::query;
+
+#[tonic::async_trait]
+impl LogIngestionService for GrpcState {
+    async fn send_log(
+        &self,
+        request: Request<LogEntry>,
+    ) -> Result<Response<SendLogResponse>, Status> {
+        let tenant = grpc_tenant(&request)?;
+        let log = ingest::grpc_log(request.into_inner()).inspect_err(|_| {
+            self.metrics.count("grpc", "logs", "rejected", 1);
+        })?;
+        let mut batch = WriteBatch::new(tenant);
+        batch.logs.push(log);
+        let ids = ingest::commit(&self.store, &self.metrics, batch, "grpc", "logs")
+            .await
+            .map_err(AppError::from)?;
+        Ok(Response::new(SendLogResponse {
+            success: true,
+            id: ids.first().copied().unwrap_or_default(),
+            message: "stored".into(),
+        }))
+    }
+}
+
+fn log_to_proto(log: LogView) -> Log {
+    Log {
+        trace_id: log.trace_id.unwrap_or_default(),
+        span_id: log.span_id.unwrap_or_default(),
+        parent_id: log.parent_span_id.unwrap_or_default(),
+        service: log.service_name,
+        level: log.level.as_str().to_ascii_lowercase(),
+        message: log.message,
+        timestamp: log.timestamp,
+        id: log.id,
+    }
+}
+
+fn dag_to_proto(dag: query::Dag) -> Dag {
+    Dag {
+        dag_json: dag.graph_json().to_string(),
+        trace_id: dag.trace_id,
+        root_span_id: dag.root_span_id,
+    }
+}
+
+#[tonic::async_trait]
+impl QueryService for GrpcState {
+    async fn get_logs(
+        &self,
+        request: Request<GetLogsRequest>,
+    ) -> Result<Response<LogsResponse>, Status> {
+        let tenant = grpc_tenant(&request)?;
+        let (limit, offset) =
+            query::limit_offset(request.get_ref().limit, request.get_ref().offset)?;
+        let (logs, _) = self
+            .store
+            .query_logs(&tenant, &LogFilter::default(), limit, offset)
+            .await
+            .map_err(AppError::from)?;
+        Ok(Response::new(LogsResponse {
+            logs: logs.into_iter().map(log_to_proto).collect(),
+        }))
+    }
+
+    async fn get_dags(
+        &self,
+        request: Request<GetDagsRequest>,
+    ) -> Result<Response<DagsResponse>, Status> {
+        let tenant = grpc_tenant(&request)?;
+        let (limit, offset) =
+            query::limit_offset(request.get_ref().limit, request.get_ref().offset)?;
+        let offset = offset.min(u32::MAX as u64) as u32;
+        let dags = query::error_dags(&self.store, &tenant, limit, offset).await?;
+        Ok(Response::new(DagsResponse {
+            dags: dags.into_iter().map(dag_to_proto).collect(),
+        }))
+    }
+
+    async fn get_logs_by_trace_id(
+        &self,
+        request: Request<TraceIdRequest>,
+    ) -> Result<Response<LogsResponse>, Status> {
+        let tenant = grpc_tenant(&request)?;
+        let trace_id = query::required_trace_id(&request.get_ref().trace_id)?;
+        let logs = self
+            .store
+            .logs_by_trace(&tenant, &trace_id)
+            .await
+            .map_err(AppError::from)?;
+        if logs.is_empty() {
+            return Err(Status::not_found(format!("no logs for trace {trace_id}")));
+        }
+        Ok(Response::new(LogsResponse {
+            logs: logs.into_iter().map(log_to_proto).collect(),
+        }))
+    }
+
+    async fn get_dag_by_trace_id(
+        &self,
+        request: Request<TraceIdRequest>,
+    ) -> Result<Response<Dag>, Status> {
+        let tenant = grpc_tenant(&request)?;
+        let trace_id = query::required_trace_id(&request.get_ref().trace_id)?;
+        match query::dag(&self.store, &tenant, &trace_id).await? {
+            Some(dag) => Ok(Response::new(dag_to_proto(dag))),
+            None => Err(Status::not_found(format!("trace {trace_id} not found"))),
+        }
+    }
+}

@@ -1,0 +1,22 @@
+//! The OTLP receivers: OTLP/HTTP on `OTLP_HTTP_ADDR` (`http`) and the OTLP gRPC services on
+//! `OTLP_GRPC_ADDR` (`grpc`). Both convert with `ingest::otlp_*` and answer rejected records
+//! with a partial success.
+
+mod grpc;
+mod http;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::post;
+
+use super::AppState;
+
+/// The OTLP/HTTP receiver's router.
+pub fn otlp_http_router(state: AppState) -> Router {
+    let limit = state.max_body_bytes;
+    Router::new()
+        .route("/v1/logs", post(http::logs))
+        .route("/v1/traces", post(http::traces))
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

@@ -1,0 +1,42 @@
+//! The REST API on `BIND_ADDR`: the minisource REST API's routes under `/api/v1/logs`, the
+//! Traceflow ingest API's `POST /ingest`, traces and DAGs, probes and metrics.
+
+mod ingest;
+mod probes;
+mod query;
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post};
+
+use super::AppState;
+
+/// The REST API's router.
+pub fn rest_router(state: AppState) -> Router {
+    let limit = state.max_body_bytes;
+    Router::new()
+        .route("/health", get(probes::health))
+        .route("/live", get(probes::live))
+        .route("/ready", get(probes::ready))
+        .route("/metrics", get(probes::metrics))
+        .route("/ingest", post(ingest::ingest))
+        .route("/api/v1/logs", post(ingest::create).get(query::list))
+        .route("/api/v1/logs/batch", post(ingest::batch))
+        .route("/api/v1/logs/query", post(query::query))
+        .route("/api/v1/logs/services", get(query::services))
+        .route("/api/v1/logs/stats", get(query::stats))
+        .route("/api/v1/logs/storage", get(query::storage))
+        .route("/api/v1/logs/aggregate", post(query::aggregate))
+        .route("/api/v1/logs/trace/{trace_id}", get(query::logs_by_trace))
+        .route(
+            "/api/v1/logs/request/{request_id}",
+            get(query::logs_by_request),
+        )
+        .route("/api/v1/logs/{id}", get(query::log_by_id))
+        .route("/api/v1/traces/{trace_id}", get(query::trace))
+        .route("/api/v1/traces/{trace_id}/dag", get(query::trace_dag))
+        .route("/api/v1/dags", get(query::dags))
+        .fallback(probes::not_found)
+        .layer(DefaultBodyLimit::max(limit))
+        .with_state(state)
+}

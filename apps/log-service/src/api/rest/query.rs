@@ -1,0 +1,171 @@
+//! REST reads: the minisource REST API's query routes under `/api/v1/logs`, traces and DAGs.
+//! Parsing and lookups are the `query` module's; these handlers only speak HTTP. Every read is
+//! scoped to the caller's tenant; another tenant's id reads as "not found".
+
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
+use serde_json::json;
+
+use crate::api::AppState;
+use crate::api::extract::{JsonBody, Tenant};
+use crate::error::AppError;
+use crate::model::LogPage;
+use crate::query::{self, check_path_id, params_object};
+
+/// `GET /api/v1/logs`: the filters and pagination as query parameters.
+pub async fn list(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<Json<LogPage>, AppError> {
+    let obj = params_object(params);
+    let filter = query::parse_filter(&obj)?;
+    let (page, page_size) = query::parse_page(&obj)?;
+    let logs = query::log_page(&state.store, &tenant, &filter, page, page_size).await?;
+    Ok(Json(logs))
+}
+
+/// `POST /api/v1/logs/query`: the minisource REST API's filter body.
+pub async fn query(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    JsonBody(body): JsonBody,
+) -> Result<Json<LogPage>, AppError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| AppError::field("body", "must be a JSON object"))?;
+    let filter = query::parse_filter(obj)?;
+    let (page, page_size) = query::parse_page(obj)?;
+    let logs = query::log_page(&state.store, &tenant, &filter, page, page_size).await?;
+    Ok(Json(logs))
+}
+
+/// `GET /api/v1/logs/{id}`.
+pub async fn log_by_id(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    let id: i64 = id
+        .parse()
+        .map_err(|_| AppError::field("id", format!("{id:?} is not a log id (an integer)")))?;
+    match state.store.get_log(&tenant, id).await? {
+        Some(log) => Ok(Json(log)),
+        None => Err(AppError::NotFound(format!("log {id} not found"))),
+    }
+}
+
+/// `GET /api/v1/logs/trace/{trace_id}`: the trace's logs, oldest first.
+pub async fn logs_by_trace(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(trace_id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    check_path_id("trace_id", &trace_id)?;
+    let logs = state.store.logs_by_trace(&tenant, &trace_id).await?;
+    Ok(Json(
+        json!({ "trace_id": trace_id, "count": logs.len(), "logs": logs }),
+    ))
+}
+
+/// `GET /api/v1/logs/request/{request_id}`: the request's logs, oldest first.
+pub async fn logs_by_request(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(request_id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    check_path_id("request_id", &request_id)?;
+    let logs = state.store.logs_by_request(&tenant, &request_id).await?;
+    Ok(Json(
+        json!({ "request_id": request_id, "count": logs.len(), "logs": logs }),
+    ))
+}
+
+/// `GET /api/v1/logs/services`.
+pub async fn services(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+) -> Result<impl IntoResponse, AppError> {
+    let services = state.store.services(&tenant).await?;
+    Ok(Json(json!({ "services": services })))
+}
+
+/// `GET /api/v1/logs/stats?start_time=&end_time=`.
+pub async fn stats(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<impl IntoResponse, AppError> {
+    let obj = params_object(params);
+    let start = query::time_of(&obj, &["start_time", "from"])?;
+    let end = query::time_of(&obj, &["end_time", "to"])?;
+    Ok(Json(state.store.stats(&tenant, start, end).await?))
+}
+
+/// `POST /api/v1/logs/aggregate`: `{"interval": "minute"|"hour"|"day", ...filter}`.
+pub async fn aggregate(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    JsonBody(body): JsonBody,
+) -> Result<impl IntoResponse, AppError> {
+    let obj = body
+        .as_object()
+        .ok_or_else(|| AppError::field("body", "must be a JSON object"))?;
+    let interval = query::parse_interval(obj)?;
+    let filter = query::parse_filter(obj)?;
+    let buckets = state.store.aggregate(&tenant, &filter, interval).await?;
+    Ok(Json(
+        json!({ "interval": interval.as_str(), "buckets": buckets }),
+    ))
+}
+
+/// `GET /api/v1/logs/storage`: the tenant's row counts and estimated bytes.
+pub async fn storage(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+) -> Result<impl IntoResponse, AppError> {
+    Ok(Json(state.store.storage(&tenant).await?))
+}
+
+/// `GET /api/v1/traces/{trace_id}`: spans (by start time) and logs of one trace; 404 when it has neither.
+pub async fn trace(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(trace_id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    check_path_id("trace_id", &trace_id)?;
+    match query::trace(&state.store, &tenant, &trace_id).await? {
+        Some((spans, logs)) => Ok(Json(
+            json!({ "trace_id": trace_id, "spans": spans, "logs": logs }),
+        )),
+        None => Err(AppError::NotFound(format!("trace {trace_id} not found"))),
+    }
+}
+
+/// `GET /api/v1/traces/{trace_id}/dag`.
+pub async fn trace_dag(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(trace_id): Path<String>,
+) -> Result<impl IntoResponse, AppError> {
+    check_path_id("trace_id", &trace_id)?;
+    match query::dag(&state.store, &tenant, &trace_id).await? {
+        Some(dag) => Ok(Json(dag)),
+        None => Err(AppError::NotFound(format!("trace {trace_id} not found"))),
+    }
+}
+
+/// `GET /api/v1/dags?page=&page_size=`: DAGs of the traces with errors, newest first.
+pub async fn dags(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<impl IntoResponse, AppError> {
+    let (page, page_size) = query::parse_dag_page(&params_object(params))?;
+    let offset = (page - 1) * page_size;
+    let dags = query::error_dags(&state.store, &tenant, page_size, offset).await?;
+    Ok(Json(
+        json!({ "dags": dags, "page": page, "page_size": page_size }),
+    ))
+}

@@ -1,0 +1,95 @@
+//! Field readers shared by the JSON-shaped entries (REST, Traceflow, gRPC `LogEntry`): each
+//! checks one field and, when it is wrong, says which field and why.
+
+use serde_json::{Map, Value};
+
+use crate::error::AppError;
+use crate::model::{Level, MAX_MESSAGE_BYTES, now_ns, parse_ts};
+
+/// A string field that may be absent (missing, null or empty); longer than `max` is an error.
+pub(super) fn opt_string(
+    obj: &Map<String, Value>,
+    field: &str,
+    max: usize,
+) -> Result<Option<String>, AppError> {
+    match obj.get(field) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) if s.is_empty() => Ok(None),
+        Some(Value::String(s)) if s.len() > max => Err(AppError::field(
+            field,
+            format!("is {} bytes, at most {max} allowed", s.len()),
+        )),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(AppError::field(field, "must be a string")),
+    }
+}
+
+/// A string field that must be present and non-empty.
+pub(super) fn req_string(
+    obj: &Map<String, Value>,
+    field: &str,
+    max: usize,
+) -> Result<String, AppError> {
+    opt_string(obj, field, max)?.ok_or_else(|| AppError::field(field, "is required"))
+}
+
+/// Checks an id-like string (trace, span, request, user id): short and without whitespace.
+pub(super) fn check_id(field: &str, value: Option<String>) -> Result<Option<String>, AppError> {
+    match value {
+        Some(v) if v.len() > 128 || v.chars().any(char::is_whitespace) => Err(AppError::field(
+            field,
+            "must be at most 128 characters without whitespace",
+        )),
+        other => Ok(other),
+    }
+}
+
+/// A required level name.
+pub(super) fn level_field(obj: &Map<String, Value>, field: &str) -> Result<Level, AppError> {
+    let text = req_string(obj, field, 32)?;
+    Level::parse(&text).ok_or_else(|| {
+        AppError::field(
+            field,
+            format!("unknown level {text:?}; expected TRACE, DEBUG, INFO, WARN, ERROR or FATAL"),
+        )
+    })
+}
+
+/// An RFC 3339 timestamp in unix nanoseconds; absent means now.
+pub(super) fn timestamp_field(obj: &Map<String, Value>, field: &str) -> Result<i64, AppError> {
+    match opt_string(obj, field, 64) {
+        Ok(None) => Ok(now_ns()),
+        Ok(Some(text)) => parse_ts(&text).ok_or_else(|| {
+            AppError::field(field, format!("{text:?} is not an RFC 3339 timestamp"))
+        }),
+        Err(_) => Err(AppError::field(field, "must be an RFC 3339 string")),
+    }
+}
+
+/// The structured fields: `metadata`, or `attributes` from clients that send that name instead.
+pub(super) fn metadata_field(obj: &Map<String, Value>) -> Result<Option<Value>, AppError> {
+    for field in ["metadata", "attributes"] {
+        match obj.get(field) {
+            None | Some(Value::Null) => continue,
+            Some(Value::Object(map)) if map.is_empty() => return Ok(None),
+            Some(v @ Value::Object(_)) => {
+                if v.to_string().len() > MAX_MESSAGE_BYTES {
+                    return Err(AppError::field(
+                        field,
+                        format!("is larger than {MAX_MESSAGE_BYTES} bytes"),
+                    ));
+                }
+                return Ok(Some(v.clone()));
+            }
+            Some(_) => return Err(AppError::field(field, "must be a JSON object")),
+        }
+    }
+    Ok(None)
+}
+
+/// The entry itself, which must be a JSON object.
+pub(super) fn as_object(value: &Value) -> Result<&Map<String, Value>, AppError> {
+    value
+        .as_object()
+        .ok_or_else(|| AppError::invalid("log entry must be a JSON object"))
+}

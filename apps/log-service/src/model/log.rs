@@ -1,0 +1,53 @@
+//! A log record: validated for writing, and as the query API returns it.
+
+use serde::Serialize;
+use serde_json::Value;
+
+use super::Level;
+
+/// A validated log record ready to be written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLog {
+    /// Unix time in nanoseconds.
+    pub timestamp_ns: i64,
+    pub service: String,
+    pub level: Level,
+    pub message: String,
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+    pub parent_span_id: Option<String>,
+    pub user_id: Option<String>,
+    pub request_id: Option<String>,
+    pub source: Option<String>,
+    pub host: Option<String>,
+    pub environment: Option<String>,
+    /// JSON object text of the structured fields (the minisource REST API's `metadata`, OTLP
+    /// attributes); `None` when empty. Serialised by the request handler, so the single writer
+    /// thread only does storage work.
+    pub metadata: Option<String>,
+}
+
+/// A stored log record as the query API returns it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LogView {
+    pub id: i64,
+    pub tenant_id: String,
+    pub timestamp: String,
+    #[serde(skip)]
+    pub timestamp_ns: i64,
+    pub service_name: String,
+    pub level: Level,
+    pub message: String,
+    pub trace_id: Option<String>,
+    pub span_id: Option<String>,
+    pub parent_span_id: Option<String>,
+    pub user_id: Option<String>,
+    pub request_id: Option<String>,
+    pub source: Option<String>,
+    pub host: Option<String>,
+    pub environment: Option<String>,
+    /// Structured fields (OTLP attributes, the minisource REST API's `metadata`).
+    pub attributes: Value,
+    /// The same object under the minisource REST API's name, so its clients keep working.
+    pub metadata: Value,
+}

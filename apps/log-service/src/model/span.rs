@@ -1,0 +1,112 @@
+//! A span: validated for writing, and as the trace API returns it.
+
+use serde::Serialize;
+use serde_json::Value;
+
+/// Kind of a span, as OpenTelemetry defines it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanKind {
+    Internal = 1,
+    Server = 2,
+    Client = 3,
+    Producer = 4,
+    Consumer = 5,
+}
+
+impl SpanKind {
+    /// Maps the OTLP enum; unspecified counts as INTERNAL, as the specification says.
+    pub fn from_otlp(n: i32) -> SpanKind {
+        match n {
+            2 => SpanKind::Server,
+            3 => SpanKind::Client,
+            4 => SpanKind::Producer,
+            5 => SpanKind::Consumer,
+            _ => SpanKind::Internal,
+        }
+    }
+
+    /// Upper-case name used in the JSON API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanKind::Internal => "INTERNAL",
+            SpanKind::Server => "SERVER",
+            SpanKind::Client => "CLIENT",
+            SpanKind::Producer => "PRODUCER",
+            SpanKind::Consumer => "CONSUMER",
+        }
+    }
+}
+
+/// Status code of a span.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SpanStatus {
+    Unset = 0,
+    Ok = 1,
+    Error = 2,
+}
+
+impl SpanStatus {
+    /// Maps the OTLP status code; unknown codes read as UNSET.
+    pub fn from_i64(n: i64) -> SpanStatus {
+        match n {
+            1 => SpanStatus::Ok,
+            2 => SpanStatus::Error,
+            _ => SpanStatus::Unset,
+        }
+    }
+
+    /// Upper-case name used in the JSON API.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SpanStatus::Unset => "UNSET",
+            SpanStatus::Ok => "OK",
+            SpanStatus::Error => "ERROR",
+        }
+    }
+}
+
+/// A validated span ready to be written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewSpan {
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub service: String,
+    pub name: String,
+    pub kind: SpanKind,
+    pub start_ns: i64,
+    pub end_ns: i64,
+    pub status: SpanStatus,
+    pub status_message: Option<String>,
+    /// JSON object of span attributes.
+    pub attributes: Value,
+    /// JSON array of `{trace_id, span_id, attributes}`.
+    pub links: Value,
+    /// JSON array of `{name, timestamp, attributes}` (exceptions are events).
+    pub events: Value,
+}
+
+/// A stored span as the trace API returns it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SpanView {
+    pub trace_id: String,
+    pub span_id: String,
+    pub parent_span_id: Option<String>,
+    pub service: String,
+    pub name: String,
+    pub kind: &'static str,
+    pub start_time: String,
+    pub end_time: String,
+    pub duration_ms: f64,
+    pub status: &'static str,
+    pub status_message: Option<String>,
+    pub attributes: Value,
+    pub links: Value,
+    pub events: Value,
+    #[serde(skip)]
+    pub start_ns: i64,
+    #[serde(skip)]
+    pub end_ns: i64,
+    #[serde(skip)]
+    pub status_code: SpanStatus,
+}

@@ -1,0 +1,81 @@
+//! Reading, shared by the REST API and the distributed-logging gRPC API: page limits, filters,
+//! trace lookups and DAGs. Every read is scoped to a tenant, so another tenant's trace reads as
+//! absent. The handlers only translate between their protocol and these functions.
+
+mod dag;
+mod params;
+
+pub use dag::{Dag, DagEdge, DagNode};
+pub use params::{
+    check_path_id, limit_offset, params_object, parse_dag_page, parse_filter, parse_interval,
+    parse_page, required_trace_id, time_of,
+};
+
+use crate::error::AppError;
+use crate::model::{LogFilter, LogPage, LogView, SpanView};
+use crate::storage::Store;
+
+/// Largest page a caller may ask for.
+pub const MAX_PAGE_SIZE: u32 = 1000;
+/// Logs per page when the caller names no size.
+pub const DEFAULT_PAGE_SIZE: u32 = 100;
+/// DAGs per page of `/api/v1/dags` when the caller names no size.
+pub const DEFAULT_DAG_PAGE_SIZE: u32 = 20;
+
+/// Page `page` (from 1) of `page_size` logs matching `filter`, newest first, with the total.
+pub async fn log_page(
+    store: &Store,
+    tenant: &str,
+    filter: &LogFilter,
+    page: u32,
+    page_size: u32,
+) -> Result<LogPage, AppError> {
+    let offset = (page as u64 - 1) * page_size as u64;
+    let (logs, total) = store.query_logs(tenant, filter, page_size, offset).await?;
+    Ok(LogPage {
+        logs,
+        total,
+        page,
+        page_size,
+    })
+}
+
+/// Spans (by start time) and logs (oldest first) of one trace; `None` when it has neither.
+pub async fn trace(
+    store: &Store,
+    tenant: &str,
+    trace_id: &str,
+) -> Result<Option<(Vec<SpanView>, Vec<LogView>)>, AppError> {
+    let (spans, logs) = tokio::try_join!(
+        store.spans_by_trace(tenant, trace_id),
+        store.logs_by_trace(tenant, trace_id)
+    )?;
+    if spans.is_empty() && logs.is_empty() {
+        return Ok(None);
+    }
+    Ok(Some((spans, logs)))
+}
+
+/// The DAG of one trace; `None` when the trace has neither spans nor logs.
+pub async fn dag(store: &Store, tenant: &str, trace_id: &str) -> Result<Option<Dag>, AppError> {
+    Ok(trace(store, tenant, trace_id)
+        .await?
+        .map(|(spans, logs)| dag::build(trace_id, &spans, &logs)))
+}
+
+/// DAGs of up to `limit` traces with an error after skipping `offset`, newest first.
+pub async fn error_dags(
+    store: &Store,
+    tenant: &str,
+    limit: u32,
+    offset: u32,
+) -> Result<Vec<Dag>, AppError> {
+    let ids = store.error_traces(tenant, limit, offset).await?;
+    let mut dags = Vec::with_capacity(ids.len());
+    for id in ids {
+        if let Some(dag) = dag(store, tenant, &id).await? {
+            dags.push(dag);
+        }
+    }
+    Ok(dags)
+}
