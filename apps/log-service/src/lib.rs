@@ -13,7 +13,7 @@
 //! - `proto`: the distributed-logging gRPC API's generated types;
 //! - `ingest`: what arrives, validated into rows and committed (REST, Traceflow, gRPC, OTLP);
 //! - `query`: reading, shared by REST and gRPC (filters, pages, traces, DAGs);
-//! - `storage`: the write queue and the SQLite and PostgreSQL backends;
+//! - `storage`: the write queue, the `Backend` trait, and SQLite and PostgreSQL behind it;
 //! - `api`: the handlers of the four listeners (REST, OTLP/HTTP, OTLP gRPC, gRPC API);
 //! - `config`, `startup`, `error`, `metrics`: configuration, wiring, errors and counters.
 //!

@@ -1,24 +1,32 @@
 //! Storage: one writer that group-commits batches, readers that answer queries, two backends.
 //!
-//! Every write goes through a single queue bounded in *rows* (a semaphore): a caller that would
-//! overflow it is told at once (429 / RESOURCE_EXHAUSTED) instead of the queue growing without limit.
-//! The writer takes everything that is queued (up to `max_batch_rows`), writes it in one transaction
-//! and answers each caller only after the commit, so an acknowledged record is on disk and one
-//! fsync is shared by every request of the group.
+//! Writes from every handler go through one bounded queue (`queue`) to the backend's single
+//! writer. Reads go to the backend through the [`Backend`] trait, which SQLite (`sqlite`) and
+//! PostgreSQL (`postgres`) implement; each backend is a folder with its schema, its writer and
+//! its reader. [`Store`] is the handle the handlers hold: the queue's end plus the backend.
 
 mod postgres;
+mod queue;
+mod search;
 mod sqlite;
 
+use std::ops::Deref;
 use std::sync::Arc;
-use std::time::Instant;
 
-use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
+use futures_util::future::BoxFuture;
 
 use crate::config::DatabaseConfig;
 use crate::metrics::Metrics;
 use crate::model::{
-    Bucket, Interval, LogFilter, LogView, SpanView, Stats, StorageInfo, WriteBatch,
+    Bucket, Interval, Level, LogFilter, LogView, SpanView, Stats, StorageInfo, WriteBatch,
+    format_ts,
 };
+
+pub use queue::{QueueReceiver, WriteJob};
+pub use search::search_terms;
+
+/// Most logs returned for one trace or request id.
+const MAX_TRACE_ROWS: i64 = 50_000;
 
 /// A storage failure.
 #[derive(Debug, thiserror::Error)]
@@ -46,26 +54,84 @@ pub enum StoreError {
     Task(String),
 }
 
-/// A batch waiting for the writer, with the queue room it holds until it is committed.
-pub(crate) struct WriteJob {
-    pub batch: WriteBatch,
-    pub done: oneshot::Sender<Result<Vec<i64>, StoreError>>,
-    pub _permit: OwnedSemaphorePermit,
-}
+/// The answer of a backend read. Boxed, because the backend is chosen at start-up and held as
+/// `dyn Backend`, which `async fn` in a trait does not allow.
+pub type Read<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
 
-enum Backend {
-    Sqlite(sqlite::SqliteReader),
-    Postgres(postgres::PgStore),
+/// The read side of a storage backend; every read is scoped to a tenant, and a tenant that has
+/// never written reads as empty. Writes do not go through this trait: they are queued and
+/// committed by the backend's own writer, which owns its connection.
+pub trait Backend: Send + Sync {
+    /// `sqlite` or `postgres`.
+    fn name(&self) -> &'static str;
+
+    /// Checks that the database answers.
+    fn ping(&self) -> Read<'_, ()>;
+
+    /// Up to `limit` logs matching `filter` after skipping `offset`, newest first, and the total
+    /// number of matches.
+    fn query_logs<'a>(
+        &'a self,
+        tenant: &'a str,
+        filter: &'a LogFilter,
+        limit: u32,
+        offset: u64,
+    ) -> Read<'a, (Vec<LogView>, i64)>;
+
+    /// One log by id, only if it belongs to `tenant`.
+    fn get_log<'a>(&'a self, tenant: &'a str, id: i64) -> Read<'a, Option<LogView>>;
+
+    /// Logs of one trace, oldest first.
+    fn logs_by_trace<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, Vec<LogView>>;
+
+    /// Logs of one request id, oldest first.
+    fn logs_by_request<'a>(
+        &'a self,
+        tenant: &'a str,
+        request_id: &'a str,
+    ) -> Read<'a, Vec<LogView>>;
+
+    /// Spans of one trace, by start time.
+    fn spans_by_trace<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, Vec<SpanView>>;
+
+    /// Service names seen for `tenant`, sorted.
+    fn services<'a>(&'a self, tenant: &'a str) -> Read<'a, Vec<String>>;
+
+    /// Counts per level and service in an optional time range.
+    fn stats<'a>(
+        &'a self,
+        tenant: &'a str,
+        start_ns: Option<i64>,
+        end_ns: Option<i64>,
+    ) -> Read<'a, Stats>;
+
+    /// Counts per level in time buckets.
+    fn aggregate<'a>(
+        &'a self,
+        tenant: &'a str,
+        filter: &'a LogFilter,
+        interval: Interval,
+    ) -> Read<'a, Vec<Bucket>>;
+
+    /// Row counts and estimated size of `tenant`'s data.
+    fn storage<'a>(&'a self, tenant: &'a str) -> Read<'a, StorageInfo>;
+
+    /// Ids of traces with an error (span status Error or an ERROR/FATAL log), newest first.
+    fn error_traces<'a>(
+        &'a self,
+        tenant: &'a str,
+        limit: u32,
+        offset: u32,
+    ) -> Read<'a, Vec<String>>;
 }
 
 struct Inner {
-    backend: Backend,
-    writer_tx: mpsc::UnboundedSender<WriteJob>,
-    permits: Arc<Semaphore>,
-    capacity: usize,
+    backend: Box<dyn Backend>,
+    queue: queue::WriteQueue,
 }
 
-/// Handle to storage; cheap to clone, shared by every server of the application.
+/// Handle to storage; cheap to clone, shared by every server of the application. Reads are the
+/// backend's (`Store` derefs to [`Backend`]); writes go through the queue.
 #[derive(Clone)]
 pub struct Store {
     inner: Arc<Inner>,
@@ -76,6 +142,14 @@ impl std::fmt::Debug for Store {
         f.debug_struct("Store")
             .field("backend", &self.backend_name())
             .finish()
+    }
+}
+
+impl Deref for Store {
+    type Target = dyn Backend;
+
+    fn deref(&self) -> &Self::Target {
+        self.inner.backend.as_ref()
     }
 }
 
@@ -98,15 +172,6 @@ impl WriterHandle {
     }
 }
 
-macro_rules! dispatch {
-    ($self:ident, $b:ident => $e:expr) => {
-        match &$self.inner.backend {
-            Backend::Sqlite($b) => $e,
-            Backend::Postgres($b) => $e,
-        }
-    };
-}
-
 impl Store {
     /// Opens (and creates or migrates) the database and starts the writer.
     pub async fn open(
@@ -115,224 +180,75 @@ impl Store {
         max_batch_rows: usize,
         metrics: Metrics,
     ) -> Result<(Store, WriterHandle), StoreError> {
-        let (writer_tx, writer_rx) = mpsc::unbounded_channel();
-        let permits = Arc::new(Semaphore::new(queue_capacity));
-        let (backend, handle) = match database {
+        let (queue, receiver) = queue::channel(queue_capacity, max_batch_rows, metrics);
+        let (backend, writer): (Box<dyn Backend>, WriterHandle) = match database {
             DatabaseConfig::Sqlite { path } => {
-                let (reader, thread) = sqlite::open(
-                    path,
-                    writer_rx,
-                    max_batch_rows,
-                    metrics,
-                    permits.clone(),
-                    queue_capacity,
-                )
-                .await?;
-                (
-                    Backend::Sqlite(reader),
-                    WriterHandle {
-                        thread: Some(thread),
-                        task: None,
-                    },
-                )
+                let (reader, thread) = sqlite::open(path, receiver).await?;
+                let writer = WriterHandle {
+                    thread: Some(thread),
+                    task: None,
+                };
+                (reader, writer)
             }
             DatabaseConfig::Postgres { url } => {
-                let (store, task) = postgres::open(
-                    url,
-                    writer_rx,
-                    max_batch_rows,
-                    metrics,
-                    permits.clone(),
-                    queue_capacity,
-                )
-                .await?;
-                (
-                    Backend::Postgres(store),
-                    WriterHandle {
-                        thread: None,
-                        task: Some(task),
-                    },
-                )
+                let (reader, task) = postgres::open(url, receiver).await?;
+                let writer = WriterHandle {
+                    thread: None,
+                    task: Some(task),
+                };
+                (reader, writer)
             }
         };
         let store = Store {
-            inner: Arc::new(Inner {
-                backend,
-                writer_tx,
-                permits,
-                capacity: queue_capacity,
-            }),
+            inner: Arc::new(Inner { backend, queue }),
         };
-        Ok((store, handle))
+        Ok((store, writer))
     }
 
     /// `sqlite` or `postgres`.
     pub fn backend_name(&self) -> &'static str {
-        match &self.inner.backend {
-            Backend::Sqlite(_) => "sqlite",
-            Backend::Postgres(_) => "postgres",
-        }
+        self.inner.backend.name()
     }
 
     /// Writes the batch and returns the ids of its logs once the transaction has committed.
     pub async fn write(&self, batch: WriteBatch) -> Result<Vec<i64>, StoreError> {
-        if batch.is_empty() {
-            return Ok(Vec::new());
-        }
-        let rows = batch.len();
-        if rows > self.inner.capacity {
-            return Err(StoreError::TooLarge {
-                rows,
-                capacity: self.inner.capacity,
-            });
-        }
-        let permit = self
-            .inner
-            .permits
-            .clone()
-            .try_acquire_many_owned(rows as u32)
-            .map_err(|_| StoreError::QueueFull)?;
-        let (done, done_rx) = oneshot::channel();
-        self.inner
-            .writer_tx
-            .send(WriteJob {
-                batch,
-                done,
-                _permit: permit,
-            })
-            .map_err(|_| StoreError::Closed)?;
-        done_rx.await.map_err(|_| StoreError::Closed)?
+        self.inner.queue.push(batch).await
     }
 
     /// Rows currently waiting for the writer.
     pub fn queued_rows(&self) -> usize {
-        self.inner.capacity - self.inner.permits.available_permits()
+        self.inner.queue.queued_rows()
     }
 
     /// Checks that the writer runs and the database answers.
     pub async fn ready(&self) -> Result<(), StoreError> {
-        if self.inner.writer_tx.is_closed() {
+        if self.inner.queue.is_closed() {
             return Err(StoreError::Closed);
         }
-        dispatch!(self, b => b.ping().await)
-    }
-
-    /// Up to `limit` logs matching `filter` after skipping `offset`, newest first, and the total
-    /// number of matches.
-    pub async fn query_logs(
-        &self,
-        tenant: &str,
-        filter: &LogFilter,
-        limit: u32,
-        offset: u64,
-    ) -> Result<(Vec<LogView>, i64), StoreError> {
-        dispatch!(self, b => b.query_logs(tenant, filter, limit, offset).await)
-    }
-
-    /// One log by id, only if it belongs to `tenant`.
-    pub async fn get_log(&self, tenant: &str, id: i64) -> Result<Option<LogView>, StoreError> {
-        dispatch!(self, b => b.get_log(tenant, id).await)
-    }
-
-    /// Logs of one trace, oldest first.
-    pub async fn logs_by_trace(
-        &self,
-        tenant: &str,
-        trace_id: &str,
-    ) -> Result<Vec<LogView>, StoreError> {
-        dispatch!(self, b => b.logs_by_trace(tenant, trace_id).await)
-    }
-
-    /// Logs of one request id, oldest first.
-    pub async fn logs_by_request(
-        &self,
-        tenant: &str,
-        request_id: &str,
-    ) -> Result<Vec<LogView>, StoreError> {
-        dispatch!(self, b => b.logs_by_request(tenant, request_id).await)
-    }
-
-    /// Spans of one trace, by start time.
-    pub async fn spans_by_trace(
-        &self,
-        tenant: &str,
-        trace_id: &str,
-    ) -> Result<Vec<SpanView>, StoreError> {
-        dispatch!(self, b => b.spans_by_trace(tenant, trace_id).await)
-    }
-
-    /// Service names seen for `tenant`, sorted.
-    pub async fn services(&self, tenant: &str) -> Result<Vec<String>, StoreError> {
-        dispatch!(self, b => b.services(tenant).await)
-    }
-
-    /// Counts per level and service in an optional time range.
-    pub async fn stats(
-        &self,
-        tenant: &str,
-        start_ns: Option<i64>,
-        end_ns: Option<i64>,
-    ) -> Result<Stats, StoreError> {
-        dispatch!(self, b => b.stats(tenant, start_ns, end_ns).await)
-    }
-
-    /// Counts per level in time buckets.
-    pub async fn aggregate(
-        &self,
-        tenant: &str,
-        filter: &LogFilter,
-        interval: Interval,
-    ) -> Result<Vec<Bucket>, StoreError> {
-        dispatch!(self, b => b.aggregate(tenant, filter, interval).await)
-    }
-
-    /// Row counts and estimated size of `tenant`'s data.
-    pub async fn storage(&self, tenant: &str) -> Result<StorageInfo, StoreError> {
-        dispatch!(self, b => b.storage(tenant).await)
-    }
-
-    /// Ids of traces with an error (span status Error or an ERROR/FATAL log), newest first.
-    pub async fn error_traces(
-        &self,
-        tenant: &str,
-        limit: u32,
-        offset: u32,
-    ) -> Result<Vec<String>, StoreError> {
-        dispatch!(self, b => b.error_traces(tenant, limit, offset).await)
+        self.inner.backend.ping().await
     }
 }
 
-/// Words of a free-text search, each quoted so that user input is never parsed as query syntax.
-/// Splitting on the same boundaries as the index's tokenizer keeps every quoted term a single token.
-pub(crate) fn search_terms(search: &str) -> Vec<String> {
-    search
-        .split(|c: char| !c.is_alphanumeric())
-        .filter(|w| !w.is_empty())
-        .map(|w| w.to_lowercase())
-        .collect()
-}
-
-/// Records how long a group commit took and how many rows it held.
-pub(crate) fn observe_commit(metrics: &Metrics, started: Instant, rows: usize, ok: bool) {
-    metrics
-        .commit_seconds
-        .observe(started.elapsed().as_secs_f64());
-    metrics.commit_rows.observe(rows as f64);
-    if !ok {
-        metrics.commit_failures.inc();
+/// Adds one `(bucket start, level, count)` row to the aggregation built so far; rows arrive
+/// ordered by bucket, so a new start opens a new bucket.
+fn add_bucket_row(buckets: &mut Vec<(i64, Bucket)>, start_ns: i64, level: Level, count: i64) {
+    if buckets.last().is_none_or(|(s, _)| *s != start_ns) {
+        buckets.push((
+            start_ns,
+            Bucket {
+                bucket: format_ts(start_ns),
+                total: 0,
+                counts: Default::default(),
+            },
+        ));
+    }
+    if let Some((_, bucket)) = buckets.last_mut() {
+        bucket.total += count;
+        bucket.counts.insert(level.as_str().into(), count.into());
     }
 }
 
-#[cfg(test)]
-mod tests {
-    use super::search_terms;
-
-    #[test]
-    fn search_terms_drop_query_syntax() {
-        assert_eq!(
-            search_terms("Authentication \"failed\" OR user-42*"),
-            ["authentication", "failed", "or", "user", "42"]
-        );
-        assert!(search_terms("!!! ***").is_empty());
-    }
+/// The duration of a span, in the milliseconds the trace API shows.
+fn duration_ms(start_ns: i64, end_ns: i64) -> f64 {
+    (end_ns.saturating_sub(start_ns)).max(0) as f64 / 1e6
 }

@@ -1,0 +1,42 @@
+//! PostgreSQL backend with the minisource REST API's `log_entries` table (see `schema`).
+//!
+//! One writer task owns a connection and inserts a whole group commit with one `UNNEST`
+//! statement per table; readers share a second connection (tokio-postgres pipelines concurrent
+//! queries). PostgreSQL keeps microseconds, so timestamps are stored at that precision.
+
+mod reader;
+mod schema;
+mod writer;
+
+use std::sync::Arc;
+
+use tokio_postgres::{Client, NoTls};
+
+use super::{Backend, QueueReceiver, StoreError};
+
+async fn connect(url: &str) -> Result<Client, StoreError> {
+    let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
+    tokio::spawn(async move {
+        if let Err(err) = connection.await {
+            tracing::warn!(error = %err, "postgres connection closed");
+        }
+    });
+    Ok(client)
+}
+
+/// Connects, creates the schema, starts the writer task.
+pub(super) async fn open(
+    url: &str,
+    queue: QueueReceiver,
+) -> Result<(Box<dyn Backend>, tokio::task::JoinHandle<()>), StoreError> {
+    let writer = connect(url).await?;
+    schema::create(&writer).await?;
+    let reader = connect(url).await?;
+    let task = tokio::spawn(writer::run(url.to_owned(), writer, queue));
+    Ok((Box::new(reader::PgReader::new(Arc::new(reader))), task))
+}
+
+/// Unix nanoseconds to the microseconds PostgreSQL stores.
+fn micros(ns: i64) -> i64 {
+    ns.div_euclid(1000)
+}

@@ -1,0 +1,443 @@
+//! The PostgreSQL reader: every read on one shared connection, scoped by `tenant_id`.
+
+use std::sync::Arc;
+
+use serde_json::Value;
+use tokio_postgres::types::ToSql;
+use tokio_postgres::{Client, Row};
+
+use super::micros;
+use crate::model::{
+    Bucket, Interval, Level, LogFilter, LogView, SpanKind, SpanStatus, SpanView, Stats,
+    StorageInfo, format_ts,
+};
+use crate::storage::{
+    Backend, MAX_TRACE_ROWS, Read, StoreError, add_bucket_row, duration_ms, search_terms,
+};
+
+const LOG_COLUMNS: &str = "id, tenant_id, (EXTRACT(EPOCH FROM timestamp) * 1000000)::int8, level, \
+     service_name, message, trace_id, span_id, parent_span_id, user_id, request_id, source, host, \
+     environment, metadata";
+
+const SPAN_COLUMNS: &str = "trace_id, span_id, parent_span_id, service_name, name, kind, start_us, \
+     end_us, status, status_message, attributes, links, events";
+
+/// Read side of the PostgreSQL backend: one connection shared by every read, which
+/// tokio-postgres pipelines.
+pub(super) struct PgReader {
+    client: Arc<Client>,
+}
+
+fn log_from_row(row: &Row) -> LogView {
+    let us: i64 = row.get(2);
+    let ts = us.saturating_mul(1000);
+    let attributes: Option<Value> = row.get(14);
+    let attributes = attributes.unwrap_or_else(|| Value::Object(Default::default()));
+    let level: String = row.get(3);
+    LogView {
+        id: row.get(0),
+        tenant_id: row.get(1),
+        timestamp: format_ts(ts),
+        timestamp_ns: ts,
+        level: Level::parse(&level).unwrap_or(Level::Info),
+        service_name: row.get(4),
+        message: row.get(5),
+        trace_id: row.get(6),
+        span_id: row.get(7),
+        parent_span_id: row.get(8),
+        user_id: row.get(9),
+        request_id: row.get(10),
+        source: row.get(11),
+        host: row.get(12),
+        environment: row.get(13),
+        metadata: attributes.clone(),
+        attributes,
+    }
+}
+
+fn span_from_row(row: &Row) -> SpanView {
+    let start_ns = row.get::<_, i64>(6).saturating_mul(1000);
+    let end_ns = row.get::<_, i64>(7).saturating_mul(1000);
+    let status = SpanStatus::from_i64(row.get::<_, i16>(8) as i64);
+    SpanView {
+        trace_id: row.get(0),
+        span_id: row.get(1),
+        parent_span_id: row.get(2),
+        service: row.get(3),
+        name: row.get(4),
+        kind: SpanKind::from_otlp(row.get::<_, i16>(5) as i32).as_str(),
+        start_time: format_ts(start_ns),
+        end_time: format_ts(end_ns),
+        duration_ms: duration_ms(start_ns, end_ns),
+        status: status.as_str(),
+        status_message: row.get(9),
+        attributes: row.get(10),
+        links: row.get(11),
+        events: row.get(12),
+        start_ns,
+        end_ns,
+        status_code: status,
+    }
+}
+
+/// Owned query parameters, so that a WHERE clause can be built up before it is borrowed for a call.
+type Params = Vec<Box<dyn ToSql + Sync + Send>>;
+
+fn where_clause(tenant: &str, filter: &LogFilter) -> (String, Params) {
+    let mut sql = String::from("tenant_id = $1");
+    let mut params: Params = vec![Box::new(tenant.to_owned())];
+    let mut push = |sql: &mut String, clause: &str, value: Box<dyn ToSql + Sync + Send>| {
+        params.push(value);
+        sql.push_str(&clause.replace('?', &format!("${}", params.len())));
+    };
+    if let Some(v) = &filter.service {
+        push(&mut sql, " AND service_name = ?", Box::new(v.clone()));
+    }
+    if let Some(v) = filter.level {
+        push(&mut sql, " AND level = ?", Box::new(v.as_str().to_owned()));
+    }
+    if let Some(v) = filter.min_level {
+        let names: Vec<String> = Level::ALL
+            .iter()
+            .filter(|l| **l >= v)
+            .map(|l| l.as_str().to_owned())
+            .collect();
+        push(&mut sql, " AND level = ANY(?)", Box::new(names));
+    }
+    let ts = "'epoch'::timestamptz + ?::int8 * interval '1 microsecond'";
+    if let Some(v) = filter.start_ns {
+        push(
+            &mut sql,
+            &format!(" AND timestamp >= {ts}"),
+            Box::new(micros(v)),
+        );
+    }
+    if let Some(v) = filter.end_ns {
+        push(
+            &mut sql,
+            &format!(" AND timestamp <= {ts}"),
+            Box::new(micros(v)),
+        );
+    }
+    if let Some(v) = &filter.trace_id {
+        push(&mut sql, " AND trace_id = ?", Box::new(v.clone()));
+    }
+    if let Some(v) = &filter.request_id {
+        push(&mut sql, " AND request_id = ?", Box::new(v.clone()));
+    }
+    if let Some(v) = &filter.user_id {
+        push(&mut sql, " AND user_id = ?", Box::new(v.clone()));
+    }
+    if let Some(v) = &filter.environment {
+        push(&mut sql, " AND environment = ?", Box::new(v.clone()));
+    }
+    if let Some(v) = &filter.search {
+        let terms = search_terms(v);
+        if terms.is_empty() {
+            sql.push_str(" AND false");
+        } else {
+            push(
+                &mut sql,
+                " AND to_tsvector('simple', message) @@ plainto_tsquery('simple', ?)",
+                Box::new(terms.join(" ")),
+            );
+        }
+    }
+    (sql, params)
+}
+
+fn refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+impl PgReader {
+    /// A reader on `client`.
+    pub(super) fn new(client: Arc<Client>) -> PgReader {
+        PgReader { client }
+    }
+
+    /// Logs whose `column` equals `value`, oldest first.
+    async fn logs_where(
+        &self,
+        tenant: &str,
+        column: &str,
+        value: &str,
+    ) -> Result<Vec<LogView>, StoreError> {
+        let rows = self
+            .client
+            .query(
+                &format!(
+                    "SELECT {LOG_COLUMNS} FROM log_entries WHERE tenant_id = $1 AND {column} = $2 \
+                     ORDER BY timestamp, id LIMIT {MAX_TRACE_ROWS}"
+                ),
+                &[&tenant, &value],
+            )
+            .await?;
+        Ok(rows.iter().map(log_from_row).collect())
+    }
+}
+
+impl Backend for PgReader {
+    fn name(&self) -> &'static str {
+        "postgres"
+    }
+
+    fn ping(&self) -> Read<'_, ()> {
+        Box::pin(async move {
+            self.client.query_one("SELECT 1", &[]).await?;
+            Ok(())
+        })
+    }
+
+    fn query_logs<'a>(
+        &'a self,
+        tenant: &'a str,
+        filter: &'a LogFilter,
+        limit: u32,
+        offset: u64,
+    ) -> Read<'a, (Vec<LogView>, i64)> {
+        Box::pin(async move {
+            let (where_sql, params) = where_clause(tenant, filter);
+            let rows = self
+                .client
+                .query(
+                    &format!(
+                        "SELECT {LOG_COLUMNS} FROM log_entries WHERE {where_sql} \
+                         ORDER BY timestamp DESC, id DESC LIMIT {limit} OFFSET {offset}"
+                    ),
+                    &refs(&params),
+                )
+                .await?;
+            let total: i64 = self
+                .client
+                .query_one(
+                    &format!("SELECT COUNT(*) FROM log_entries WHERE {where_sql}"),
+                    &refs(&params),
+                )
+                .await?
+                .get(0);
+            Ok((rows.iter().map(log_from_row).collect(), total))
+        })
+    }
+
+    fn get_log<'a>(&'a self, tenant: &'a str, id: i64) -> Read<'a, Option<LogView>> {
+        Box::pin(async move {
+            let row = self
+                .client
+                .query_opt(
+                    &format!(
+                        "SELECT {LOG_COLUMNS} FROM log_entries WHERE id = $1 AND tenant_id = $2"
+                    ),
+                    &[&id, &tenant],
+                )
+                .await?;
+            Ok(row.as_ref().map(log_from_row))
+        })
+    }
+
+    fn logs_by_trace<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, Vec<LogView>> {
+        Box::pin(self.logs_where(tenant, "trace_id", trace_id))
+    }
+
+    fn logs_by_request<'a>(
+        &'a self,
+        tenant: &'a str,
+        request_id: &'a str,
+    ) -> Read<'a, Vec<LogView>> {
+        Box::pin(self.logs_where(tenant, "request_id", request_id))
+    }
+
+    fn spans_by_trace<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, Vec<SpanView>> {
+        Box::pin(async move {
+            let rows = self
+                .client
+                .query(
+                    &format!(
+                        "SELECT {SPAN_COLUMNS} FROM log_spans WHERE tenant_id = $1 AND trace_id = $2 \
+                         ORDER BY start_us, span_id"
+                    ),
+                    &[&tenant, &trace_id],
+                )
+                .await?;
+            Ok(rows.iter().map(span_from_row).collect())
+        })
+    }
+
+    fn services<'a>(&'a self, tenant: &'a str) -> Read<'a, Vec<String>> {
+        Box::pin(async move {
+            let rows = self
+                .client
+                .query(
+                    "SELECT service_name FROM log_services WHERE tenant_id = $1 ORDER BY service_name",
+                    &[&tenant],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn stats<'a>(
+        &'a self,
+        tenant: &'a str,
+        start_ns: Option<i64>,
+        end_ns: Option<i64>,
+    ) -> Read<'a, Stats> {
+        Box::pin(async move {
+            let filter = LogFilter {
+                start_ns,
+                end_ns,
+                ..Default::default()
+            };
+            let (where_sql, params) = where_clause(tenant, &filter);
+            let mut stats = Stats::default();
+            for row in self
+                .client
+                .query(
+                    &format!(
+                        "SELECT level, COUNT(*) FROM log_entries WHERE {where_sql} GROUP BY level"
+                    ),
+                    &refs(&params),
+                )
+                .await?
+            {
+                let level = Level::parse(row.get(0)).unwrap_or(Level::Info);
+                let count: i64 = row.get(1);
+                stats.total += count;
+                if level.is_error() {
+                    stats.error_count += count;
+                }
+                let slot = stats
+                    .by_level
+                    .entry(level.as_str().to_owned())
+                    .or_insert(0.into());
+                *slot = (slot.as_i64().unwrap_or(0) + count).into();
+            }
+            for row in self
+                .client
+                .query(
+                    &format!(
+                        "SELECT service_name, COUNT(*) FROM log_entries WHERE {where_sql} GROUP BY service_name"
+                    ),
+                    &refs(&params),
+                )
+                .await?
+            {
+                let count: i64 = row.get(1);
+                stats.by_service.insert(row.get(0), count.into());
+            }
+            let row = self
+                .client
+                .query_one(
+                    &format!(
+                        "SELECT (EXTRACT(EPOCH FROM MIN(timestamp)) * 1000000)::int8, \
+                         (EXTRACT(EPOCH FROM MAX(timestamp)) * 1000000)::int8 FROM log_entries WHERE {where_sql}"
+                    ),
+                    &refs(&params),
+                )
+                .await?;
+            let first: Option<i64> = row.get(0);
+            let last: Option<i64> = row.get(1);
+            stats.first_timestamp = first.map(|us| format_ts(us * 1000));
+            stats.last_timestamp = last.map(|us| format_ts(us * 1000));
+            stats.trace_count_with_errors = self
+                .client
+                .query_one(
+                    "SELECT COUNT(*) FROM log_error_traces WHERE tenant_id = $1",
+                    &[&tenant],
+                )
+                .await?
+                .get(0);
+            Ok(stats)
+        })
+    }
+
+    fn aggregate<'a>(
+        &'a self,
+        tenant: &'a str,
+        filter: &'a LogFilter,
+        interval: Interval,
+    ) -> Read<'a, Vec<Bucket>> {
+        Box::pin(async move {
+            let (where_sql, params) = where_clause(tenant, filter);
+            let unit = interval.as_str();
+            let rows = self
+                .client
+                .query(
+                    &format!(
+                        "SELECT (EXTRACT(EPOCH FROM date_trunc('{unit}', timestamp AT TIME ZONE 'UTC')) * 1000000)::int8 AS b, \
+                         level, COUNT(*) FROM log_entries WHERE {where_sql} GROUP BY b, level ORDER BY b"
+                    ),
+                    &refs(&params),
+                )
+                .await?;
+            let mut buckets = Vec::new();
+            for row in rows {
+                let start_us: i64 = row.get(0);
+                let level = Level::parse(row.get(1)).unwrap_or(Level::Info);
+                add_bucket_row(&mut buckets, start_us * 1000, level, row.get(2));
+            }
+            Ok(buckets.into_iter().map(|(_, b)| b).collect())
+        })
+    }
+
+    fn storage<'a>(&'a self, tenant: &'a str) -> Read<'a, StorageInfo> {
+        Box::pin(async move {
+            let logs: i64 = self
+                .client
+                .query_one(
+                    "SELECT COUNT(*) FROM log_entries WHERE tenant_id = $1",
+                    &[&tenant],
+                )
+                .await?
+                .get(0);
+            let spans: i64 = self
+                .client
+                .query_one(
+                    "SELECT COUNT(*) FROM log_spans WHERE tenant_id = $1",
+                    &[&tenant],
+                )
+                .await?
+                .get(0);
+            let row = self
+                .client
+                .query_one(
+                    "SELECT pg_total_relation_size('log_entries') + pg_total_relation_size('log_spans'), \
+                     GREATEST(COALESCE((SELECT last_value FROM log_entries_id_seq), 0), 0) \
+                     + (SELECT COUNT(*) FROM log_spans)",
+                    &[],
+                )
+                .await?;
+            let bytes: i64 = row.get(0);
+            let all_rows: i64 = row.get(1);
+            let share = (logs + spans) as f64 / all_rows.max(1) as f64;
+            Ok(StorageInfo {
+                backend: "postgres",
+                log_count: logs,
+                span_count: spans,
+                estimated_bytes: (bytes as f64 * share.min(1.0)) as i64,
+            })
+        })
+    }
+
+    fn error_traces<'a>(
+        &'a self,
+        tenant: &'a str,
+        limit: u32,
+        offset: u32,
+    ) -> Read<'a, Vec<String>> {
+        Box::pin(async move {
+            let rows = self
+                .client
+                .query(
+                    "SELECT trace_id FROM log_error_traces WHERE tenant_id = $1 \
+                     ORDER BY last_us DESC, trace_id LIMIT $2 OFFSET $3",
+                    &[&tenant, &(limit as i64), &(offset as i64)],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+}

@@ -1,0 +1,441 @@
+//! The SQLite reader: a small pool of read-only connections, used from blocking tasks so a slow
+//! query never holds up the async runtime. WAL lets them read while the writer commits.
+
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+
+use rusqlite::types::Value as SqlValue;
+use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
+use serde_json::Value;
+
+use super::schema::open_reader;
+use crate::model::{
+    Bucket, Interval, Level, LogFilter, LogView, SpanKind, SpanStatus, SpanView, Stats,
+    StorageInfo, format_ts,
+};
+use crate::storage::{
+    Backend, MAX_TRACE_ROWS, Read, StoreError, add_bucket_row, duration_ms, search_terms,
+};
+
+const LOG_COLUMNS: &str = "id, ts, level, service, message, trace_id, span_id, parent_span_id, \
+     user_id, request_id, source, host, environment, attributes";
+
+const SPAN_COLUMNS: &str = "trace_id, span_id, parent_span_id, service, name, kind, start_ns, \
+     end_ns, status, status_message, attributes, links, events";
+
+/// Most idle connections kept for reuse.
+const POOL_SIZE: usize = 8;
+
+/// Read side: a pool of read-only connections used from blocking tasks.
+#[derive(Clone)]
+pub(super) struct SqliteReader {
+    path: Arc<PathBuf>,
+    pool: Arc<Mutex<Vec<Connection>>>,
+}
+
+fn tenant_id(conn: &Connection, tenant: &str) -> Result<Option<i64>, StoreError> {
+    Ok(conn
+        .prepare_cached("SELECT id FROM tenants WHERE name = ?1")?
+        .query_row([tenant], |r| r.get(0))
+        .optional()?)
+}
+
+fn parse_json(text: Option<String>, empty: Value) -> Value {
+    text.and_then(|t| serde_json::from_str(&t).ok())
+        .unwrap_or(empty)
+}
+
+fn log_from_row(row: &rusqlite::Row<'_>, tenant: &str) -> rusqlite::Result<LogView> {
+    let ts: i64 = row.get(1)?;
+    let attributes = parse_json(row.get(13)?, Value::Object(Default::default()));
+    Ok(LogView {
+        id: row.get(0)?,
+        tenant_id: tenant.to_owned(),
+        timestamp: format_ts(ts),
+        timestamp_ns: ts,
+        level: Level::from_i64(row.get(2)?),
+        service_name: row.get(3)?,
+        message: row.get(4)?,
+        trace_id: row.get(5)?,
+        span_id: row.get(6)?,
+        parent_span_id: row.get(7)?,
+        user_id: row.get(8)?,
+        request_id: row.get(9)?,
+        source: row.get(10)?,
+        host: row.get(11)?,
+        environment: row.get(12)?,
+        metadata: attributes.clone(),
+        attributes,
+    })
+}
+
+fn span_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SpanView> {
+    let start_ns: i64 = row.get(6)?;
+    let end_ns: i64 = row.get(7)?;
+    let status = SpanStatus::from_i64(row.get(8)?);
+    let kind: i64 = row.get(5)?;
+    Ok(SpanView {
+        trace_id: row.get(0)?,
+        span_id: row.get(1)?,
+        parent_span_id: row.get(2)?,
+        service: row.get(3)?,
+        name: row.get(4)?,
+        kind: SpanKind::from_otlp(kind as i32).as_str(),
+        start_time: format_ts(start_ns),
+        end_time: format_ts(end_ns),
+        duration_ms: duration_ms(start_ns, end_ns),
+        status: status.as_str(),
+        status_message: row.get(9)?,
+        attributes: parse_json(row.get(10)?, Value::Object(Default::default())),
+        links: parse_json(row.get(11)?, Value::Array(vec![])),
+        events: parse_json(row.get(12)?, Value::Array(vec![])),
+        start_ns,
+        end_ns,
+        status_code: status,
+    })
+}
+
+/// WHERE clause for a filter: `tenant = ?1` always comes first.
+fn where_clause(tenant: i64, filter: &LogFilter) -> (String, Vec<SqlValue>) {
+    let mut sql = String::from("tenant = ?1");
+    let mut params = vec![SqlValue::Integer(tenant)];
+    let mut push = |sql: &mut String, clause: &str, value: SqlValue| {
+        params.push(value);
+        sql.push_str(&clause.replace('?', &format!("?{}", params.len())));
+    };
+    let text = |s: &String| SqlValue::Text(s.clone());
+    if let Some(v) = &filter.service {
+        push(&mut sql, " AND service = ?", text(v));
+    }
+    if let Some(v) = filter.level {
+        push(&mut sql, " AND level = ?", SqlValue::Integer(v as i64));
+    }
+    if let Some(v) = filter.min_level {
+        push(&mut sql, " AND level >= ?", SqlValue::Integer(v as i64));
+    }
+    if let Some(v) = filter.start_ns {
+        push(&mut sql, " AND ts >= ?", SqlValue::Integer(v));
+    }
+    if let Some(v) = filter.end_ns {
+        push(&mut sql, " AND ts <= ?", SqlValue::Integer(v));
+    }
+    if let Some(v) = &filter.trace_id {
+        push(&mut sql, " AND trace_id = ?", text(v));
+    }
+    if let Some(v) = &filter.request_id {
+        push(&mut sql, " AND request_id = ?", text(v));
+    }
+    if let Some(v) = &filter.user_id {
+        push(&mut sql, " AND user_id = ?", text(v));
+    }
+    if let Some(v) = &filter.environment {
+        push(&mut sql, " AND environment = ?", text(v));
+    }
+    if let Some(v) = &filter.search {
+        let terms = search_terms(v);
+        let expr = terms
+            .iter()
+            .map(|t| format!("\"{t}\""))
+            .collect::<Vec<_>>()
+            .join(" AND ");
+        if expr.is_empty() {
+            sql.push_str(" AND 0");
+        } else {
+            push(
+                &mut sql,
+                " AND id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)",
+                SqlValue::Text(expr),
+            );
+        }
+    }
+    (sql, params)
+}
+
+impl SqliteReader {
+    /// A reader of the database at `path`; connections are opened on first use.
+    pub(super) fn new(path: PathBuf) -> SqliteReader {
+        SqliteReader {
+            path: Arc::new(path),
+            pool: Arc::new(Mutex::new(Vec::new())),
+        }
+    }
+
+    async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let pool = self.pool.clone();
+        let path = self.path.clone();
+        tokio::task::spawn_blocking(move || {
+            let pooled = pool.lock().map(|mut p| p.pop()).unwrap_or(None);
+            let conn = match pooled {
+                Some(conn) => conn,
+                None => open_reader(&path)?,
+            };
+            let result = f(&conn);
+            if let Ok(mut p) = pool.lock()
+                && p.len() < POOL_SIZE
+            {
+                p.push(conn);
+            }
+            result
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+
+    /// Runs `f` with the tenant's numeric id; an unknown tenant has no data, so `empty` is returned.
+    async fn with_tenant<T, F>(&self, tenant: &str, empty: T, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection, i64) -> Result<T, StoreError> + Send + 'static,
+    {
+        let tenant = tenant.to_owned();
+        self.read(move |conn| match tenant_id(conn, &tenant)? {
+            Some(id) => f(conn, id),
+            None => Ok(empty),
+        })
+        .await
+    }
+
+    /// Logs whose `column` equals `value`, oldest first.
+    async fn logs_where(
+        &self,
+        tenant: &str,
+        column: &'static str,
+        value: &str,
+    ) -> Result<Vec<LogView>, StoreError> {
+        let name = tenant.to_owned();
+        let value = value.to_owned();
+        self.with_tenant(tenant, vec![], move |conn, tid| {
+            let sql = format!(
+                "SELECT {LOG_COLUMNS} FROM logs WHERE tenant = ?1 AND {column} = ?2 \
+                 ORDER BY ts, id LIMIT {MAX_TRACE_ROWS}"
+            );
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_map(params![tid, value], |r| log_from_row(r, &name))?
+                .collect::<Result<Vec<_>, _>>()?)
+        })
+        .await
+    }
+}
+
+impl Backend for SqliteReader {
+    fn name(&self) -> &'static str {
+        "sqlite"
+    }
+
+    fn ping(&self) -> Read<'_, ()> {
+        Box::pin(async move {
+            self.read(|conn| Ok(conn.query_row("SELECT 1", [], |r| r.get::<_, i64>(0))?))
+                .await
+                .map(|_| ())
+        })
+    }
+
+    fn query_logs<'a>(
+        &'a self,
+        tenant: &'a str,
+        filter: &'a LogFilter,
+        limit: u32,
+        offset: u64,
+    ) -> Read<'a, (Vec<LogView>, i64)> {
+        let filter = filter.clone();
+        let name = tenant.to_owned();
+        Box::pin(self.with_tenant(tenant, (vec![], 0), move |conn, tid| {
+            let (where_sql, params) = where_clause(tid, &filter);
+            let sql = format!(
+                "SELECT {LOG_COLUMNS} FROM logs WHERE {where_sql} \
+                 ORDER BY ts DESC, id DESC LIMIT {limit} OFFSET {offset}"
+            );
+            let logs = conn
+                .prepare_cached(&sql)?
+                .query_map(params_from_iter(params.iter()), |r| log_from_row(r, &name))?
+                .collect::<Result<Vec<_>, _>>()?;
+            let total: i64 = conn
+                .prepare_cached(&format!("SELECT COUNT(*) FROM logs WHERE {where_sql}"))?
+                .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
+            Ok((logs, total))
+        }))
+    }
+
+    fn get_log<'a>(&'a self, tenant: &'a str, id: i64) -> Read<'a, Option<LogView>> {
+        let name = tenant.to_owned();
+        Box::pin(self.with_tenant(tenant, None, move |conn, tid| {
+            Ok(conn
+                .prepare_cached(&format!(
+                    "SELECT {LOG_COLUMNS} FROM logs WHERE id = ?1 AND tenant = ?2"
+                ))?
+                .query_row(params![id, tid], |r| log_from_row(r, &name))
+                .optional()?)
+        }))
+    }
+
+    fn logs_by_trace<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, Vec<LogView>> {
+        Box::pin(self.logs_where(tenant, "trace_id", trace_id))
+    }
+
+    fn logs_by_request<'a>(
+        &'a self,
+        tenant: &'a str,
+        request_id: &'a str,
+    ) -> Read<'a, Vec<LogView>> {
+        Box::pin(self.logs_where(tenant, "request_id", request_id))
+    }
+
+    fn spans_by_trace<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, Vec<SpanView>> {
+        let trace_id = trace_id.to_owned();
+        Box::pin(self.with_tenant(tenant, vec![], move |conn, tid| {
+            let sql = format!(
+                "SELECT {SPAN_COLUMNS} FROM spans WHERE tenant = ?1 AND trace_id = ?2 \
+                 ORDER BY start_ns, span_id"
+            );
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_map(params![tid, trace_id], span_from_row)?
+                .collect::<Result<Vec<_>, _>>()?)
+        }))
+    }
+
+    fn services<'a>(&'a self, tenant: &'a str) -> Read<'a, Vec<String>> {
+        Box::pin(self.with_tenant(tenant, vec![], |conn, tid| {
+            Ok(conn
+                .prepare_cached("SELECT service FROM services WHERE tenant = ?1 ORDER BY service")?
+                .query_map([tid], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?)
+        }))
+    }
+
+    fn stats<'a>(
+        &'a self,
+        tenant: &'a str,
+        start_ns: Option<i64>,
+        end_ns: Option<i64>,
+    ) -> Read<'a, Stats> {
+        Box::pin(
+            self.with_tenant(tenant, Stats::default(), move |conn, tid| {
+                let filter = LogFilter {
+                    start_ns,
+                    end_ns,
+                    ..Default::default()
+                };
+                let (where_sql, params) = where_clause(tid, &filter);
+                let mut stats = Stats::default();
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT level, COUNT(*) FROM logs WHERE {where_sql} GROUP BY level"
+                ))?;
+                let mut rows = stmt.query(params_from_iter(params.iter()))?;
+                while let Some(row) = rows.next()? {
+                    let level = Level::from_i64(row.get(0)?);
+                    let count: i64 = row.get(1)?;
+                    stats.total += count;
+                    if level.is_error() {
+                        stats.error_count += count;
+                    }
+                    stats.by_level.insert(level.as_str().into(), count.into());
+                }
+                let mut stmt = conn.prepare_cached(&format!(
+                    "SELECT service, COUNT(*) FROM logs WHERE {where_sql} GROUP BY service"
+                ))?;
+                let mut rows = stmt.query(params_from_iter(params.iter()))?;
+                while let Some(row) = rows.next()? {
+                    let service: String = row.get(0)?;
+                    let count: i64 = row.get(1)?;
+                    stats.by_service.insert(service, count.into());
+                }
+                let (first, last): (Option<i64>, Option<i64>) = conn
+                    .prepare_cached(&format!(
+                        "SELECT MIN(ts), MAX(ts) FROM logs WHERE {where_sql}"
+                    ))?
+                    .query_row(params_from_iter(params.iter()), |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?;
+                stats.first_timestamp = first.map(format_ts);
+                stats.last_timestamp = last.map(format_ts);
+                stats.trace_count_with_errors = conn
+                    .prepare_cached("SELECT COUNT(*) FROM error_traces WHERE tenant = ?1")?
+                    .query_row([tid], |r| r.get(0))?;
+                Ok(stats)
+            }),
+        )
+    }
+
+    fn aggregate<'a>(
+        &'a self,
+        tenant: &'a str,
+        filter: &'a LogFilter,
+        interval: Interval,
+    ) -> Read<'a, Vec<Bucket>> {
+        let filter = filter.clone();
+        Box::pin(self.with_tenant(tenant, vec![], move |conn, tid| {
+            let (where_sql, params) = where_clause(tid, &filter);
+            let width = interval.nanos();
+            let sql = format!(
+                "SELECT (ts / {width}) * {width} AS bucket, level, COUNT(*) FROM logs \
+                 WHERE {where_sql} GROUP BY bucket, level ORDER BY bucket"
+            );
+            let mut stmt = conn.prepare_cached(&sql)?;
+            let mut rows = stmt.query(params_from_iter(params.iter()))?;
+            let mut buckets = Vec::new();
+            while let Some(row) = rows.next()? {
+                add_bucket_row(
+                    &mut buckets,
+                    row.get(0)?,
+                    Level::from_i64(row.get(1)?),
+                    row.get(2)?,
+                );
+            }
+            Ok(buckets.into_iter().map(|(_, b)| b).collect())
+        }))
+    }
+
+    fn storage<'a>(&'a self, tenant: &'a str) -> Read<'a, StorageInfo> {
+        let empty = StorageInfo {
+            backend: "sqlite",
+            log_count: 0,
+            span_count: 0,
+            estimated_bytes: 0,
+        };
+        Box::pin(self.with_tenant(tenant, empty, |conn, tid| {
+            let logs: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM logs WHERE tenant = ?1")?
+                .query_row([tid], |r| r.get(0))?;
+            let spans: i64 = conn
+                .prepare_cached("SELECT COUNT(*) FROM spans WHERE tenant = ?1")?
+                .query_row([tid], |r| r.get(0))?;
+            let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+            let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
+            // Rowids only grow, so MAX(id) counts every log ever written without a full scan.
+            let all_logs: i64 =
+                conn.query_row("SELECT COALESCE(MAX(id), 0) FROM logs", [], |r| r.get(0))?;
+            let all_spans: i64 = conn.query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))?;
+            let all_rows = (all_logs + all_spans).max(1);
+            let share = (logs + spans) as f64 / all_rows as f64;
+            Ok(StorageInfo {
+                backend: "sqlite",
+                log_count: logs,
+                span_count: spans,
+                estimated_bytes: ((pages * page_size) as f64 * share.min(1.0)) as i64,
+            })
+        }))
+    }
+
+    fn error_traces<'a>(
+        &'a self,
+        tenant: &'a str,
+        limit: u32,
+        offset: u32,
+    ) -> Read<'a, Vec<String>> {
+        Box::pin(self.with_tenant(tenant, vec![], move |conn, tid| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT trace_id FROM error_traces WHERE tenant = ?1 \
+                     ORDER BY last_ns DESC, trace_id LIMIT ?2 OFFSET ?3",
+                )?
+                .query_map(params![tid, limit, offset], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?)
+        }))
+    }
+}
