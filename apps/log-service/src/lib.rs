@@ -8,6 +8,10 @@
 //! and the distributed-logging gRPC API's `query.QueryService`. Every read and write is scoped to
 //! the tenant named by `X-Tenant-ID`.
 //!
+//! A log's structured fields (OTLP attributes, the REST entry's `metadata`) come back once, as
+//! `metadata`, the name the minisource REST API uses. The tracing bridge's default event name
+//! (`event <file>:<line>`) is dropped at ingest: it repeats the code location.
+//!
 //! One module per concern, each with room for what comes next:
 //! - `model`: records as stored and returned, whatever protocol they came in by;
 //! - `proto`: the distributed-logging gRPC API's generated types;

@@ -349,14 +349,12 @@ fn log_line(log: &Value, indent: usize, palette: Palette) -> String {
         palette.level(level),
         str_of(log, "message")
     );
-    if let Some(fields) = log["attributes"].as_object() {
+    if let Some(fields) = log["metadata"].as_object() {
         for (key, value) in fields {
             if key.starts_with("code.")
                 || key.starts_with("log.")
                 || key.starts_with("thread.")
                 || key == "target"
-                // tracing names every event "event file:line", which says nothing here.
-                || key == "event.name"
             {
                 continue;
             }
@@ -401,8 +399,8 @@ mod tests {
                 span("b", Some("a"), "order-gateway", "POST", 5, 30.0, "ERROR"),
             ],
             "logs": [
-                {"timestamp": "2024-01-01T00:00:00.012Z", "level": "INFO", "message": "payment accepted", "span_id": "c", "attributes": {"order_id": "o-1"}},
-                {"timestamp": "2024-01-01T00:00:00.050Z", "level": "WARN", "message": "stray", "span_id": null, "attributes": {}},
+                {"timestamp": "2024-01-01T00:00:00.012Z", "level": "INFO", "message": "payment accepted", "span_id": "c", "metadata": {"order_id": "o-1"}},
+                {"timestamp": "2024-01-01T00:00:00.050Z", "level": "WARN", "message": "stray", "span_id": null, "metadata": {}},
             ],
         });
         let text = render(&trace, Palette::for_stdout(ColorChoice::Never));

@@ -130,6 +130,19 @@ impl<T> Converted<T> {
     }
 }
 
+/// True for an event name its producer chose. The tracing bridge names every event
+/// `event <file>:<line>` (tracing's default name), which is not a name but the code location
+/// again, already in `source` or the `code.*` attributes: it is dropped at ingest.
+fn is_chosen_event_name(name: &str) -> bool {
+    let default_name = name
+        .strip_prefix("event ")
+        .and_then(|location| location.rsplit_once(':'))
+        .is_some_and(|(file, line)| {
+            !file.is_empty() && !line.is_empty() && line.bytes().all(|b| b.is_ascii_digit())
+        });
+    !name.is_empty() && !default_name
+}
+
 fn service_of(resource: Option<&opentelemetry_proto::tonic::resource::v1::Resource>) -> String {
     resource
         .and_then(|r| attr_str(&r.attributes, &["service.name"]))
@@ -197,7 +210,7 @@ pub fn otlp_logs(request: ExportLogsServiceRequest) -> Converted<NewLog> {
                     .unwrap_or_else(now_ns);
                 let attrs = &record.attributes;
                 let mut metadata = attributes_json(attrs);
-                if !record.event_name.is_empty()
+                if is_chosen_event_name(&record.event_name)
                     && let Value::Object(map) = &mut metadata
                 {
                     map.insert("event.name".into(), record.event_name.clone().into());
@@ -330,5 +343,35 @@ mod tests {
             Ok(Some("0101010101010101".into()))
         );
         assert!(otlp_id(&[1; 5], 8, "span_id").is_err());
+    }
+
+    #[test]
+    fn tracing_default_event_names_are_dropped_and_chosen_ones_kept() {
+        let request = |event_name: &str| ExportLogsServiceRequest {
+            resource_logs: vec![opentelemetry_proto::tonic::logs::v1::ResourceLogs {
+                scope_logs: vec![opentelemetry_proto::tonic::logs::v1::ScopeLogs {
+                    log_records: vec![opentelemetry_proto::tonic::logs::v1::LogRecord {
+                        event_name: event_name.into(),
+                        body: Some(AnyValue {
+                            value: Some(any_value::Value::StringValue("m".into())),
+                        }),
+                        ..Default::default()
+                    }],
+                    ..Default::default()
+                }],
+                ..Default::default()
+            }],
+        };
+        let metadata = |event_name: &str| otlp_logs(request(event_name)).rows[0].metadata.clone();
+        assert_eq!(metadata("event apps/order-gateway/src/routes.rs:87"), None);
+        assert_eq!(metadata(""), None);
+        assert_eq!(
+            metadata("order.placed").as_deref(),
+            Some(r#"{"event.name":"order.placed"}"#)
+        );
+        assert_eq!(
+            metadata("event without a location").as_deref(),
+            Some(r#"{"event.name":"event without a location"}"#)
+        );
     }
 }

@@ -28,6 +28,10 @@ pub struct NewLog {
 }
 
 /// A stored log record as the query API returns it.
+///
+/// The structured fields come back once, under `metadata`: the name the minisource REST API
+/// takes on ingest and returns on every read, whatever protocol the record came in by (OTLP
+/// attributes land there too).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct LogView {
     pub id: i64,
@@ -46,8 +50,6 @@ pub struct LogView {
     pub source: Option<String>,
     pub host: Option<String>,
     pub environment: Option<String>,
-    /// Structured fields (OTLP attributes, the minisource REST API's `metadata`).
-    pub attributes: Value,
-    /// The same object under the minisource REST API's name, so its clients keep working.
+    /// Structured fields: a JSON object, empty when the record had none.
     pub metadata: Value,
 }

@@ -209,7 +209,6 @@ mod tests {
             source: None,
             host: None,
             environment: None,
-            attributes: json!({}),
             metadata: json!({}),
         }
     }

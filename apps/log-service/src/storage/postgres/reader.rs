@@ -31,8 +31,7 @@ pub(super) struct PgReader {
 fn log_from_row(row: &Row) -> LogView {
     let us: i64 = row.get(2);
     let ts = us.saturating_mul(1000);
-    let attributes: Option<Value> = row.get(14);
-    let attributes = attributes.unwrap_or_else(|| Value::Object(Default::default()));
+    let metadata: Option<Value> = row.get(14);
     let level: String = row.get(3);
     LogView {
         id: row.get(0),
@@ -50,8 +49,7 @@ fn log_from_row(row: &Row) -> LogView {
         source: row.get(11),
         host: row.get(12),
         environment: row.get(13),
-        metadata: attributes.clone(),
-        attributes,
+        metadata: metadata.unwrap_or_else(|| Value::Object(Default::default())),
     }
 }
 

@@ -47,7 +47,6 @@ fn parse_json(text: Option<String>, empty: Value) -> Value {
 
 fn log_from_row(row: &rusqlite::Row<'_>, tenant: &str) -> rusqlite::Result<LogView> {
     let ts: i64 = row.get(1)?;
-    let attributes = parse_json(row.get(13)?, Value::Object(Default::default()));
     Ok(LogView {
         id: row.get(0)?,
         tenant_id: tenant.to_owned(),
@@ -64,8 +63,7 @@ fn log_from_row(row: &rusqlite::Row<'_>, tenant: &str) -> rusqlite::Result<LogVi
         source: row.get(10)?,
         host: row.get(11)?,
         environment: row.get(12)?,
-        metadata: attributes.clone(),
-        attributes,
+        metadata: parse_json(row.get(13)?, Value::Object(Default::default())),
     })
 }
 
