@@ -7,6 +7,8 @@ use anyhow::anyhow;
 use reqwest::{Method, StatusCode};
 use serde_json::Value;
 
+use crate::terminal::safe;
+
 /// One service the command talks to.
 #[derive(Debug, Clone)]
 pub struct Service {
@@ -141,8 +143,13 @@ impl Service {
     }
 }
 
-/// `code: message` of the services' error shape, or the `error`/`message` text of other shapes.
+/// `code: message` of the services' error shape, or the `error`/`message` text of other shapes,
+/// escaped for the terminal: it is quoted in what tracehop prints.
 pub fn error_text(json: &Value) -> Option<String> {
+    quoted_error(json).map(|text| safe(&text).into_owned())
+}
+
+fn quoted_error(json: &Value) -> Option<String> {
     let error = json.get("error")?;
     match error {
         Value::String(s) => Some(s.clone()),
@@ -184,6 +191,15 @@ mod tests {
             "not found"
         );
         assert_eq!(error_text(&Value::Null), None);
+    }
+
+    #[test]
+    fn quoted_errors_are_escaped() {
+        let body = serde_json::json!({"error": {"code": "bad\u{1b}[2J", "message": "a\u{0}b\u{1b}[31mred"}});
+        assert_eq!(
+            error_text(&body).unwrap(),
+            "bad\\u{1b}[2J: a\\u{0}b\\u{1b}[31mred"
+        );
     }
 
     #[tokio::test]

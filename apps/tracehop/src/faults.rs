@@ -6,6 +6,7 @@ use serde_json::{Map, Value, json};
 
 use crate::cli::{FaultTarget, FaultsArgs, Urls};
 use crate::client::Service;
+use crate::terminal::{self, safe};
 
 /// The type of a knob's value.
 #[derive(Debug, Clone, Copy)]
@@ -96,9 +97,12 @@ pub async fn run(urls: &Urls, args: FaultsArgs) -> anyhow::Result<()> {
             .await?
     };
     if args.json {
-        println!("{knobs}");
+        println!("{}", terminal::json(&knobs, false)?);
     } else if let Some(obj) = knobs.as_object() {
-        let line: Vec<String> = obj.iter().map(|(k, v)| format!("{k}={v}")).collect();
+        let line: Vec<String> = obj
+            .iter()
+            .map(|(k, v)| safe(&format!("{k}={v}")).into_owned())
+            .collect();
         println!("{}", line.join(" "));
     } else {
         bail!(

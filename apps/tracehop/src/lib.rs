@@ -4,7 +4,8 @@
 //! order path with an HDR histogram, and `faults` reads and sets the services' fault knobs.
 //!
 //! Every failure reaches `main` as one `anyhow` error whose message names the service, the address
-//! and what to do, printed as a single line.
+//! and what to do, printed as a single line. Text that comes from a server is printed only through
+//! [`terminal`], which escapes what a terminal would otherwise act on.
 
 pub mod cli;
 mod client;
@@ -14,6 +15,7 @@ mod logs;
 mod order;
 mod state;
 mod style;
+pub mod terminal;
 mod trace;
 mod up;
 mod util;

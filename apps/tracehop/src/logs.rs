@@ -8,6 +8,7 @@ use serde_json::{Map, Value, json};
 use crate::cli::{LogsArgs, Urls};
 use crate::client::Service;
 use crate::style::Palette;
+use crate::terminal::{self, safe};
 
 const LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
 
@@ -46,6 +47,21 @@ fn query(args: &LogsArgs) -> anyhow::Result<Value> {
     Ok(Value::Object(body))
 }
 
+/// One log line as printed: time, level, service, trace id and message, each escaped before it is
+/// coloured.
+fn line(log: &Value, palette: Palette) -> String {
+    let s = |k: &str| safe(log[k].as_str().unwrap_or(""));
+    let trace_id = s("trace_id");
+    format!(
+        "{} {} {:<15} {} {}",
+        palette.dim(&s("timestamp")),
+        palette.level_padded(&s("level"), 5),
+        s("service_name"),
+        palette.dim(if trace_id.is_empty() { "-" } else { &trace_id }),
+        s("message")
+    )
+}
+
 /// Runs the search and prints the page.
 pub async fn run(urls: &Urls, args: LogsArgs, palette: Palette) -> anyhow::Result<()> {
     let log_service = Service::new("log-service", &urls.log_service);
@@ -53,26 +69,14 @@ pub async fn run(urls: &Urls, args: LogsArgs, palette: Palette) -> anyhow::Resul
         .call_ok(Method::POST, "/api/v1/logs/query", Some(&query(&args)?))
         .await?;
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&page)?);
+        println!("{}", terminal::json(&page, true)?);
         return Ok(());
     }
     let empty = Vec::new();
     let logs = page["logs"].as_array().unwrap_or(&empty);
     // log-service answers newest first; a terminal reads best oldest first, like a tail.
     for log in logs.iter().rev() {
-        let s = |k: &str| log[k].as_str().unwrap_or("");
-        println!(
-            "{} {} {:<15} {} {}",
-            palette.dim(s("timestamp")),
-            palette.level(&format!("{:<5}", s("level"))),
-            s("service_name"),
-            palette.dim(if s("trace_id").is_empty() {
-                "-"
-            } else {
-                s("trace_id")
-            }),
-            s("message")
-        );
+        println!("{}", line(log, palette));
     }
     let total = page["total"].as_i64().unwrap_or(logs.len() as i64);
     if total > logs.len() as i64 {
@@ -92,6 +96,7 @@ pub async fn run(urls: &Urls, args: LogsArgs, palette: Palette) -> anyhow::Resul
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::cli::ColorChoice;
 
     fn args() -> LogsArgs {
         LogsArgs {
@@ -114,6 +119,44 @@ mod tests {
         assert_eq!(body["search"], "confirmed");
         assert_eq!(body["page_size"], 10);
         assert!(body["start_time"].as_str().unwrap().ends_with('Z'));
+    }
+
+    #[test]
+    fn server_text_is_escaped_and_only_our_colours_reach_the_terminal() {
+        let log = json!({
+            "timestamp": "2024-01-01T00:00:00.000Z\u{1b}]0;pwned\u{7}",
+            "level": "WARN",
+            "service_name": "evil\u{1b}[2J",
+            "trace_id": "t\u{0}",
+            "message": "a\u{0}b\u{1b}[31mred\nsecond line\u{9b}\u{202e}",
+        });
+        let plain = line(&log, Palette::for_stdout(ColorChoice::Never));
+        assert_eq!(
+            plain,
+            "2024-01-01T00:00:00.000Z\\u{1b}]0;pwned\\u{7} WARN  evil\\u{1b}[2J   t\\u{0} a\\u{0}b\\u{1b}[31mred\\u{a}second line\\u{9b}\\u{202e}"
+        );
+        let coloured = line(&log, Palette::for_stdout(ColorChoice::Always));
+        assert!(coloured.contains("a\\u{0}b\\u{1b}[31mred"), "{coloured}");
+        assert!(
+            coloured.contains("\u{1b}[33mWARN\u{1b}[0m "),
+            "{coloured:?}"
+        );
+        // Every other ESC left is one of the palette's SGR sequences (dim, reset).
+        let without_level = coloured.replace("\u{1b}[33mWARN", "WARN");
+        let escapes: Vec<&str> = without_level.split('\u{1b}').skip(1).collect();
+        assert!(!escapes.is_empty());
+        for rest in escapes {
+            assert!(
+                ["[2m", "[0m"].iter().any(|sgr| rest.starts_with(sgr)),
+                "{coloured:?}"
+            );
+        }
+        assert!(
+            !coloured
+                .chars()
+                .any(|c| c != '\u{1b}' && (c.is_control() || c == '\u{202e}')),
+            "{coloured:?}"
+        );
     }
 
     #[test]

@@ -1,12 +1,14 @@
 //! `tracehop order`: places orders one after the other and prints what the gateway answered.
 
 use anyhow::bail;
+use chrono::Utc;
 use reqwest::Method;
 use serde_json::{Value, json};
 
 use crate::cli::{OrderArgs, Urls};
 use crate::client::{Service, error_text};
 use crate::state::{self, LastOrder};
+use crate::terminal::{self, safe};
 
 /// The order body, or `None` for the gateway's sample order (an empty body).
 fn body(args: &OrderArgs) -> Option<Value> {
@@ -51,6 +53,8 @@ pub async fn run(urls: &Urls, args: OrderArgs) -> anyhow::Result<()> {
             state::save(&LastOrder {
                 order_id: order_id.clone(),
                 trace_id: trace_id.clone(),
+                log_service: Some(urls.log_service.clone()),
+                placed_at: Some(Utc::now()),
             });
         }
         let ok = answer.status.is_success() || answer.status.as_u16() == 402;
@@ -63,15 +67,24 @@ pub async fn run(urls: &Urls, args: OrderArgs) -> anyhow::Result<()> {
             if let Value::Object(obj) = &mut line {
                 obj.insert("http_status".into(), json!(answer.status.as_u16()));
             }
-            println!("{line}");
+            println!("{}", terminal::json(&line, false)?);
         } else if ok {
-            println!("order {order_id}  {status}  trace {trace_id}");
+            println!(
+                "order {}  {}  trace {}",
+                safe(&order_id),
+                safe(&status),
+                safe(&trace_id)
+            );
         } else {
             println!(
                 "order failed  {} {}  trace {}",
                 answer.status.as_u16(),
                 error_text(&answer.json).unwrap_or_default(),
-                if trace_id.is_empty() { "-" } else { &trace_id }
+                if trace_id.is_empty() {
+                    "-".into()
+                } else {
+                    safe(&trace_id)
+                }
             );
         }
     }

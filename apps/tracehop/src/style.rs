@@ -70,6 +70,13 @@ impl Palette {
         self.paint(SERVICE_COLOURS[index % SERVICE_COLOURS.len()], text)
     }
 
+    /// A level name coloured by severity and padded to `width` columns; the padding goes outside
+    /// the colour so that neither the escapes nor the spaces upset the match or the alignment.
+    pub fn level_padded(self, level: &str, width: usize) -> String {
+        let pad = width.saturating_sub(level.chars().count());
+        format!("{}{}", self.level(level), " ".repeat(pad))
+    }
+
     /// A level name coloured by severity.
     pub fn level(self, level: &str) -> String {
         match level {
@@ -78,5 +85,20 @@ impl Palette {
             "DEBUG" | "TRACE" => self.dim(level),
             _ => level.to_owned(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn padded_levels_keep_their_colour_and_their_width() {
+        let colour = Palette { enabled: true };
+        assert_eq!(colour.level_padded("WARN", 5), "\x1b[33mWARN\x1b[0m ");
+        assert_eq!(colour.level_padded("INFO", 5), "INFO ");
+        let plain = Palette { enabled: false };
+        assert_eq!(plain.level_padded("ERROR", 5), "ERROR");
+        assert_eq!(plain.level_padded("INFORMATION", 5), "INFORMATION");
     }
 }

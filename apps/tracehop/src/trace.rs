@@ -1,46 +1,112 @@
 //! `tracehop trace`: fetches one trace from log-service, waits until its spans stop arriving, and
 //! draws it as a waterfall with each span's log lines beneath it.
 
+use std::borrow::Cow;
 use std::collections::HashMap;
 use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
-use chrono::DateTime;
+use chrono::{DateTime, Utc};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::cli::{TraceArgs, Urls};
 use crate::client::Service;
-use crate::state;
+use crate::state::{self, LastOrder};
 use crate::style::Palette;
-use crate::util::format_ms;
+use crate::terminal::{self, safe};
+use crate::util::{format_age, format_ms};
 
 /// The trace counts as complete once nothing new arrived for this long: three export intervals.
 const SETTLED: Duration = Duration::from_millis(1500);
 /// Width of the duration bar.
 const BAR_WIDTH: usize = 40;
 
+/// How long after an order its spans may still be on their way to log-service: exporters send
+/// every 500 ms, so a trace missing for longer than this is not coming.
+const ARRIVAL_WINDOW: Duration = Duration::from_secs(120);
+
 /// Resolves the trace id, waits for the trace and prints it.
 pub async fn run(urls: &Urls, args: TraceArgs, palette: Palette) -> anyhow::Result<()> {
     let log_service = Service::new("log-service", &urls.log_service);
-    let trace_id = match (&args.trace_id, args.last) {
-        (Some(id), _) => id.trim().to_owned(),
-        (None, _) => match state::load() {
-            Some(last) => last.trace_id,
-            None => newest_trace(&log_service).await?,
+    let (trace_id, last) = match &args.trace_id {
+        Some(id) => (id.trim().to_owned(), None),
+        None => match state::load() {
+            Some(last) => (last.trace_id.clone(), Some(last)),
+            None => (newest_trace(&log_service).await?, None),
         },
     };
     if trace_id.is_empty() || trace_id.len() > 128 {
         bail!("{trace_id:?} is not a trace id (32 hex digits, as `tracehop order` prints)");
     }
-    let trace = wait_for_trace(&log_service, &trace_id, args.wait).await?;
+    // A trace exported to another log-service will not turn up here however long we wait: one
+    // look decides.
+    let elsewhere = last
+        .as_ref()
+        .is_some_and(|l| l.placed_elsewhere(&log_service.base).is_some());
+    let trace = if elsewhere && fetch_trace(&log_service, &trace_id).await?.is_none() {
+        None
+    } else {
+        wait_for_trace(&log_service, &trace_id, args.wait).await?
+    };
+    let Some(trace) = trace else {
+        bail!(
+            "{}",
+            missing(
+                &log_service.base,
+                &trace_id,
+                last.as_ref(),
+                args.wait,
+                Utc::now()
+            )
+        );
+    };
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&trace)?);
+        println!("{}", terminal::json(&trace, true)?);
     } else {
         print!("{}", render(&trace, palette));
     }
     Ok(())
+}
+
+/// Says in one line why log-service at `base` has no trace `trace_id`; `last` is the remembered
+/// order when the id came from `--last`.
+fn missing(
+    base: &str,
+    trace_id: &str,
+    last: Option<&LastOrder>,
+    waited: Duration,
+    now: DateTime<Utc>,
+) -> String {
+    let Some(last) = last else {
+        return format!(
+            "log-service at {base} has no trace {trace_id} (waited {waited:.0?}); check the id, and that the services export to log-service (OTEL_EXPORTER_OTLP_ENDPOINT)"
+        );
+    };
+    let order = &last.order_id;
+    if let Some(then) = last.placed_elsewhere(base) {
+        return format!(
+            "the last order {order} was placed while tracehop used log-service at {then}; log-service at {base} has no trace {trace_id}: add --log-service {then}, or give a trace id"
+        );
+    }
+    let age = last.placed_at.and_then(|at| (now - at).to_std().ok());
+    match age {
+        Some(age) if age > ARRIVAL_WINDOW => format!(
+            "log-service at {base} has no trace {trace_id} of the last order {order}, placed {} ago, and it is past arriving; that log-service may have been restarted on another database since",
+            format_age(age)
+        ),
+        _ => {
+            let unknown = if last.log_service.is_none() {
+                ", or it went to another log-service (which one was not recorded for this order)"
+            } else {
+                ""
+            };
+            format!(
+                "log-service at {base} has no trace {trace_id} of the last order {order} yet (waited {waited:.0?}); it may still be arriving{unknown}: try again, or wait longer with --wait 30s"
+            )
+        }
+    }
 }
 
 /// The trace id of the newest log line log-service holds.
@@ -66,68 +132,70 @@ async fn newest_trace(log_service: &Service) -> anyhow::Result<String> {
         })
 }
 
-/// Polls until the trace has spans and nothing new arrived for [`SETTLED`], or `wait` is over.
+/// One look at the trace: `None` while log-service has neither spans nor logs of it.
+async fn fetch_trace(log_service: &Service, trace_id: &str) -> anyhow::Result<Option<Value>> {
+    let path = format!("/api/v1/traces/{trace_id}");
+    let answer = log_service.call(Method::GET, &path, None).await?;
+    match answer.status {
+        StatusCode::OK => Ok(Some(answer.json)),
+        StatusCode::NOT_FOUND => Ok(None),
+        _ => Err(log_service.status_error(&path, &answer)),
+    }
+}
+
+/// Polls until the trace has spans and nothing new arrived for [`SETTLED`], or `wait` is over;
+/// `None` when the trace never appeared.
 async fn wait_for_trace(
     log_service: &Service,
     trace_id: &str,
     wait: Duration,
-) -> anyhow::Result<Value> {
-    let path = format!("/api/v1/traces/{trace_id}");
+) -> anyhow::Result<Option<Value>> {
     let deadline = Instant::now() + wait;
     let mut seen: Option<(usize, Instant)> = None;
     let mut latest: Option<Value> = None;
     loop {
-        let answer = log_service.call(Method::GET, &path, None).await?;
-        match answer.status {
-            StatusCode::OK => {
-                let spans = count(&answer.json, "spans");
-                let rows = spans + count(&answer.json, "logs");
-                let now = Instant::now();
-                match seen {
-                    Some((n, _)) if n == rows => {}
-                    _ => seen = Some((rows, now)),
-                }
-                let has_spans = spans > 0;
-                latest = Some(answer.json);
-                if let Some((_, since)) = seen
-                    && has_spans
-                    && now.duration_since(since) >= SETTLED
-                {
-                    break;
-                }
+        if let Some(trace) = fetch_trace(log_service, trace_id).await? {
+            let spans = count(&trace, "spans");
+            let rows = spans + count(&trace, "logs");
+            let now = Instant::now();
+            match seen {
+                Some((n, _)) if n == rows => {}
+                _ => seen = Some((rows, now)),
             }
-            StatusCode::NOT_FOUND => {}
-            _ => return Err(log_service.status_error(&path, &answer)),
+            let has_spans = spans > 0;
+            latest = Some(trace);
+            if let Some((_, since)) = seen
+                && has_spans
+                && now.duration_since(since) >= SETTLED
+            {
+                break;
+            }
         }
         if Instant::now() >= deadline {
             break;
         }
         tokio::time::sleep(Duration::from_millis(250)).await;
     }
-    latest.with_context(|| {
-        format!(
-            "log-service at {} has no trace {trace_id} (waited {:.0?}); check the id, and that the services export to log-service (OTEL_EXPORTER_OTLP_ENDPOINT)",
-            log_service.base, wait
-        )
-    })
+    Ok(latest)
 }
 
 fn count(trace: &Value, key: &str) -> usize {
     trace[key].as_array().map_or(0, Vec::len)
 }
 
-/// A span as the waterfall needs it.
+/// A span as the waterfall needs it; the text it prints is already escaped, the ids it only
+/// matches on are kept as they came.
 #[derive(Debug)]
 struct Row<'a> {
     span_id: &'a str,
     parent: Option<&'a str>,
-    service: &'a str,
-    name: &'a str,
-    kind: &'a str,
+    service: Cow<'a, str>,
+    name: Cow<'a, str>,
+    kind: Cow<'a, str>,
     start_ns: i64,
     duration_ms: f64,
-    status: &'a str,
-    status_message: &'a str,
+    status: Cow<'a, str>,
+    status_message: Cow<'a, str>,
 }
 
 fn parse_ns(text: &str) -> Option<i64> {
@@ -150,13 +218,13 @@ fn render(trace: &Value, palette: Palette) -> String {
         .map(|s| Row {
             span_id: str_of(s, "span_id"),
             parent: s["parent_span_id"].as_str().filter(|p| !p.is_empty()),
-            service: str_of(s, "service"),
-            name: str_of(s, "name"),
-            kind: str_of(s, "kind"),
+            service: safe(str_of(s, "service")),
+            name: safe(str_of(s, "name")),
+            kind: safe(str_of(s, "kind")),
             start_ns: parse_ns(str_of(s, "start_time")).unwrap_or(0),
             duration_ms: s["duration_ms"].as_f64().unwrap_or(0.0),
-            status: str_of(s, "status"),
-            status_message: str_of(s, "status_message"),
+            status: safe(str_of(s, "status")),
+            status_message: safe(str_of(s, "status_message")),
         })
         .collect();
     let ordered = tree_order(&rows);
@@ -171,14 +239,22 @@ fn render(trace: &Value, palette: Palette) -> String {
 
     let mut services: Vec<&str> = Vec::new();
     for (row, _) in &ordered {
-        if !services.contains(&row.service) {
-            services.push(row.service);
+        if !services.contains(&&*row.service) {
+            services.push(&row.service);
         }
     }
-    let service_width = services.iter().map(|s| s.len()).max().unwrap_or(7).max(7);
+    // Widths count characters, as the `{:<width$}` padding does.
+    let service_width = services
+        .iter()
+        .map(|s| s.chars().count())
+        .max()
+        .unwrap_or(7)
+        .max(7);
+    let label_len =
+        |r: &Row, depth: usize| depth * 2 + r.name.chars().count() + r.kind.chars().count() + 3;
     let name_width = ordered
         .iter()
-        .map(|(r, depth)| depth * 2 + r.name.len() + r.kind.len() + 3)
+        .map(|(r, depth)| label_len(r, *depth))
         .max()
         .unwrap_or(4)
         .clamp(4, 60);
@@ -199,7 +275,7 @@ fn render(trace: &Value, palette: Palette) -> String {
         out,
         "{} {}  {} spans, {} services, {} log lines, {}",
         palette.bold("trace"),
-        palette.bold(str_of(trace, "trace_id")),
+        palette.bold(&safe(str_of(trace, "trace_id"))),
         rows.len(),
         services.len(),
         logs.len(),
@@ -222,8 +298,8 @@ fn render(trace: &Value, palette: Palette) -> String {
             row.name,
             palette.dim(&format!("({})", row.kind.to_lowercase()))
         );
-        let label_len = depth * 2 + row.name.len() + row.kind.len() + 3;
-        let status = match row.status {
+        let label_len = label_len(row, *depth);
+        let status = match &*row.status {
             "ERROR" if row.status_message.is_empty() => palette.red("ERROR"),
             "ERROR" => palette.red(&format!("ERROR {}", row.status_message)),
             "OK" => palette.green("OK"),
@@ -337,32 +413,37 @@ fn bar(
     )
 }
 
-/// One log line indented under its span: time, level, message and its fields.
+/// One log line indented under its span: time, level, message and its fields, each escaped
+/// before it is coloured.
 fn log_line(log: &Value, indent: usize, palette: Palette) -> String {
     let time = str_of(log, "timestamp");
     let time = time.get(11..23).unwrap_or(time);
-    let level = str_of(log, "level");
     let mut line = format!(
-        "{}{} {:<5} {}",
+        "{}{} {} {}",
         " ".repeat(indent),
-        palette.dim(time),
-        palette.level(level),
-        str_of(log, "message")
+        palette.dim(&safe(time)),
+        palette.level_padded(&safe(str_of(log, "level")), 5),
+        safe(str_of(log, "message"))
     );
-    if let Some(fields) = log["metadata"].as_object() {
+    if let Some(fields) = log["attributes"].as_object() {
         for (key, value) in fields {
             if key.starts_with("code.")
                 || key.starts_with("log.")
                 || key.starts_with("thread.")
                 || key == "target"
+                // tracing names every event "event file:line", which says nothing here.
+                || key == "event.name"
             {
                 continue;
             }
+            // Numbers, booleans and nested JSON print as JSON, whose strings can hold raw C1 and
+            // bidi characters too; escaping the whole text covers both.
             let value = match value {
                 Value::String(s) => s.clone(),
                 other => other.to_string(),
             };
-            let _ = write!(line, " {}", palette.dim(&format!("{key}={value}")));
+            let field = format!("{}={}", safe(key), safe(&value));
+            let _ = write!(line, " {}", palette.dim(&field));
         }
     }
     line
@@ -399,8 +480,8 @@ mod tests {
                 span("b", Some("a"), "order-gateway", "POST", 5, 30.0, "ERROR"),
             ],
             "logs": [
-                {"timestamp": "2024-01-01T00:00:00.012Z", "level": "INFO", "message": "payment accepted", "span_id": "c", "metadata": {"order_id": "o-1"}},
-                {"timestamp": "2024-01-01T00:00:00.050Z", "level": "WARN", "message": "stray", "span_id": null, "metadata": {}},
+                {"timestamp": "2024-01-01T00:00:00.012Z", "level": "INFO", "message": "payment accepted", "span_id": "c", "attributes": {"order_id": "o-1"}},
+                {"timestamp": "2024-01-01T00:00:00.050Z", "level": "WARN", "message": "stray", "span_id": null, "attributes": {}},
             ],
         });
         let text = render(&trace, Palette::for_stdout(ColorChoice::Never));
@@ -430,6 +511,148 @@ mod tests {
         // The root spans the whole bar; the child starting at 1/4 of the trace starts at cell 10.
         assert!(lines[2].contains(&"#".repeat(BAR_WIDTH)), "{text}");
         assert!(lines[4].contains(&format!("{}#", ".".repeat(10))), "{text}");
+    }
+
+    #[test]
+    fn server_text_in_the_waterfall_and_its_log_lines_is_escaped() {
+        let mut root = span(
+            "a",
+            None,
+            "evil\u{1b}]0;title\u{7}",
+            "GET /\u{1b}[2J",
+            0,
+            10.0,
+            "ERROR",
+        );
+        root["status_message"] = json!("boom\u{9b}\u{202e}");
+        let trace = json!({
+            "trace_id": "t\u{0}",
+            "spans": [root, span("b", Some("a"), "ok-service", "child", 5, 5.0, "OK")],
+            "logs": [{
+                "timestamp": "2024-01-01T00:00:00.001Z", "level": "INFO\u{1b}[5m", "span_id": "a",
+                "message": "a\u{0}b\u{1b}[31mred\nnext\tcol",
+                "attributes": {"k\u{1b}": "v\u{2066}", "n": {"x": "\u{85}"}},
+            }],
+        });
+        for choice in [ColorChoice::Never, ColorChoice::Always] {
+            let text = render(&trace, Palette::for_stdout(choice));
+            // Only our own SGR colour codes may carry an ESC; nothing else a terminal acts on.
+            let mut rest = text.as_str();
+            while let Some(at) = rest.find('\u{1b}') {
+                rest = &rest[at + 1..];
+                let sgr = rest.strip_prefix('[').and_then(|r| r.split_once('m'));
+                assert!(
+                    sgr.is_some_and(|(code, _)| code.bytes().all(|b| b.is_ascii_digit())),
+                    "{text:?}"
+                );
+            }
+            assert!(
+                !text
+                    .chars()
+                    .any(|c| (c.is_control() && c != '\n' && c != '\u{1b}')
+                        || ('\u{202a}'..='\u{202e}').contains(&c)
+                        || ('\u{2066}'..='\u{2069}').contains(&c)),
+                "{text:?}"
+            );
+            // Header, column titles, two spans, one log line: the embedded newline did not split it.
+            assert_eq!(text.lines().count(), 5, "{text}");
+            for visible in [
+                "t\\u{0}",
+                "evil\\u{1b}]0;title\\u{7}",
+                "GET /\\u{1b}[2J",
+                "boom\\u{9b}\\u{202e}",
+                "INFO\\u{1b}[5m",
+                "a\\u{0}b\\u{1b}[31mred\\u{a}next\\u{9}col",
+                "k\\u{1b}=v\\u{2066}",
+                r#"n={"x":"\u{85}"}"#,
+            ] {
+                assert!(text.contains(visible), "{visible} missing from {text}");
+            }
+        }
+        // Columns line up on the escaped text: both span rows (the log line sits between them)
+        // start their START column together.
+        let text = render(&trace, Palette::for_stdout(ColorChoice::Never));
+        let lines: Vec<&str> = text.lines().collect();
+        let column = |line: &str, cell: &str| line.find(cell).map(|i| line[..i].chars().count());
+        assert!(column(lines[2], "+0.00ms").is_some(), "{text}");
+        assert_eq!(
+            column(lines[2], "+0.00ms"),
+            column(lines[4], "+5.00ms"),
+            "{text}"
+        );
+    }
+
+    fn last(
+        log_service: Option<&str>,
+        placed_secs_ago: Option<i64>,
+        now: DateTime<Utc>,
+    ) -> LastOrder {
+        LastOrder {
+            order_id: "o-1".into(),
+            trace_id: "t-1".into(),
+            log_service: log_service.map(str::to_owned),
+            placed_at: placed_secs_ago.map(|s| now - chrono::Duration::seconds(s)),
+        }
+    }
+
+    #[test]
+    fn a_last_order_placed_with_another_log_service_names_both() {
+        let now = Utc::now();
+        let order = last(Some("http://127.0.0.1:5002"), Some(3), now);
+        let text = missing(
+            "http://10.0.0.7:5002",
+            "t-1",
+            Some(&order),
+            Duration::ZERO,
+            now,
+        );
+        assert_eq!(
+            text,
+            "the last order o-1 was placed while tracehop used log-service at http://127.0.0.1:5002; log-service at http://10.0.0.7:5002 has no trace t-1: add --log-service http://127.0.0.1:5002, or give a trace id"
+        );
+        assert!(!text.contains('\n') && !text.contains("arriving"));
+    }
+
+    #[test]
+    fn a_last_trace_not_there_yet_may_still_be_arriving() {
+        let now = Utc::now();
+        let wait = Duration::from_secs(5);
+        let base = "http://127.0.0.1:5002";
+        let recent = missing(
+            base,
+            "t-1",
+            Some(&last(Some(base), Some(3), now)),
+            wait,
+            now,
+        );
+        assert_eq!(
+            recent,
+            "log-service at http://127.0.0.1:5002 has no trace t-1 of the last order o-1 yet (waited 5s); it may still be arriving: try again, or wait longer with --wait 30s"
+        );
+        // A file written before the log-service was remembered: either could be the reason.
+        let old_file = missing(base, "t-1", Some(&last(None, None, now)), wait, now);
+        assert!(
+            old_file.contains("may still be arriving, or it went to another log-service"),
+            "{old_file}"
+        );
+        // Long after the order, the trace is not on its way any more.
+        let stale = missing(
+            base,
+            "t-1",
+            Some(&last(Some(base), Some(3 * 3600), now)),
+            wait,
+            now,
+        );
+        assert!(
+            stale.contains("placed 3h ago") && !stale.contains("may still be arriving"),
+            "{stale}"
+        );
+        // A trace id given on the command line keeps the plain answer.
+        let given = missing(base, "t-1", None, wait, now);
+        assert!(
+            given.starts_with("log-service at http://127.0.0.1:5002 has no trace t-1 (waited 5s)"),
+            "{given}"
+        );
     }
 
     #[test]

@@ -38,6 +38,18 @@ pub fn format_ms(ms: f64) -> String {
     }
 }
 
+/// Formats an age in the largest unit that keeps it a whole number above one (`45s`, `12m`, `3h`,
+/// `2d`), the units `parse_duration` reads.
+pub fn format_age(age: Duration) -> String {
+    let s = age.as_secs();
+    match s {
+        0..120 => format!("{s}s"),
+        120..7_200 => format!("{}m", s / 60),
+        7_200..172_800 => format!("{}h", s / 3600),
+        _ => format!("{}d", s / 86_400),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -58,5 +70,13 @@ mod tests {
         assert_eq!(format_ms(0.4242), "0.42ms");
         assert_eq!(format_ms(12.34), "12.3ms");
         assert_eq!(format_ms(1234.0), "1.23s");
+    }
+
+    #[test]
+    fn ages_format_in_whole_units() {
+        assert_eq!(format_age(Duration::from_secs(45)), "45s");
+        assert_eq!(format_age(Duration::from_secs(600)), "10m");
+        assert_eq!(format_age(Duration::from_secs(3 * 3600 + 5)), "3h");
+        assert_eq!(format_age(Duration::from_secs(3 * 86_400)), "3d");
     }
 }
