@@ -23,6 +23,23 @@ mod util;
 use anyhow::Context;
 use cli::{Cli, Command};
 
+/// The whole command: parses the arguments, runs, and turns an error into one line on stderr
+/// with its cause chain (never a backtrace) and exit code 1. The chain can quote a server, so it
+/// is escaped for the terminal.
+pub fn main() -> std::process::ExitCode {
+    let cli = match cli::parse() {
+        Ok(cli) => cli,
+        Err(exit) => return exit,
+    };
+    match run(cli) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("tracehop: {}", terminal::safe(&format!("{error:#}")));
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
+
 /// Runs one parsed command line to completion on a fresh tokio runtime.
 pub fn run(cli: Cli) -> anyhow::Result<()> {
     let runtime = tokio::runtime::Builder::new_multi_thread()
