@@ -21,8 +21,9 @@
 //! - `api`: the handlers of the four listeners (REST, OTLP/HTTP, OTLP gRPC, gRPC API);
 //! - `config`, `startup`, `error`, `metrics`: configuration, wiring, errors and counters.
 //!
-//! Start it with [`Application::build`] and [`Application::run_until_stopped`]; tests use
-//! [`Config::for_tests`] (every address on port 0) and the `*_addr` getters.
+//! [`Application`] is a `server::Service`: `build` opens storage and binds every listener, `run`
+//! serves until the stop; tests use [`Config::for_tests`] (every address on port 0) and the
+//! `*_addr` getters.
 
 mod api;
 mod config;
