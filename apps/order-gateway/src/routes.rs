@@ -37,7 +37,7 @@ pub(crate) fn router(state: AppState) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
         .with_state(state.clone())
         .merge(server::probes(state.metrics.registry.clone(), readiness));
-    telemetry::http::instrument(routes, state.metrics.http.clone())
+    server::router(routes, state.metrics.http.clone())
 }
 
 /// Namespace of order ids derived from a client's `Idempotency-Key` (UUIDv5).

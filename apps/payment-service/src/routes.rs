@@ -49,7 +49,7 @@ pub(crate) fn router(state: AppState) -> Router {
             None,
         ))
         .layer(DefaultBodyLimit::max(BODY_LIMIT));
-    telemetry::http::instrument(routes, state.metrics.http.clone())
+    server::router(routes, state.metrics.http.clone())
 }
 
 /// 422 naming the field of the request that breaks a shared rule of [`orders::rules`].
