@@ -15,12 +15,17 @@ const BATCH: usize = 200;
 
 /// Starts the binary on port 0 and returns it with its REST base URL (read from its start-up log).
 async fn start(db: &str) -> (Child, String) {
+    // The log file goes beside the database, in the test's temporary directory, not ./logs.
+    let log_dir = std::path::Path::new(db)
+        .parent()
+        .expect("database in a directory");
     let mut child = Command::new(env!("CARGO_BIN_EXE_log-service"))
         .env("BIND_ADDR", "127.0.0.1:0")
         .env("OTLP_GRPC_ADDR", "127.0.0.1:0")
         .env("OTLP_HTTP_ADDR", "127.0.0.1:0")
         .env("GRPC_ADDR", "127.0.0.1:0")
         .env("DATABASE_URL", format!("sqlite://{db}"))
+        .env("LOG_DIR", log_dir)
         .env("RUST_LOG", "info")
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
