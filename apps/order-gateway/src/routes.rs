@@ -48,23 +48,28 @@ const ORDER_NAMESPACE: uuid::Uuid =
 /// or a lost answer is the same order (payment-service answers it with the first result and
 /// never publishes a second event); random otherwise.
 fn order_id(headers: &HeaderMap) -> Result<String, ApiError> {
-    match headers.get("idempotency-key") {
-        None => Ok(uuid::Uuid::new_v4().to_string()),
-        Some(value) => {
-            let key = value
-                .to_str()
-                .ok()
-                .filter(|k| !k.is_empty() && k.len() <= 255)
-                .ok_or_else(|| {
-                    ApiError::new(
-                        StatusCode::BAD_REQUEST,
-                        "invalid_idempotency_key",
-                        "Idempotency-Key must be 1 to 255 visible ASCII characters",
-                    )
-                })?;
-            Ok(uuid::Uuid::new_v5(&ORDER_NAMESPACE, key.as_bytes()).to_string())
-        }
+    let invalid = |message: &str| {
+        ApiError::bad_request(
+            "invalid_idempotency_key",
+            Some("Idempotency-Key"),
+            message.to_owned(),
+        )
+    };
+    let mut keys = headers.get_all("idempotency-key").iter();
+    let Some(value) = keys.next() else {
+        return Ok(uuid::Uuid::new_v4().to_string());
+    };
+    if keys.next().is_some() {
+        return Err(invalid("send one Idempotency-Key header, not several"));
     }
+    let key = value.as_bytes();
+    // Visible ASCII only (no space, tab or other control), so a key reads the same in every log.
+    if key.is_empty() || key.len() > 255 || !key.iter().all(|b| (0x21..=0x7e).contains(b)) {
+        return Err(invalid(
+            "Idempotency-Key must be 1 to 255 visible ASCII characters",
+        ));
+    }
+    Ok(uuid::Uuid::new_v5(&ORDER_NAMESPACE, key).to_string())
 }
 
 async fn create_order(
@@ -72,8 +77,8 @@ async fn create_order(
     headers: HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let order =
-        parse_json::<OrderRequest>(body, "invalid_order")?.unwrap_or_else(OrderRequest::sample);
+    let order = parse_json::<OrderRequest>(&headers, body, "invalid_order")?
+        .unwrap_or_else(OrderRequest::sample);
     let amount_cents = order.validate()?;
     let order_id = order_id(&headers)?;
     let span = tracing::Span::current();
@@ -117,6 +122,14 @@ async fn create_order(
             )
                 .into_response());
         }
+        Payment::Conflict(message) => {
+            tracing::info!(order_id = %order_id, "idempotency key reused for another order");
+            return Err(ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "idempotency_conflict",
+                message,
+            ));
+        }
         Payment::Unavailable(reason) => {
             tracing::error!(order_id = %order_id, reason = %reason, "payment unavailable; order failed");
             state.metrics.orders.with_label_values(&["failed"]).inc();
@@ -135,6 +148,8 @@ async fn create_order(
 enum Payment {
     Succeeded(PaymentAnswer),
     Declined,
+    /// The Idempotency-Key was first used for a different order: payment-service's message.
+    Conflict(String),
     Unavailable(String),
 }
 
@@ -201,6 +216,15 @@ async fn pay(state: &AppState, order_id: &str, amount_cents: i64, order: &OrderR
                 tracing::Span::current().record("otel.status_code", "ERROR");
                 Payment::Declined
             }
+            StatusCode::UNPROCESSABLE_ENTITY => match response.json::<serde_json::Value>().await {
+                Ok(body) if body["error"]["code"] == "idempotency_conflict" => Payment::Conflict(
+                    body["error"]["message"]
+                        .as_str()
+                        .unwrap_or("the Idempotency-Key was used for another order")
+                        .to_owned(),
+                ),
+                _ => Payment::Unavailable("status 422".into()),
+            },
             other => Payment::Unavailable(format!("status {}", other.as_u16())),
         }
     }

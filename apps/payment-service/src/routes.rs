@@ -58,10 +58,40 @@ fn invalid_payment(error: orders::Invalid) -> ApiError {
 }
 
 /// What is remembered of a completed payment; everything else is derived from the order id.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 struct Charged {
     declined: bool,
     amount_cents: i64,
+    /// The currency and e-mail of the first request, to recognise a different order sent
+    /// under the same key.
+    currency: String,
+    customer_email: String,
+}
+
+impl Charged {
+    /// 422 when `request` is not the order this payment was made for: a reused idempotency
+    /// key must not confirm somebody else's order (3 x 777 EUR told a 1,999 USD order went through).
+    fn check_same_order(&self, request: &PaymentRequest) -> Result<(), ApiError> {
+        if self.amount_cents == request.amount_cents
+            && self.currency == request.currency
+            && self.customer_email == request.customer_email
+        {
+            return Ok(());
+        }
+        Err(ApiError::new(
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "idempotency_conflict",
+            format!(
+                "this Idempotency-Key was first used for an order of {} {} for {}; this request is for {} {} for {}: use a new key for a new order",
+                self.amount_cents,
+                self.currency,
+                telemetry::mask_email(&self.customer_email),
+                request.amount_cents,
+                request.currency,
+                telemetry::mask_email(&request.customer_email),
+            ),
+        ))
+    }
 }
 
 /// First-result memory per order id: concurrent duplicates wait for the first to finish.
@@ -97,15 +127,17 @@ impl Idempotency {
 
 async fn process_payment(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Response, ApiError> {
-    let request: PaymentRequest = parse_json(body, "invalid_payment")?.ok_or_else(|| {
-        ApiError::new(
-            StatusCode::UNPROCESSABLE_ENTITY,
-            "invalid_payment",
-            "request body is required",
-        )
-    })?;
+    let request: PaymentRequest =
+        parse_json(&headers, body, "invalid_payment")?.ok_or_else(|| {
+            ApiError::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_payment",
+                "request body is required",
+            )
+        })?;
     request.validate().map_err(invalid_payment)?;
     let span = tracing::Span::current();
     span.set_attribute("order.id", request.order_id.clone());
@@ -122,9 +154,10 @@ async fn process_payment(
     // caller's retry runs again.
     let cell = state.idempotency.cell(&request.order_id);
     let replay = cell.initialized();
-    let charged = *cell
+    let charged = cell
         .get_or_try_init(|| charge(&state, &request, faults))
         .await?;
+    charged.check_same_order(&request)?;
     if replay {
         tracing::info!(order_id = %request.order_id, "repeated request answered with the first result");
     }
@@ -208,6 +241,8 @@ async fn charge(
     Ok(Charged {
         declined,
         amount_cents: request.amount_cents,
+        currency: request.currency.clone(),
+        customer_email: request.customer_email.clone(),
     })
 }
 

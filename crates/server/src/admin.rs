@@ -71,7 +71,7 @@ async fn put_faults<K: Knobs>(
     body: Result<Bytes, BytesRejection>,
 ) -> Result<Json<K>, ApiError> {
     check_bearer(&headers, admin.token.as_deref())?;
-    let update: K::Update = parse_json(body, "invalid_faults")?.ok_or_else(|| {
+    let update: K::Update = parse_json(&headers, body, "invalid_faults")?.ok_or_else(|| {
         ApiError::new(
             StatusCode::UNPROCESSABLE_ENTITY,
             "invalid_faults",

@@ -111,9 +111,11 @@ impl IntoResponse for ApiError {
     }
 }
 
-/// Parses an optional JSON body: `Ok(None)` when empty, 413 over [`BODY_LIMIT`], 400 when not
-/// JSON, 422 when JSON of the wrong shape (`invalid_code` names the error code to use).
+/// Parses an optional JSON body: `Ok(None)` when empty, 413 over [`BODY_LIMIT`], 415 when it
+/// is declared as anything but JSON, 400 when not JSON, 422 when JSON of the wrong shape
+/// (`invalid_code` names the error code to use).
 pub fn parse_json<T: DeserializeOwned>(
+    headers: &http::HeaderMap,
     body: Result<Bytes, BytesRejection>,
     invalid_code: &'static str,
 ) -> Result<Option<T>, ApiError> {
@@ -135,6 +137,7 @@ pub fn parse_json<T: DeserializeOwned>(
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(None);
     }
+    require_json(headers)?;
     let mut de = serde_json::Deserializer::from_slice(&bytes);
     let value: T = serde_path_to_error::deserialize(&mut de).map_err(|e| {
         let path = e.path().to_string();
@@ -142,6 +145,38 @@ pub fn parse_json<T: DeserializeOwned>(
     })?;
     de.end().map_err(|e| json_error("", e, invalid_code))?;
     Ok(Some(value))
+}
+
+/// 415 unless the body is declared as JSON (`application/json` or any `+json` type) or not
+/// declared at all. A browser sends a cross-site form or `text/plain` body without asking the
+/// server first (no CORS preflight); refusing those types is what keeps a page on another site
+/// from placing orders or writing logs.
+pub fn require_json(headers: &http::HeaderMap) -> Result<(), ApiError> {
+    let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
+        return Ok(());
+    };
+    let essence = value
+        .to_str()
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase();
+    let is_json = essence == "application/json"
+        || (essence.starts_with("application/") && essence.ends_with("+json"));
+    if is_json {
+        Ok(())
+    } else {
+        Err(ApiError::new(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+            format!(
+                "Content-Type {:?} is not JSON; send application/json",
+                value.to_str().unwrap_or("?")
+            ),
+        ))
+    }
 }
 
 /// 422 naming the path for a JSON value of the wrong shape, 400 for text that is not JSON.
@@ -230,24 +265,71 @@ mod tests {
     #[test]
     fn classifies_body_errors() {
         assert!(
-            parse_json::<T>(Ok(Bytes::from_static(b"  ")), "x")
+            parse_json::<T>(&http::HeaderMap::new(), Ok(Bytes::from_static(b"  ")), "x")
                 .unwrap()
                 .is_none()
         );
-        let e = parse_json::<T>(Ok(Bytes::from_static(b"{")), "x").unwrap_err();
+        let e = parse_json::<T>(&http::HeaderMap::new(), Ok(Bytes::from_static(b"{")), "x")
+            .unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        let e = parse_json::<T>(Ok(Bytes::from_static(b"{\"a\":-1}")), "x").unwrap_err();
+        let e = parse_json::<T>(
+            &http::HeaderMap::new(),
+            Ok(Bytes::from_static(b"{\"a\":-1}")),
+            "x",
+        )
+        .unwrap_err();
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(e.message.starts_with("a: "), "{}", e.message);
         assert_eq!(e.code, "x");
-        let e = parse_json::<T>(Ok(Bytes::from_static(b"{\"a\":1} trailing")), "x").unwrap_err();
+        let e = parse_json::<T>(
+            &http::HeaderMap::new(),
+            Ok(Bytes::from_static(b"{\"a\":1} trailing")),
+            "x",
+        )
+        .unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
         assert_eq!(
-            parse_json::<T>(Ok(Bytes::from_static(b"{\"a\":1}")), "x")
-                .unwrap()
-                .unwrap()
-                .a,
+            parse_json::<T>(
+                &http::HeaderMap::new(),
+                Ok(Bytes::from_static(b"{\"a\":1}")),
+                "x"
+            )
+            .unwrap()
+            .unwrap()
+            .a,
             1
+        );
+    }
+
+    #[test]
+    fn json_bodies_must_not_be_declared_as_anything_else() {
+        let with = |ct: &str| {
+            let mut h = http::HeaderMap::new();
+            h.insert(http::header::CONTENT_TYPE, ct.parse().unwrap());
+            parse_json::<T>(&h, Ok(Bytes::from_static(b"{\"a\":1}")), "x")
+        };
+        for ok in [
+            "application/json",
+            "application/json; charset=utf-8",
+            "application/cloudevents+json",
+        ] {
+            assert!(with(ok).is_ok(), "{ok}");
+        }
+        for refused in [
+            "text/plain",
+            "application/x-www-form-urlencoded",
+            "multipart/form-data",
+        ] {
+            let e = with(refused).unwrap_err();
+            assert_eq!(e.status, StatusCode::UNSUPPORTED_MEDIA_TYPE, "{refused}");
+        }
+        // An empty body places a sample order whatever it is declared as.
+        let mut h = http::HeaderMap::new();
+        h.insert(http::header::CONTENT_TYPE, "text/plain".parse().unwrap());
+        assert!(
+            parse_json::<T>(&h, Ok(Bytes::new()), "x")
+                .unwrap()
+                .is_none()
         );
     }
 
