@@ -10,7 +10,7 @@ use server::{ConfigError, Env};
 pub enum DatabaseConfig {
     /// Embedded SQLite file (`sqlite://PATH`); the parent directory is created at start-up.
     Sqlite { path: PathBuf },
-    /// PostgreSQL (`postgres://...` or `postgresql://...`), with seed 001's schema.
+    /// PostgreSQL (`postgres://...` or `postgresql://...`), with the minisource REST API's schema.
     Postgres { url: String },
 }
 
@@ -53,7 +53,7 @@ pub struct Config {
     pub otlp_grpc_addr: SocketAddr,
     /// OTLP HTTP receiver (`OTLP_HTTP_ADDR`, default 127.0.0.1:4318).
     pub otlp_http_addr: SocketAddr,
-    /// Seed 000 gRPC ingest and query (`GRPC_ADDR`, default 127.0.0.1:50051).
+    /// The distributed-logging gRPC API, ingest and query (`GRPC_ADDR`, default 127.0.0.1:50051).
     pub grpc_addr: SocketAddr,
     /// Storage (`DATABASE_URL`, default `sqlite://./data/log-service.db`).
     pub database: DatabaseConfig,

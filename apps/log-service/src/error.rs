@@ -1,17 +1,24 @@
-//! The one error type of the request handlers, with its HTTP and gRPC mappings.
+//! The one error type of the request handlers, with its HTTP mapping (the JSON error body and
+//! status rule every tracehop server shares, `server::ApiError`) and its gRPC mapping.
 
-use axum::Json;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::json;
+use server::ApiError;
 
 use crate::storage::StoreError;
 
 /// A failed request. 4xx variants describe the caller's mistake; 5xx bodies never leak internals.
 #[derive(Debug, thiserror::Error)]
 pub enum AppError {
-    /// Bad input; `field` names the offending field when there is one.
-    #[error("{}", describe_invalid(.field.as_deref(), .message))]
+    /// The request cannot be read (not JSON, not the shape the route takes, a malformed header or
+    /// path id); `field` names the part at fault when there is one.
+    #[error("{}", describe(.field.as_deref(), .message))]
+    Malformed {
+        field: Option<String>,
+        message: String,
+    },
+    /// A field or parameter of a readable request is invalid.
+    #[error("{}", describe(.field.as_deref(), .message))]
     InvalidArgument {
         field: Option<String>,
         message: String,
@@ -19,6 +26,9 @@ pub enum AppError {
     /// The body is larger than the configured limit.
     #[error("request body exceeds {limit} bytes")]
     PayloadTooLarge { limit: usize },
+    /// The body is declared as something other than JSON.
+    #[error("Content-Type {0:?} is not JSON; send application/json")]
+    UnsupportedMediaType(String),
     /// The thing asked for does not exist for this tenant.
     #[error("{0}")]
     NotFound(String),
@@ -33,7 +43,7 @@ pub enum AppError {
     Internal(#[source] anyhow::Error),
 }
 
-fn describe_invalid(field: Option<&str>, message: &str) -> String {
+fn describe(field: Option<&str>, message: &str) -> String {
     match field {
         Some(field) => format!("{field}: {message}"),
         None => message.to_owned(),
@@ -41,7 +51,7 @@ fn describe_invalid(field: Option<&str>, message: &str) -> String {
 }
 
 impl AppError {
-    /// Bad input in `field`.
+    /// 422: `field` was read but its value is invalid.
     pub fn field(field: impl Into<String>, message: impl Into<String>) -> AppError {
         AppError::InvalidArgument {
             field: Some(field.into()),
@@ -49,7 +59,7 @@ impl AppError {
         }
     }
 
-    /// Bad input not tied to one field.
+    /// 422: the request was read but is invalid as a whole.
     pub fn invalid(message: impl Into<String>) -> AppError {
         AppError::InvalidArgument {
             field: None,
@@ -57,10 +67,20 @@ impl AppError {
         }
     }
 
+    /// 400: `part` (the body, a header, a path id) cannot be read.
+    pub fn malformed(part: impl Into<String>, message: impl Into<String>) -> AppError {
+        AppError::Malformed {
+            field: Some(part.into()),
+            message: message.into(),
+        }
+    }
+
     fn status(&self) -> StatusCode {
         match self {
-            AppError::InvalidArgument { .. } => StatusCode::BAD_REQUEST,
+            AppError::Malformed { .. } => StatusCode::BAD_REQUEST,
+            AppError::InvalidArgument { .. } => StatusCode::UNPROCESSABLE_ENTITY,
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::QueueFull => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
@@ -70,12 +90,23 @@ impl AppError {
 
     fn code(&self) -> &'static str {
         match self {
+            AppError::Malformed { .. } => "invalid_request",
             AppError::InvalidArgument { .. } => "invalid_argument",
             AppError::PayloadTooLarge { .. } => "payload_too_large",
+            AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::NotFound(_) => "not_found",
             AppError::QueueFull => "resource_exhausted",
             AppError::Unavailable => "unavailable",
             AppError::Internal(_) => "internal",
+        }
+    }
+
+    fn field_name(&self) -> Option<&str> {
+        match self {
+            AppError::Malformed { field, .. } | AppError::InvalidArgument { field, .. } => {
+                field.as_deref()
+            }
+            _ => None,
         }
     }
 
@@ -104,14 +135,9 @@ impl From<StoreError> for AppError {
 impl IntoResponse for AppError {
     fn into_response(self) -> Response {
         self.log();
-        let mut body = json!({ "code": self.code(), "message": self.to_string() });
-        if let AppError::InvalidArgument {
-            field: Some(field), ..
-        } = &self
-        {
-            body["field"] = json!(field);
-        }
-        let mut response = (self.status(), Json(json!({ "error": body }))).into_response();
+        let mut error = ApiError::new(self.status(), self.code(), self.to_string());
+        error.field = self.field_name().map(str::to_owned);
+        let mut response = error.into_response();
         if matches!(self, AppError::QueueFull) {
             response
                 .headers_mut()
@@ -126,8 +152,10 @@ impl From<AppError> for tonic::Status {
         err.log();
         let message = err.to_string();
         match err {
-            AppError::InvalidArgument { .. } => tonic::Status::invalid_argument(message),
-            AppError::PayloadTooLarge { .. } => tonic::Status::invalid_argument(message),
+            AppError::Malformed { .. }
+            | AppError::InvalidArgument { .. }
+            | AppError::PayloadTooLarge { .. }
+            | AppError::UnsupportedMediaType(_) => tonic::Status::invalid_argument(message),
             AppError::NotFound(_) => tonic::Status::not_found(message),
             AppError::QueueFull => tonic::Status::resource_exhausted(message),
             AppError::Unavailable => tonic::Status::unavailable(message),

@@ -1,10 +1,7 @@
 //! Prometheus metrics of log-service, all in one registry per application (so tests that start
 //! several applications in one process never collide).
 
-use prometheus::{
-    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
-};
+use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
 
 /// Handles to every metric; cheap to clone.
 #[derive(Clone)]
@@ -21,6 +18,8 @@ pub struct Metrics {
     pub commit_rows: Histogram,
     /// Group commits that failed and were rolled back.
     pub commit_failures: IntCounter,
+    /// The HTTP metrics every server has: request durations and rejections.
+    pub http: telemetry::http::HttpMetrics,
 }
 
 impl std::fmt::Debug for Metrics {
@@ -73,6 +72,7 @@ impl Metrics {
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
         Ok(Metrics {
+            http: telemetry::http::HttpMetrics::new(&registry),
             registry,
             ingested,
             queued_rows,
@@ -91,10 +91,8 @@ impl Metrics {
         }
     }
 
-    /// Renders the Prometheus text format.
-    pub fn render(&self) -> String {
-        let mut out = Vec::new();
-        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
-        String::from_utf8(out).unwrap_or_default()
+    /// The registry `/metrics` renders.
+    pub fn registry(&self) -> &Registry {
+        &self.registry
     }
 }

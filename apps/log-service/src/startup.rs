@@ -115,7 +115,7 @@ impl Application {
         self.addrs[2]
     }
 
-    /// Bound address of the seed 000 gRPC API.
+    /// Bound address of the distributed-logging gRPC API.
     pub fn grpc_addr(&self) -> SocketAddr {
         self.addrs[3]
     }
@@ -141,7 +141,8 @@ impl Application {
         let limits = self.limits;
         // The gRPC services are served as routers by the same loop as the REST API, so one set
         // of timeouts and one stop apply to every listener.
-        let relabel = MapResponseLayer::new(invalid_protobuf_is_invalid_argument::<axum::body::Body>);
+        let relabel =
+            MapResponseLayer::new(invalid_protobuf_is_invalid_argument::<axum::body::Body>);
         let otlp_grpc = tonic::service::Routes::new(
             TraceServiceServer::new(grpc_state.clone())
                 .accept_compressed(CompressionEncoding::Gzip)

@@ -34,24 +34,33 @@ impl FromRequest<AppState> for LimitedBody {
                     limit: state.max_body_bytes,
                 })
             }
-            Err(rejection) => Err(AppError::field("body", rejection.body_text())),
+            Err(rejection) => Err(AppError::malformed("body", rejection.body_text())),
         }
     }
 }
 
-/// A JSON body; malformed JSON is 400 naming the position of the error.
+/// A JSON body: 415 when declared as anything but JSON, 400 naming the position of the error
+/// when it is not JSON.
 pub struct JsonBody(pub Value);
 
 impl FromRequest<AppState> for JsonBody {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        server::error::require_json(req.headers()).map_err(|e| {
+            AppError::UnsupportedMediaType(
+                req.headers()
+                    .get(http::header::CONTENT_TYPE)
+                    .and_then(|v| v.to_str().ok())
+                    .map_or_else(|| e.message.clone(), str::to_owned),
+            )
+        })?;
         let LimitedBody(bytes) = LimitedBody::from_request(req, state).await?;
         if bytes.is_empty() {
-            return Err(AppError::field("body", "is empty; expected JSON"));
+            return Err(AppError::malformed("body", "is empty; expected JSON"));
         }
         serde_json::from_slice(&bytes)
             .map(JsonBody)
-            .map_err(|e| AppError::field("body", format!("invalid JSON: {e}")))
+            .map_err(|e| AppError::malformed("body", format!("invalid JSON: {e}")))
     }
 }

@@ -39,13 +39,13 @@ pub fn tenant(raw: Option<&[u8]>) -> Result<String, AppError> {
         return Ok(DEFAULT_TENANT.to_owned());
     };
     let text = std::str::from_utf8(raw)
-        .map_err(|_| AppError::field("X-Tenant-ID", "must be UTF-8"))?
+        .map_err(|_| AppError::malformed("X-Tenant-ID", "must be UTF-8"))?
         .trim();
     if text.is_empty() {
         return Ok(DEFAULT_TENANT.to_owned());
     }
     if text.len() > MAX_SHORT_FIELD || text.chars().any(char::is_control) {
-        return Err(AppError::field(
+        return Err(AppError::malformed(
             "X-Tenant-ID",
             format!("must be 1..={MAX_SHORT_FIELD} printable characters"),
         ));

@@ -171,7 +171,7 @@ pub fn limit_offset(limit: i32, offset: i32) -> Result<(u32, u64), AppError> {
 /// Checks an id taken from a URL path.
 pub fn check_path_id(field: &str, value: &str) -> Result<(), AppError> {
     if value.trim().is_empty() || value.len() > 128 {
-        return Err(AppError::field(field, "must be 1..=128 characters"));
+        return Err(AppError::malformed(field, "must be 1..=128 characters"));
     }
     Ok(())
 }

@@ -215,11 +215,6 @@ impl Store {
         self.inner.queue.push(batch).await
     }
 
-    /// Rows currently waiting for the writer.
-    pub fn queued_rows(&self) -> usize {
-        self.inner.queue.queued_rows()
-    }
-
     /// Checks that the writer runs and the database answers.
     pub async fn ready(&self) -> Result<(), StoreError> {
         if self.inner.queue.is_closed() {

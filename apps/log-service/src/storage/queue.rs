@@ -100,11 +100,6 @@ impl WriteQueue {
         done_rx.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Rows currently waiting for the writer.
-    pub(super) fn queued_rows(&self) -> usize {
-        self.capacity - self.permits.available_permits()
-    }
-
     /// True once the writer has stopped.
     pub(super) fn is_closed(&self) -> bool {
         self.tx.is_closed()

@@ -50,7 +50,7 @@ async fn single_entries_are_stored_and_bad_fields_are_named() {
     ];
     for (entry, field) in cases {
         let (status, body) = app.post("/api/v1/logs", None, &entry).await;
-        assert_eq!(status, 400, "{entry}");
+        assert_eq!(status, 422, "{entry}");
         assert_eq!(body["error"]["code"], "invalid_argument");
         if field != "body" {
             assert_eq!(body["error"]["field"], field, "{entry} -> {body}");
@@ -104,11 +104,11 @@ async fn a_batch_stores_the_valid_entries_and_reports_the_rejected_ones() {
             &json!({"logs": [{"level": "INFO"}]}),
         )
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     assert_eq!(body["accepted"], 0);
     assert_eq!(body["rejected"][0]["field"], "service_name");
     let (status, body) = app.post("/api/v1/logs/batch", None, &json!([])).await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     assert_eq!(body["error"]["field"], "logs");
 }
 
@@ -166,7 +166,7 @@ async fn ingest_answers_202_with_a_generated_or_given_trace_id() {
     let (status, body) = app
         .post("/ingest", None, &json!({"service": "s", "level": "INFO"}))
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     assert_eq!(body["error"]["field"], "message");
     let (status, body) = app
         .post(
@@ -175,7 +175,7 @@ async fn ingest_answers_202_with_a_generated_or_given_trace_id() {
             &json!({"service": "s", "level": "verbose", "message": "m"}),
         )
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     assert_eq!(body["error"]["field"], "level");
 }
 
@@ -272,7 +272,7 @@ async fn a_full_write_queue_pushes_back_instead_of_growing() {
     let batch = serde_json::Value::Array(vec![entry.clone(); 11]);
     let (status, body) = app.post("/api/v1/logs/batch", None, &batch).await;
     assert_eq!(
-        status, 400,
+        status, 422,
         "a batch larger than the whole queue can never fit: {body}"
     );
 

@@ -181,27 +181,27 @@ async fn the_list_route_paginates_newest_first_and_takes_filters_as_parameters()
     assert_eq!(body["total"], 3);
 
     let (status, body) = app.get("/api/v1/logs?page_size=1001", None).await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     assert_eq!(body["error"]["field"], "page_size");
     let (status, body) = app
         .post("/api/v1/logs/query", None, &json!({"page": 0}))
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     assert_eq!(body["error"]["field"], "page");
     let (status, body) = app
         .post("/api/v1/logs/query", None, &json!({"min_level": "LOUD"}))
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     assert_eq!(body["error"]["field"], "min_level");
     let (status, body) = app
         .post("/api/v1/logs/query", None, &json!({"start_time": "monday"}))
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     assert_eq!(body["error"]["field"], "start_time");
     let (status, body) = app
         .post("/api/v1/logs/query", None, &json!({"search": "***"}))
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     assert_eq!(body["error"]["field"], "search");
 }
 
@@ -290,7 +290,7 @@ async fn aggregation_counts_levels_per_minute_hour_and_day() {
     let (status, body) = app
         .post("/api/v1/logs/aggregate", None, &json!({"interval": "week"}))
         .await;
-    assert_eq!(status, 400);
+    assert_eq!(status, 422);
     assert_eq!(body["error"]["field"], "interval");
 }
 

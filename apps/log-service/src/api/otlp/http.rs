@@ -46,6 +46,20 @@ pub struct OtlpError {
 
 impl IntoResponse for OtlpError {
     fn into_response(self) -> Response {
+        // Logged once and counted by the HTTP telemetry, as every rejection of every server is.
+        let rejection = self
+            .status
+            .is_client_error()
+            .then(|| telemetry::http::Rejection {
+                code: match self.status {
+                    StatusCode::PAYLOAD_TOO_LARGE => "payload_too_large",
+                    StatusCode::UNSUPPORTED_MEDIA_TYPE => "unsupported_media_type",
+                    StatusCode::TOO_MANY_REQUESTS => "resource_exhausted",
+                    StatusCode::NOT_FOUND => "not_found",
+                    _ => "invalid_argument",
+                },
+                message: self.message.clone(),
+            });
         let mut response = match self.encoding {
             Encoding::Protobuf => (
                 self.status,
@@ -70,6 +84,9 @@ impl IntoResponse for OtlpError {
                 .headers_mut()
                 .insert(header::RETRY_AFTER, HeaderValue::from_static("1"));
         }
+        if let Some(rejection) = rejection {
+            response.extensions_mut().insert(rejection);
+        }
         response
     }
 }
@@ -85,7 +102,13 @@ fn bad(encoding: Encoding, message: impl Into<String>) -> OtlpError {
 
 fn from_app(encoding: Encoding, err: AppError) -> OtlpError {
     let (status, code) = match &err {
-        AppError::InvalidArgument { .. } => (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument),
+        AppError::Malformed { .. } | AppError::InvalidArgument { .. } => {
+            (StatusCode::BAD_REQUEST, tonic::Code::InvalidArgument)
+        }
+        AppError::UnsupportedMediaType(_) => (
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            tonic::Code::InvalidArgument,
+        ),
         AppError::PayloadTooLarge { .. } => {
             (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::InvalidArgument)
         }

@@ -14,9 +14,10 @@ use super::AppState;
 /// The OTLP/HTTP receiver's router.
 pub fn otlp_http_router(state: AppState) -> Router {
     let limit = state.max_body_bytes;
-    Router::new()
+    let routes = Router::new()
         .route("/v1/logs", post(http::logs))
         .route("/v1/traces", post(http::traces))
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .with_state(state.clone());
+    server::router(routes, state.metrics.http.clone())
 }

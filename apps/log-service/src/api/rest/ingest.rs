@@ -38,7 +38,7 @@ pub async fn create(
 }
 
 /// `POST /api/v1/logs/batch`: an array of entries (or `{"logs": [...]}`). Valid entries are stored,
-/// invalid ones are listed by index and field; 400 only when none is valid.
+/// invalid ones are listed by index and field; 422 only when none is valid.
 pub async fn batch(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -48,9 +48,19 @@ pub async fn batch(
         Value::Array(items) => items,
         Value::Object(map) => match map.get("logs") {
             Some(Value::Array(items)) => items,
-            _ => return Err(AppError::field("logs", "must be an array of log entries")),
+            _ => {
+                return Err(AppError::malformed(
+                    "logs",
+                    "must be an array of log entries",
+                ));
+            }
         },
-        _ => return Err(AppError::field("body", "must be an array of log entries")),
+        _ => {
+            return Err(AppError::malformed(
+                "body",
+                "must be an array of log entries",
+            ));
+        }
     };
     if entries.is_empty() {
         return Err(AppError::field("logs", "is empty"));
@@ -78,7 +88,7 @@ pub async fn batch(
         .count("rest", "logs", "rejected", rejected.len());
     if batch.logs.is_empty() {
         return Ok((
-            StatusCode::BAD_REQUEST,
+            StatusCode::UNPROCESSABLE_ENTITY,
             Json(json!({
                 "error": {
                     "code": "invalid_argument",

@@ -14,11 +14,12 @@ use super::AppState;
 /// The REST API's router.
 pub fn rest_router(state: AppState) -> Router {
     let limit = state.max_body_bytes;
-    Router::new()
-        .route("/health", get(probes::health))
+    let readiness = {
+        let store = state.store.clone();
+        move || probes::storage_readiness(store.clone())
+    };
+    let routes = Router::new()
         .route("/live", get(probes::live))
-        .route("/ready", get(probes::ready))
-        .route("/metrics", get(probes::metrics))
         .route("/ingest", post(ingest::ingest))
         .route("/api/v1/logs", post(ingest::create).get(query::list))
         .route("/api/v1/logs/batch", post(ingest::batch))
@@ -36,7 +37,8 @@ pub fn rest_router(state: AppState) -> Router {
         .route("/api/v1/traces/{trace_id}", get(query::trace))
         .route("/api/v1/traces/{trace_id}/dag", get(query::trace_dag))
         .route("/api/v1/dags", get(query::dags))
-        .fallback(probes::not_found)
         .layer(DefaultBodyLimit::max(limit))
-        .with_state(state)
+        .with_state(state.clone())
+        .merge(server::probes(state.metrics.registry().clone(), readiness));
+    server::router(routes, state.metrics.http.clone())
 }

@@ -1,57 +1,32 @@
-//! Probes and metrics: `/health`, `/live`, `/ready`, `/metrics`, and the 404 of unknown routes.
+//! The probes of log-service: the shared `/health`, `/ready` and `/metrics`, with storage as the
+//! dependency `/ready` checks, and the minisource REST API's `/live`.
 
 use axum::Json;
-use axum::extract::State;
-use axum::http::{StatusCode, header};
 use axum::response::IntoResponse;
 use serde_json::json;
 
-use crate::api::AppState;
-use crate::error::AppError;
-
-/// `GET /health`: the process answers.
-pub async fn health() -> impl IntoResponse {
-    Json(json!({ "status": "ok" }))
-}
+use crate::storage::Store;
 
 /// `GET /live`: the process answers.
 pub async fn live() -> impl IntoResponse {
     Json(json!({ "status": "alive" }))
 }
 
-/// `GET /ready`: storage answers and the writer runs.
-pub async fn ready(State(state): State<AppState>) -> impl IntoResponse {
-    let backend = state.store.backend_name();
-    match state.store.ready().await {
-        Ok(()) => (
-            StatusCode::OK,
-            Json(
-                json!({ "status": "ready", "backend": backend, "queued_rows": state.store.queued_rows() }),
-            ),
-        ),
+/// Ready while storage answers and the writer runs.
+pub async fn storage_readiness(store: Store) -> server::Readiness {
+    let backend = store.backend_name();
+    let ready = match store.ready().await {
+        Ok(()) => true,
         Err(err) => {
             tracing::warn!(error = %err, "readiness check failed");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                Json(json!({ "status": "unavailable", "backend": backend })),
-            )
+            false
         }
+    };
+    server::Readiness {
+        ready,
+        dependencies: vec![
+            ("backend", backend),
+            ("storage", if ready { "available" } else { "unavailable" }),
+        ],
     }
-}
-
-/// `GET /metrics`: Prometheus text format.
-pub async fn metrics(State(state): State<AppState>) -> impl IntoResponse {
-    state
-        .metrics
-        .queued_rows
-        .set(state.store.queued_rows() as i64);
-    (
-        [(header::CONTENT_TYPE, "text/plain; version=0.0.4")],
-        state.metrics.render(),
-    )
-}
-
-/// Unknown route: 404 with the JSON error shape.
-pub async fn not_found() -> AppError {
-    AppError::NotFound("no such route".into())
 }

@@ -34,7 +34,7 @@ pub async fn query(
 ) -> Result<Json<LogPage>, AppError> {
     let obj = body
         .as_object()
-        .ok_or_else(|| AppError::field("body", "must be a JSON object"))?;
+        .ok_or_else(|| AppError::malformed("body", "must be a JSON object"))?;
     let filter = query::parse_filter(obj)?;
     let (page, page_size) = query::parse_page(obj)?;
     let logs = query::log_page(&state.store, &tenant, &filter, page, page_size).await?;
@@ -49,7 +49,7 @@ pub async fn log_by_id(
 ) -> Result<impl IntoResponse, AppError> {
     let id: i64 = id
         .parse()
-        .map_err(|_| AppError::field("id", format!("{id:?} is not a log id (an integer)")))?;
+        .map_err(|_| AppError::malformed("id", format!("{id:?} is not a log id (an integer)")))?;
     match state.store.get_log(&tenant, id).await? {
         Some(log) => Ok(Json(log)),
         None => Err(AppError::NotFound(format!("log {id} not found"))),
@@ -111,7 +111,7 @@ pub async fn aggregate(
 ) -> Result<impl IntoResponse, AppError> {
     let obj = body
         .as_object()
-        .ok_or_else(|| AppError::field("body", "must be a JSON object"))?;
+        .ok_or_else(|| AppError::malformed("body", "must be a JSON object"))?;
     let interval = query::parse_interval(obj)?;
     let filter = query::parse_filter(obj)?;
     let buckets = state.store.aggregate(&tenant, &filter, interval).await?;
