@@ -39,6 +39,32 @@ impl FromRequest<AppState> for LimitedBody {
     }
 }
 
+/// A body declared as JSON (or not declared), not yet parsed: for handlers that parse it in
+/// pieces to bound their memory.
+pub struct JsonBytes(pub Bytes);
+
+impl FromRequest<AppState> for JsonBytes {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        check_json_type(req.headers())?;
+        let LimitedBody(bytes) = LimitedBody::from_request(req, state).await?;
+        Ok(JsonBytes(bytes))
+    }
+}
+
+/// 415 unless the body is declared as JSON or not declared.
+fn check_json_type(headers: &http::HeaderMap) -> Result<(), AppError> {
+    server::error::require_json(headers).map_err(|e| {
+        AppError::UnsupportedMediaType(
+            headers
+                .get(http::header::CONTENT_TYPE)
+                .and_then(|v| v.to_str().ok())
+                .map_or_else(|| e.message.clone(), str::to_owned),
+        )
+    })
+}
+
 /// A JSON body: 415 when declared as anything but JSON, 400 naming the position of the error
 /// when it is not JSON.
 pub struct JsonBody(pub Value);
@@ -47,14 +73,7 @@ impl FromRequest<AppState> for JsonBody {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        server::error::require_json(req.headers()).map_err(|e| {
-            AppError::UnsupportedMediaType(
-                req.headers()
-                    .get(http::header::CONTENT_TYPE)
-                    .and_then(|v| v.to_str().ok())
-                    .map_or_else(|| e.message.clone(), str::to_owned),
-            )
-        })?;
+        check_json_type(req.headers())?;
         let LimitedBody(bytes) = LimitedBody::from_request(req, state).await?;
         if bytes.is_empty() {
             return Err(AppError::malformed("body", "is empty; expected JSON"));

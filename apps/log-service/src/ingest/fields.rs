@@ -3,8 +3,14 @@
 
 use serde_json::{Map, Value};
 
+use chrono::{DateTime, Utc};
+
 use crate::error::AppError;
-use crate::model::{Level, MAX_MESSAGE_BYTES, now_ns, parse_ts};
+use crate::model::{Level, MAX_MESSAGE_BYTES, now_ns};
+
+/// How far ahead of this server's clock a timestamp may be. A clock a little fast is common; a
+/// record dated years ahead would stay at the top of every newest-first list.
+const MAX_FUTURE_NS: i64 = 24 * 3600 * 1_000_000_000;
 
 /// A string field that may be absent (missing, null or empty); longer than `max` is an error.
 pub(super) fn opt_string(
@@ -33,15 +39,65 @@ pub(super) fn req_string(
     opt_string(obj, field, max)?.ok_or_else(|| AppError::field(field, "is required"))
 }
 
-/// Checks an id-like string (trace, span, request, user id): short and without whitespace.
+/// Checks an id-like string (trace, span, request, user id): short, without whitespace or
+/// control characters.
 pub(super) fn check_id(field: &str, value: Option<String>) -> Result<Option<String>, AppError> {
     match value {
-        Some(v) if v.len() > 128 || v.chars().any(char::is_whitespace) => Err(AppError::field(
+        Some(v) if v.len() > 128 || v.chars().any(|c| c.is_whitespace() || c.is_control()) => {
+            Err(AppError::field(
+                field,
+                "must be at most 128 characters without whitespace or control characters",
+            ))
+        }
+        other => Ok(other),
+    }
+}
+
+/// Checks a name (service, source, host, environment): no control characters, which would let
+/// a stored record rewrite the terminal or log line that shows it.
+pub(super) fn check_name(field: &str, value: Option<String>) -> Result<Option<String>, AppError> {
+    match value {
+        Some(v) if v.chars().any(char::is_control) => Err(AppError::field(
             field,
-            "must be at most 128 characters without whitespace",
+            "must not contain control characters",
         )),
         other => Ok(other),
     }
+}
+
+/// Refuses a field the entry does not define: a misspelt `servce_name` would otherwise vanish
+/// without a word.
+pub(super) fn no_unknown_fields(obj: &Map<String, Value>, known: &[&str]) -> Result<(), AppError> {
+    match obj.keys().find(|key| !known.contains(&key.as_str())) {
+        Some(key) => Err(AppError::field(
+            key.clone(),
+            format!(
+                "is not a field of a log entry; known fields: {}",
+                known.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
+/// Reads an RFC 3339 timestamp in unix nanoseconds, telling a malformed one from one out of
+/// range (nanoseconds since 1970 fit in 64 bits from 1677-09-21 to 2262-04-11) or too far ahead.
+pub(crate) fn parse_timestamp(field: &str, text: &str) -> Result<i64, AppError> {
+    let time = DateTime::parse_from_rfc3339(text.trim())
+        .map_err(|_| AppError::field(field, format!("{text:?} is not an RFC 3339 timestamp")))?;
+    let ns = time.with_timezone(&Utc).timestamp_nanos_opt().ok_or_else(|| {
+        AppError::field(
+            field,
+            format!("{text:?} is out of range: timestamps must fall between 1677-09-21 and 2262-04-11"),
+        )
+    })?;
+    if ns > now_ns().saturating_add(MAX_FUTURE_NS) {
+        return Err(AppError::field(
+            field,
+            format!("{text:?} is more than 24 hours ahead of this server's clock"),
+        ));
+    }
+    Ok(ns)
 }
 
 /// A required level name.
@@ -59,9 +115,7 @@ pub(super) fn level_field(obj: &Map<String, Value>, field: &str) -> Result<Level
 pub(super) fn timestamp_field(obj: &Map<String, Value>, field: &str) -> Result<i64, AppError> {
     match opt_string(obj, field, 64) {
         Ok(None) => Ok(now_ns()),
-        Ok(Some(text)) => parse_ts(&text).ok_or_else(|| {
-            AppError::field(field, format!("{text:?} is not an RFC 3339 timestamp"))
-        }),
+        Ok(Some(text)) => parse_timestamp(field, &text),
         Err(_) => Err(AppError::field(field, "must be an RFC 3339 string")),
     }
 }

@@ -2,7 +2,7 @@
 
 use serde_json::{Map, Value};
 
-use super::fields::{check_id, level_field, opt_string, req_string, timestamp_field};
+use super::fields::{check_id, check_name, level_field, opt_string, req_string, timestamp_field};
 use crate::error::AppError;
 use crate::model::{MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog};
 use crate::proto::logs::LogEntry;
@@ -23,7 +23,11 @@ pub fn grpc_log(entry: LogEntry) -> Result<NewLog, AppError> {
     put("spanId", entry.span_id);
     put("parentId", entry.parent_id);
     Ok(NewLog {
-        service: req_string(&obj, "service", MAX_SHORT_FIELD)?,
+        service: check_name(
+            "service",
+            Some(req_string(&obj, "service", MAX_SHORT_FIELD)?),
+        )?
+        .unwrap_or_default(),
         level: level_field(&obj, "level")?,
         message: req_string(&obj, "message", MAX_MESSAGE_BYTES)?,
         timestamp_ns: timestamp_field(&obj, "timestamp")?,

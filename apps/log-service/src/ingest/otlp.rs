@@ -150,6 +150,25 @@ fn service_of(resource: Option<&opentelemetry_proto::tonic::resource::v1::Resour
         .unwrap_or_else(|| "unknown_service".to_owned())
 }
 
+/// A resource's `service.name` must not carry control characters, which would let a record
+/// rewrite the terminal or log line that shows it.
+fn check_service(service: &str) -> Result<(), String> {
+    if service.chars().any(char::is_control) {
+        return Err("resource attribute service.name must not contain control characters".into());
+    }
+    Ok(())
+}
+
+/// A record dated more than a day ahead (or past 2262, which does not fit) would stay at the top
+/// of every newest-first list.
+fn check_not_ahead(timestamp_ns: i64) -> Result<(), String> {
+    const DAY_NS: i64 = 24 * 3600 * 1_000_000_000;
+    if timestamp_ns > now_ns().saturating_add(DAY_NS) || timestamp_ns == i64::MAX {
+        return Err("timestamp is more than 24 hours ahead of this server's clock".into());
+    }
+    Ok(())
+}
+
 /// Converts OTLP logs; records with malformed ids are rejected, the rest kept.
 pub fn otlp_logs(request: ExportLogsServiceRequest) -> Converted<NewLog> {
     let mut out = Converted::default();
@@ -168,6 +187,10 @@ pub fn otlp_logs(request: ExportLogsServiceRequest) -> Converted<NewLog> {
             for record in scope_logs.log_records {
                 let this = index;
                 index += 1;
+                if let Err(e) = check_service(&service) {
+                    out.reject("log record", this, e);
+                    continue;
+                }
                 let trace_id = match otlp_id(&record.trace_id, 16, "trace_id") {
                     Ok(v) => v,
                     Err(e) => {
@@ -208,6 +231,10 @@ pub fn otlp_logs(request: ExportLogsServiceRequest) -> Converted<NewLog> {
                     .find(|t| *t > 0)
                     .and_then(|t| i64::try_from(t).ok())
                     .unwrap_or_else(now_ns);
+                if let Err(e) = check_not_ahead(timestamp_ns) {
+                    out.reject("log record", this, e);
+                    continue;
+                }
                 let attrs = &record.attributes;
                 let mut metadata = attributes_json(attrs);
                 if is_chosen_event_name(&record.event_name)
@@ -256,6 +283,10 @@ pub fn otlp_spans(request: ExportTraceServiceRequest) -> Converted<NewSpan> {
             for span in scope_spans.spans {
                 let this = index;
                 index += 1;
+                if let Err(e) = check_service(&service) {
+                    out.reject("span", this, e);
+                    continue;
+                }
                 let ids = otlp_id(&span.trace_id, 16, "trace_id").and_then(|t| {
                     let s = otlp_id(&span.span_id, 8, "span_id")?;
                     let p = otlp_id(&span.parent_span_id, 8, "parent_span_id")?;
@@ -277,6 +308,10 @@ pub fn otlp_spans(request: ExportTraceServiceRequest) -> Converted<NewSpan> {
                     }
                 };
                 let start_ns = i64::try_from(span.start_time_unix_nano).unwrap_or(0);
+                if let Err(e) = check_not_ahead(start_ns) {
+                    out.reject("span", this, e);
+                    continue;
+                }
                 let end_ns = i64::try_from(span.end_time_unix_nano)
                     .unwrap_or(0)
                     .max(start_ns);

@@ -3,7 +3,8 @@
 use serde_json::Value;
 
 use super::fields::{
-    as_object, check_id, level_field, metadata_field, opt_string, req_string, timestamp_field,
+    as_object, check_id, check_name, level_field, metadata_field, no_unknown_fields, opt_string,
+    req_string, timestamp_field,
 };
 use crate::error::AppError;
 use crate::model::{MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog, object_text};
@@ -12,10 +13,27 @@ use crate::model::{MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog, object_text};
 /// followed by its trace.
 pub fn ingest_event(value: &Value) -> Result<NewLog, AppError> {
     let obj = as_object(value)?;
+    no_unknown_fields(
+        obj,
+        &[
+            "service",
+            "level",
+            "message",
+            "timestamp",
+            "trace_id",
+            "span_id",
+            "metadata",
+            "attributes",
+        ],
+    )?;
     let trace_id = check_id("trace_id", opt_string(obj, "trace_id", 128)?)?
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());
     Ok(NewLog {
-        service: req_string(obj, "service", MAX_SHORT_FIELD)?,
+        service: check_name(
+            "service",
+            Some(req_string(obj, "service", MAX_SHORT_FIELD)?),
+        )?
+        .unwrap_or_default(),
         level: level_field(obj, "level")?,
         message: req_string(obj, "message", MAX_MESSAGE_BYTES)?,
         timestamp_ns: timestamp_field(obj, "timestamp")?,

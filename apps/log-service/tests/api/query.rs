@@ -233,8 +233,9 @@ async fn logs_are_found_by_id_trace_and_request() {
     assert_eq!(messages(&body), ["user login ok", "slow password hash"]);
     let (_, body) = app.get("/api/v1/logs/request/r3", None).await;
     assert_eq!(messages(&body), ["invoice created", "cache miss invoice"]);
-    let (_, body) = app.get("/api/v1/logs/trace/unknown", None).await;
-    assert_eq!(body["count"], 0);
+    let (status, body) = app.get("/api/v1/logs/trace/unknown", None).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["code"], "not_found");
 }
 
 #[tokio::test]

@@ -204,8 +204,14 @@ fn parse<T: Message + Default + serde::de::DeserializeOwned>(
         Encoding::Protobuf => {
             T::decode(bytes).map_err(|e| bad(encoding, format!("body: malformed protobuf: {e}")))
         }
-        Encoding::Json => serde_json::from_slice(bytes)
-            .map_err(|e| bad(encoding, format!("body: malformed OTLP JSON: {e}"))),
+        Encoding::Json => {
+            // serde reads a struct from an array too, so `[]` would pass as an empty export.
+            if bytes.iter().find(|b| !b.is_ascii_whitespace()) != Some(&b'{') {
+                return Err(bad(encoding, "body: OTLP JSON must be an object"));
+            }
+            serde_json::from_slice(bytes)
+                .map_err(|e| bad(encoding, format!("body: malformed OTLP JSON: {e}")))
+        }
     }
 }
 

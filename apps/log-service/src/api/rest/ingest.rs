@@ -5,10 +5,11 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::api::AppState;
-use crate::api::extract::{JsonBody, Tenant};
+use crate::api::extract::{JsonBody, JsonBytes, Tenant};
 use crate::error::AppError;
 use crate::ingest;
 use crate::model::WriteBatch;
@@ -37,65 +38,106 @@ pub async fn create(
     ))
 }
 
-/// `POST /api/v1/logs/batch`: an array of entries (or `{"logs": [...]}`). Valid entries are stored,
-/// invalid ones are listed by index and field; 422 only when none is valid.
-pub async fn batch(
-    State(state): State<AppState>,
-    Tenant(tenant): Tenant,
-    JsonBody(body): JsonBody,
-) -> Result<impl IntoResponse, AppError> {
-    let entries = match &body {
-        Value::Array(items) => items,
-        Value::Object(map) => match map.get("logs") {
-            Some(Value::Array(items)) => items,
-            _ => {
-                return Err(AppError::malformed(
-                    "logs",
-                    "must be an array of log entries",
-                ));
-            }
-        },
-        _ => {
+/// Most entries in one batch: with the body limit, this bounds what one request can hold in
+/// memory while it is converted and committed.
+pub const MAX_BATCH_ENTRIES: usize = 10_000;
+
+/// Rejected entries listed in an answer; the rest are only counted, so a batch of invalid
+/// entries cannot make an answer larger than its request.
+const MAX_LISTED_REJECTIONS: usize = 100;
+
+/// The two shapes of a batch body, each entry left unparsed (a slice of the body) until its turn.
+#[derive(serde::Deserialize)]
+struct Wrapped<'a> {
+    #[serde(borrow)]
+    logs: Option<Vec<&'a RawValue>>,
+}
+
+fn batch_entries(bytes: &[u8]) -> Result<Vec<&RawValue>, AppError> {
+    let first = bytes.iter().find(|b| !b.is_ascii_whitespace());
+    let entries = match first {
+        Some(b'[') => serde_json::from_slice::<Vec<&RawValue>>(bytes)
+            .map_err(|e| AppError::malformed("body", format!("invalid JSON: {e}")))?,
+        Some(b'{') => serde_json::from_slice::<Wrapped>(bytes)
+            .map_err(|e| AppError::malformed("body", format!("invalid JSON: {e}")))?
+            .logs
+            .ok_or_else(|| AppError::malformed("logs", "must be an array of log entries"))?,
+        Some(_) => {
             return Err(AppError::malformed(
                 "body",
                 "must be an array of log entries",
             ));
         }
+        None => return Err(AppError::malformed("body", "is empty; expected JSON")),
     };
     if entries.is_empty() {
         return Err(AppError::field("logs", "is empty"));
     }
+    if entries.len() > MAX_BATCH_ENTRIES {
+        return Err(AppError::field(
+            "logs",
+            format!(
+                "holds {} entries, at most {MAX_BATCH_ENTRIES} allowed: split the batch",
+                entries.len()
+            ),
+        ));
+    }
+    Ok(entries)
+}
+
+/// `POST /api/v1/logs/batch`: an array of entries (or `{"logs": [...]}`), at most
+/// [`MAX_BATCH_ENTRIES`]. Valid entries are stored, invalid ones are listed by index and field
+/// (the first [`MAX_LISTED_REJECTIONS`]); 422 only when none is valid. Each entry is parsed on its
+/// own, from its slice of the body, so the request's memory is about twice its body, not the
+/// dozens of times a whole parsed document would take.
+pub async fn batch(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    JsonBytes(bytes): JsonBytes,
+) -> Result<impl IntoResponse, AppError> {
+    let entries = batch_entries(&bytes)?;
     let mut batch = WriteBatch::new(tenant);
     let mut rejected = Vec::new();
+    let mut rejected_count = 0usize;
     let mut indexes = Vec::new();
     for (index, entry) in entries.iter().enumerate() {
-        match ingest::rest_log(entry) {
+        let parsed = serde_json::from_str::<Value>(entry.get())
+            .map_err(|e| AppError::malformed("body", format!("invalid JSON: {e}")))
+            .and_then(|value| ingest::rest_log(&value));
+        match parsed {
             Ok(log) => {
                 indexes.push(index);
                 batch.logs.push(log);
             }
             Err(err) => {
-                let field = match &err {
-                    AppError::InvalidArgument { field, .. } => field.clone(),
-                    _ => None,
-                };
-                rejected.push(json!({ "index": index, "field": field, "error": err.to_string() }));
+                rejected_count += 1;
+                if rejected.len() < MAX_LISTED_REJECTIONS {
+                    let field = match &err {
+                        AppError::InvalidArgument { field, .. } => field.clone(),
+                        _ => None,
+                    };
+                    rejected
+                        .push(json!({ "index": index, "field": field, "error": err.to_string() }));
+                }
             }
         }
     }
+    drop(entries);
+    drop(bytes);
     state
         .metrics
-        .count("rest", "logs", "rejected", rejected.len());
+        .count("rest", "logs", "rejected", rejected_count);
     if batch.logs.is_empty() {
         return Ok((
             StatusCode::UNPROCESSABLE_ENTITY,
             Json(json!({
                 "error": {
                     "code": "invalid_argument",
-                    "message": format!("all {} entries were rejected", rejected.len()),
+                    "message": format!("all {rejected_count} entries were rejected"),
                 },
                 "accepted": 0,
                 "rejected": rejected,
+                "rejected_count": rejected_count,
                 "ids": [],
             })),
         ));
@@ -111,6 +153,7 @@ pub async fn batch(
         Json(json!({
             "accepted": ids.len(),
             "rejected": rejected,
+            "rejected_count": rejected_count,
             "ids": ids,
             "stored": stored,
         })),

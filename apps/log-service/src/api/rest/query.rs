@@ -56,7 +56,7 @@ pub async fn log_by_id(
     }
 }
 
-/// `GET /api/v1/logs/trace/{trace_id}`: the trace's logs, oldest first.
+/// `GET /api/v1/logs/trace/{trace_id}`: the trace's logs, oldest first; 404 when it has none.
 pub async fn logs_by_trace(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
@@ -64,6 +64,10 @@ pub async fn logs_by_trace(
 ) -> Result<impl IntoResponse, AppError> {
     check_path_id("trace_id", &trace_id)?;
     let logs = state.store.logs_by_trace(&tenant, &trace_id).await?;
+    // As `/api/v1/traces/{id}` does: a trace nobody logged is not found, not an empty success.
+    if logs.is_empty() {
+        return Err(AppError::NotFound(format!("no logs of trace {trace_id}")));
+    }
     Ok(Json(
         json!({ "trace_id": trace_id, "count": logs.len(), "logs": logs }),
     ))
