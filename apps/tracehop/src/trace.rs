@@ -425,14 +425,12 @@ fn log_line(log: &Value, indent: usize, palette: Palette) -> String {
         palette.level_padded(&safe(str_of(log, "level")), 5),
         safe(str_of(log, "message"))
     );
-    if let Some(fields) = log["attributes"].as_object() {
+    if let Some(fields) = log["metadata"].as_object() {
         for (key, value) in fields {
             if key.starts_with("code.")
                 || key.starts_with("log.")
                 || key.starts_with("thread.")
                 || key == "target"
-                // tracing names every event "event file:line", which says nothing here.
-                || key == "event.name"
             {
                 continue;
             }
@@ -480,8 +478,8 @@ mod tests {
                 span("b", Some("a"), "order-gateway", "POST", 5, 30.0, "ERROR"),
             ],
             "logs": [
-                {"timestamp": "2024-01-01T00:00:00.012Z", "level": "INFO", "message": "payment accepted", "span_id": "c", "attributes": {"order_id": "o-1"}},
-                {"timestamp": "2024-01-01T00:00:00.050Z", "level": "WARN", "message": "stray", "span_id": null, "attributes": {}},
+                {"timestamp": "2024-01-01T00:00:00.012Z", "level": "INFO", "message": "payment accepted", "span_id": "c", "metadata": {"order_id": "o-1"}},
+                {"timestamp": "2024-01-01T00:00:00.050Z", "level": "WARN", "message": "stray", "span_id": null, "metadata": {}},
             ],
         });
         let text = render(&trace, Palette::for_stdout(ColorChoice::Never));
@@ -531,7 +529,7 @@ mod tests {
             "logs": [{
                 "timestamp": "2024-01-01T00:00:00.001Z", "level": "INFO\u{1b}[5m", "span_id": "a",
                 "message": "a\u{0}b\u{1b}[31mred\nnext\tcol",
-                "attributes": {"k\u{1b}": "v\u{2066}", "n": {"x": "\u{85}"}},
+                "metadata": {"k\u{1b}": "v\u{2066}", "n": {"x": "\u{85}"}},
             }],
         });
         for choice in [ColorChoice::Never, ColorChoice::Always] {
