@@ -1,6 +1,5 @@
 //! Settings from the environment, validated before anything connects.
 
-use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -9,10 +8,8 @@ use server::{ConfigError, Env};
 /// Everything email-service reads at start-up.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `BIND_ADDR` of the admin server (default `127.0.0.1:3002`).
-    pub bind_addr: SocketAddr,
-    /// How long a peer may take (`HTTP_*_TIMEOUT_MS`).
-    pub limits: server::Limits,
+    /// `BIND_ADDR` (default `127.0.0.1:3002`) and the `HTTP_*_TIMEOUT_MS` limits.
+    pub listen: server::Listen,
     /// `AMQP_URL`.
     pub amqp_url: String,
     /// `AMQP_PREFIX`.
@@ -40,8 +37,7 @@ impl Config {
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let log_dir = env.string("LOG_DIR", "./logs");
         Ok(Self {
-            bind_addr: env.addr("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 3002)))?,
-            limits: server::Limits::from_env(env)?,
+            listen: server::Listen::from_env(env, 3002)?,
             amqp_url: env.string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             amqp_prefix: env.string("AMQP_PREFIX", ""),
             latency: env.millis("EMAIL_LATENCY_MS", 0)?,
@@ -63,7 +59,7 @@ mod tests {
     #[test]
     fn defaults_and_errors() {
         let c = Config::from_env(&Env::default()).unwrap();
-        assert_eq!(c.bind_addr.port(), 3002);
+        assert_eq!(c.listen.addr.port(), 3002);
         assert_eq!(c.outbox, PathBuf::from("./logs/outbox.jsonl"));
         assert_eq!(c.max_attempts, 3);
         let e = Config::from_env(&Env::from_pairs([("EMAIL_PREFETCH", "0")])).unwrap_err();

@@ -1,8 +1,7 @@
 //! The metrics of email-service, in its own registry.
 
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{IntCounterVec, Registry};
 use telemetry::http::HttpMetrics;
-use telemetry::metrics::register;
 
 /// Every metric email-service serves on `/metrics`.
 #[derive(Clone)]
@@ -17,18 +16,13 @@ pub(crate) struct Metrics {
 impl Metrics {
     pub(crate) fn new() -> Self {
         let registry = telemetry::metrics::registry();
-        let emails = IntCounterVec::new(
-            Opts::new(
-                "emails_sent_total",
-                "Confirmation e-mails, by status (sent, failed attempts).",
-            ),
-            &["status"],
-        )
-        .expect("valid counter options");
-        let emails = register(&registry, emails);
-        for status in ["sent", "failed"] {
-            emails.with_label_values(&[status]);
-        }
+        let emails = telemetry::metrics::counter_vec(
+            &registry,
+            "emails_sent_total",
+            "Confirmation e-mails, by status (sent, failed attempts).",
+            "status",
+            &["sent", "failed"],
+        );
         Self {
             http: HttpMetrics::new(&registry),
             consumer: messaging::ConsumerMetrics::new(&registry),

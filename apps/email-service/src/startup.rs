@@ -6,7 +6,6 @@ use std::time::Duration;
 
 use messaging::{ConsumerConfig, ConsumerHandle};
 use server::{Env, Stop};
-use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::faults::Faults;
@@ -17,10 +16,8 @@ use crate::sender::Sender;
 
 /// A bound, running email-service: the consumer starts in `build` and connects in the background.
 pub struct Application {
-    listener: TcpListener,
+    listener: server::Listener,
     state: AppState,
-    stop: Stop,
-    limits: server::Limits,
 }
 
 impl server::Service for Application {
@@ -35,7 +32,7 @@ impl server::Service for Application {
     /// until the broker answers; the service is not ready until then). The consumer stops with
     /// intake and is joined at the stop, after its in-flight deliveries are acked.
     async fn build(config: Config, stop: &Stop) -> anyhow::Result<Self> {
-        let listener = server::bind("BIND_ADDR", config.bind_addr).await?;
+        let listener = config.listen.bind(stop).await?;
         let metrics = Metrics::new();
         let faults = Arc::new(RwLock::new(Faults {
             failure_rate: config.failure_rate,
@@ -72,17 +69,12 @@ impl server::Service for Application {
             metrics,
             admin_token: config.admin_token.clone().map(Arc::from),
         };
-        Ok(Self {
-            listener,
-            state,
-            stop: stop.clone(),
-            limits: config.limits,
-        })
+        Ok(Self { listener, state })
     }
 
     /// Serves the admin routes until the stop.
     async fn run(self) -> anyhow::Result<()> {
-        server::serve(self.listener, router(self.state), &self.stop, self.limits).await;
+        self.listener.serve(router(self.state)).await;
         Ok(())
     }
 }
@@ -90,8 +82,6 @@ impl server::Service for Application {
 impl Application {
     /// Returns the bound admin address (port 0 resolved).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr()
     }
 }

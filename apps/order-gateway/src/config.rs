@@ -1,6 +1,5 @@
 //! Settings from the environment, validated before anything connects.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use server::{ConfigError, Env};
@@ -8,10 +7,8 @@ use server::{ConfigError, Env};
 /// Everything order-gateway reads at start-up.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `BIND_ADDR` (default `127.0.0.1:3000`).
-    pub bind_addr: SocketAddr,
-    /// How long a peer may take (`HTTP_*_TIMEOUT_MS`).
-    pub limits: server::Limits,
+    /// `BIND_ADDR` (default `127.0.0.1:3000`) and the `HTTP_*_TIMEOUT_MS` limits.
+    pub listen: server::Listen,
     /// `PAYMENT_URL` (default `http://127.0.0.1:3001`).
     pub payment_url: String,
     /// `PAYMENT_TIMEOUT_MS` (default 5000): the whole payment call, connect included.
@@ -22,8 +19,7 @@ impl Config {
     /// Reads `env`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            bind_addr: env.addr("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 3000)))?,
-            limits: server::Limits::from_env(env)?,
+            listen: server::Listen::from_env(env, 3000)?,
             payment_url: env.http_url("PAYMENT_URL", "http://127.0.0.1:3001")?,
             payment_timeout: Duration::from_millis(env.at_least("PAYMENT_TIMEOUT_MS", 5000, 1)?),
         })
@@ -37,7 +33,7 @@ mod tests {
     #[test]
     fn defaults_and_errors() {
         let c = Config::from_env(&Env::default()).unwrap();
-        assert_eq!(c.bind_addr.port(), 3000);
+        assert_eq!(c.listen.addr.port(), 3000);
         assert_eq!(c.payment_url, "http://127.0.0.1:3001");
         for (name, value) in [
             ("PAYMENT_URL", "localhost:1"),

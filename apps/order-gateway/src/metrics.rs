@@ -1,8 +1,7 @@
 //! The metrics of order-gateway, in its own registry.
 
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{IntCounterVec, Registry};
 use telemetry::http::HttpMetrics;
-use telemetry::metrics::register;
 
 /// Every metric order-gateway serves on `/metrics`.
 #[derive(Clone)]
@@ -16,19 +15,13 @@ pub(crate) struct Metrics {
 impl Metrics {
     pub(crate) fn new() -> Self {
         let registry = telemetry::metrics::registry();
-        let orders = IntCounterVec::new(
-            Opts::new(
-                "orders_created_total",
-                "Orders placed, by outcome (confirmed, payment_declined, failed).",
-            ),
-            &["status"],
-        )
-        .expect("valid counter options");
-        let orders = register(&registry, orders);
-        // Every series exists from the start, so rates and ratios are defined before the first failure.
-        for status in ["confirmed", "payment_declined", "failed"] {
-            orders.with_label_values(&[status]);
-        }
+        let orders = telemetry::metrics::counter_vec(
+            &registry,
+            "orders_created_total",
+            "Orders placed, by outcome (confirmed, payment_declined, failed).",
+            "status",
+            &["confirmed", "payment_declined", "failed"],
+        );
         Self {
             http: HttpMetrics::new(&registry),
             orders,

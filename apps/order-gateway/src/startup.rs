@@ -5,7 +5,6 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use server::{Env, Stop};
-use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -13,10 +12,8 @@ use crate::routes::{AppState, router};
 
 /// A bound, ready-to-run order-gateway.
 pub struct Application {
-    listener: TcpListener,
+    listener: server::Listener,
     state: AppState,
-    stop: Stop,
-    limits: server::Limits,
 }
 
 impl server::Service for Application {
@@ -29,14 +26,14 @@ impl server::Service for Application {
 
     /// Binds the listener and builds the payment client.
     async fn build(config: Config, stop: &Stop) -> anyhow::Result<Self> {
-        let listener = server::bind("BIND_ADDR", config.bind_addr).await?;
+        let listener = config.listen.bind(stop).await?;
         let client = reqwest::Client::builder()
             .timeout(config.payment_timeout)
             .connect_timeout(config.payment_timeout.min(Duration::from_secs(2)))
             .pool_max_idle_per_host(256)
             // Dropped well before payment-service's header timeout (the same setting on every
             // service) could close an idle connection under a new request.
-            .pool_idle_timeout(config.limits.header_timeout / 2)
+            .pool_idle_timeout(config.listen.limits.header_timeout / 2)
             .tcp_nodelay(true)
             .build()?;
         let state = AppState {
@@ -44,17 +41,12 @@ impl server::Service for Application {
             payment_url: Arc::from(config.payment_url.as_str()),
             metrics: Metrics::new(),
         };
-        Ok(Self {
-            listener,
-            state,
-            stop: stop.clone(),
-            limits: config.limits,
-        })
+        Ok(Self { listener, state })
     }
 
     /// Serves until the stop, then lets in-flight orders finish.
     async fn run(self) -> anyhow::Result<()> {
-        server::serve(self.listener, router(self.state), &self.stop, self.limits).await;
+        self.listener.serve(router(self.state)).await;
         Ok(())
     }
 }
@@ -62,8 +54,6 @@ impl server::Service for Application {
 impl Application {
     /// Returns the bound address (port 0 resolved).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr()
     }
 }

@@ -1,6 +1,5 @@
 //! Settings from the environment, validated before anything connects.
 
-use std::net::SocketAddr;
 use std::time::Duration;
 
 use server::{ConfigError, Env};
@@ -8,10 +7,8 @@ use server::{ConfigError, Env};
 /// Everything payment-service reads at start-up.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `BIND_ADDR` (default `127.0.0.1:3001`).
-    pub bind_addr: SocketAddr,
-    /// How long a peer may take (`HTTP_*_TIMEOUT_MS`).
-    pub limits: server::Limits,
+    /// `BIND_ADDR` (default `127.0.0.1:3001`) and the `HTTP_*_TIMEOUT_MS` limits.
+    pub listen: server::Listen,
     /// `AMQP_URL`.
     pub amqp_url: String,
     /// `AMQP_PREFIX`, in front of every exchange and queue name.
@@ -32,8 +29,7 @@ impl Config {
     /// Reads `env`.
     pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            bind_addr: env.addr("BIND_ADDR", SocketAddr::from(([127, 0, 0, 1], 3001)))?,
-            limits: server::Limits::from_env(env)?,
+            listen: server::Listen::from_env(env, 3001)?,
             amqp_url: env.string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             amqp_prefix: env.string("AMQP_PREFIX", ""),
             latency: env.millis("PAYMENT_LATENCY_MS", 0)?,
@@ -52,7 +48,7 @@ mod tests {
     #[test]
     fn defaults_and_errors() {
         let c = Config::from_env(&Env::default()).unwrap();
-        assert_eq!(c.bind_addr.port(), 3001);
+        assert_eq!(c.listen.addr.port(), 3001);
         assert_eq!(c.failure_rate, 0.0);
         for (name, value) in [("PAYMENT_FAILURE_RATE", "2"), ("BIND_ADDR", "nope")] {
             let e = Config::from_env(&Env::from_pairs([(name, value)])).unwrap_err();

@@ -1,8 +1,7 @@
 //! The metrics of payment-service, in its own registry.
 
-use prometheus::{IntCounterVec, Opts, Registry};
+use prometheus::{IntCounterVec, Registry};
 use telemetry::http::HttpMetrics;
-use telemetry::metrics::register;
 
 /// Every metric payment-service serves on `/metrics`.
 #[derive(Clone)]
@@ -17,19 +16,13 @@ pub(crate) struct Metrics {
 impl Metrics {
     pub(crate) fn new() -> Self {
         let registry = telemetry::metrics::registry();
-        let processed = IntCounterVec::new(
-            Opts::new(
-                "payment_processed_total",
-                "Payments processed and confirmed by the broker, by status (succeeded, declined).",
-            ),
-            &["status"],
-        )
-        .expect("valid counter options");
-        let processed = register(&registry, processed);
-        // Every series exists from the start, so rates are defined before the first decline.
-        for status in ["succeeded", "declined"] {
-            processed.with_label_values(&[status]);
-        }
+        let processed = telemetry::metrics::counter_vec(
+            &registry,
+            "payment_processed_total",
+            "Payments processed and confirmed by the broker, by status (succeeded, declined).",
+            "status",
+            &["succeeded", "declined"],
+        );
         Self {
             http: HttpMetrics::new(&registry),
             publisher: messaging::PublisherMetrics::new(&registry),

@@ -4,7 +4,6 @@ use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
 use server::{Env, Stop};
-use tokio::net::TcpListener;
 
 use crate::config::Config;
 use crate::faults::Faults;
@@ -13,10 +12,8 @@ use crate::routes::{AppState, Idempotency, router};
 
 /// A bound, ready-to-run payment-service.
 pub struct Application {
-    listener: TcpListener,
+    listener: server::Listener,
     state: AppState,
-    stop: Stop,
-    limits: server::Limits,
 }
 
 impl server::Service for Application {
@@ -31,7 +28,7 @@ impl server::Service for Application {
     /// service starts, not ready, while the broker is down) and closes only after the last
     /// requests have drained, so their events are still confirmed.
     async fn build(config: Config, stop: &Stop) -> anyhow::Result<Self> {
-        let listener = server::bind("BIND_ADDR", config.bind_addr).await?;
+        let listener = config.listen.bind(stop).await?;
         let metrics = Metrics::new();
         let (publisher, supervisor) = messaging::Publisher::start(
             messaging::PublisherConfig {
@@ -57,17 +54,12 @@ impl server::Service for Application {
             idempotency: Arc::new(Idempotency::default()),
             admin_token: config.admin_token.clone().map(Arc::from),
         };
-        Ok(Self {
-            listener,
-            state,
-            stop: stop.clone(),
-            limits: config.limits,
-        })
+        Ok(Self { listener, state })
     }
 
     /// Serves until the stop, then lets in-flight requests finish with their events confirmed.
     async fn run(self) -> anyhow::Result<()> {
-        server::serve(self.listener, router(self.state), &self.stop, self.limits).await;
+        self.listener.serve(router(self.state)).await;
         Ok(())
     }
 }
@@ -75,8 +67,6 @@ impl server::Service for Application {
 impl Application {
     /// Returns the bound address (port 0 resolved).
     pub fn local_addr(&self) -> SocketAddr {
-        self.listener
-            .local_addr()
-            .expect("a bound listener has an address")
+        self.listener.local_addr()
     }
 }

@@ -85,6 +85,36 @@ impl OpenError {
     }
 }
 
+/// Connects as `name`, opens a channel with the topology declared and publisher confirms on, and
+/// finishes it with `setup` (a consumer's prefetch and subscription). Confirms serve both sides:
+/// the publisher's events, and the consumer's retry and dead-letter republishing, which must be
+/// safe before the ack. A failure after connecting closes the connection.
+pub(crate) async fn open_confirmed<T, F, Fut>(
+    url: &str,
+    name: &str,
+    names: &crate::Names,
+    setup: F,
+) -> Result<(Connection, lapin::Channel, T), OpenError>
+where
+    F: FnOnce(lapin::Channel) -> Fut,
+    Fut: Future<Output = lapin::Result<T>>,
+{
+    let connection = connect(url, name).await.map_err(OpenError::connect)?;
+    let prepared = async {
+        let channel = connection.create_channel().await?;
+        crate::topology::declare_topology(&channel, names).await?;
+        channel
+            .confirm_select(lapin::options::ConfirmSelectOptions::default())
+            .await?;
+        let finished = setup(channel.clone()).await?;
+        Ok::<_, lapin::Error>((channel, finished))
+    };
+    match prepared.await {
+        Ok((channel, finished)) => Ok((connection, channel, finished)),
+        Err(error) => Err(OpenError::declare(error, connection).await),
+    }
+}
+
 /// Calls `open` until it succeeds, waiting `backoff` between failures, each logged once and
 /// counted once through `count`; `None` when `shutdown` fires first. A broker that is away is
 /// waited for, never fatal.

@@ -7,7 +7,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::BasicPublishOptions;
 use lapin::types::{FieldTable, ShortString};
 use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use telemetry::OpenTelemetrySpanExt;
@@ -17,9 +17,9 @@ use tracing::instrument::WithSubscriber;
 use tracing::{Instrument, field};
 
 use crate::carrier::HeaderInjector;
-use crate::connection::{Backoff, OpenError, connect, open_with_backoff};
+use crate::connection::{Backoff, OpenError, open_confirmed, open_with_backoff};
 use crate::metrics::{ErrorReason, PublisherMetrics};
-use crate::topology::{Names, declare_topology};
+use crate::topology::Names;
 
 /// Settings of a [`Publisher`].
 #[derive(Debug, Clone)]
@@ -288,19 +288,8 @@ async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
 }
 
 async fn open(config: &PublisherConfig) -> Result<(Connection, Channel), OpenError> {
-    let connection = connect(&config.url, &format!("{} publisher", config.app_id))
-        .await
-        .map_err(OpenError::connect)?;
-    let setup = async {
-        let channel = connection.create_channel().await?;
-        declare_topology(&channel, &config.names).await?;
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
-        Ok::<_, lapin::Error>(channel)
-    };
-    match setup.await {
-        Ok(channel) => Ok((connection, channel)),
-        Err(error) => Err(OpenError::declare(error, connection).await),
-    }
+    let name = format!("{} publisher", config.app_id);
+    let (connection, channel, ()) =
+        open_confirmed(&config.url, &name, &config.names, |_| async { Ok(()) }).await?;
+    Ok((connection, channel))
 }

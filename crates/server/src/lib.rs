@@ -26,7 +26,7 @@ use anyhow::Context;
 
 pub use env::{ConfigError, Env};
 pub use error::ApiError;
-pub use serve::{Limits, Readiness, bind, probes, router, serve};
+pub use serve::{Limits, Listen, Listener, Readiness, probes, router};
 pub use stop::Stop;
 
 /// A server process: how it reads its configuration, builds itself and runs.

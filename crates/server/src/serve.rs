@@ -135,13 +135,72 @@ impl Limits {
     }
 }
 
-/// Binds `addr`, naming the variable that set it in the error, so a port clash says which
-/// setting to change.
-pub async fn bind(variable: &'static str, addr: SocketAddr) -> anyhow::Result<TcpListener> {
-    use anyhow::Context;
-    TcpListener::bind(addr)
-        .await
-        .with_context(|| format!("failed to bind {variable} {addr}"))
+/// Where and how a server listens: `BIND_ADDR` and the [`Limits`] on its peers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Listen {
+    /// `BIND_ADDR` (default `127.0.0.1:<the server's port>`; port 0 lets the system choose).
+    pub addr: SocketAddr,
+    /// How long a peer may take.
+    pub limits: Limits,
+}
+
+impl Listen {
+    /// Reads `BIND_ADDR` (default `127.0.0.1:default_port`) and the limits from `env`.
+    pub fn from_env(env: &crate::Env, default_port: u16) -> Result<Self, crate::ConfigError> {
+        Ok(Self {
+            addr: env.addr(
+                "BIND_ADDR",
+                SocketAddr::from(([127, 0, 0, 1], default_port)),
+            )?,
+            limits: Limits::from_env(env)?,
+        })
+    }
+
+    /// Binds `BIND_ADDR`; the listener serves until `stop`.
+    pub async fn bind(self, stop: &Stop) -> anyhow::Result<Listener> {
+        Listener::bind("BIND_ADDR", self.addr, self.limits, stop).await
+    }
+}
+
+/// A bound listener with the limits and the stop it will be served under.
+#[derive(Debug)]
+pub struct Listener {
+    listener: TcpListener,
+    limits: Limits,
+    stop: Stop,
+}
+
+impl Listener {
+    /// Binds `addr`, naming `variable` (the setting that chose it) in the error, so a port
+    /// clash says which setting to change.
+    pub async fn bind(
+        variable: &'static str,
+        addr: SocketAddr,
+        limits: Limits,
+        stop: &Stop,
+    ) -> anyhow::Result<Self> {
+        use anyhow::Context;
+        let listener = TcpListener::bind(addr)
+            .await
+            .with_context(|| format!("failed to bind {variable} {addr}"))?;
+        Ok(Self {
+            listener,
+            limits,
+            stop: stop.clone(),
+        })
+    }
+
+    /// Returns the bound address (port 0 resolved).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener
+            .local_addr()
+            .expect("a bound listener has an address")
+    }
+
+    /// Serves `router` until the stop; see [`serve`].
+    pub async fn serve(self, router: Router) {
+        serve(self.listener, router, &self.stop, self.limits).await;
+    }
 }
 
 /// Serves `router` (HTTP/1 and HTTP/2, so gRPC too) on `listener` within `limits` until `stop`
@@ -149,7 +208,7 @@ pub async fn bind(variable: &'static str, addr: SocketAddr) -> anyhow::Result<Tc
 ///
 /// Every connection task runs inside the caller's `tracing` dispatcher, which is what lets
 /// several services share one test process while keeping their telemetry apart.
-pub async fn serve(listener: TcpListener, router: Router, stop: &Stop, limits: Limits) {
+async fn serve(listener: TcpListener, router: Router, stop: &Stop, limits: Limits) {
     let graceful = GracefulShutdown::new();
     let mut builder = auto::Builder::new(TokioExecutor::new());
     builder

@@ -104,6 +104,27 @@ impl std::fmt::Debug for Telemetry {
     }
 }
 
+/// Builds the OTLP exporter of one signal from its SDK builder. A macro, not a function: the
+/// span and log builders are distinct types that share no trait for `with_tonic`, `with_http`
+/// and `build`, yet must be configured alike.
+macro_rules! otlp_exporter {
+    ($builder:expr, $config:expr, $http_path:literal) => {
+        match $config.otlp_protocol {
+            OtlpProtocol::Grpc => $builder
+                .with_tonic()
+                .with_endpoint($config.otlp_endpoint.clone())
+                .with_timeout(EXPORT_TIMEOUT)
+                .build(),
+            OtlpProtocol::HttpProtobuf => $builder
+                .with_http()
+                .with_endpoint(format!("{}{}", $config.otlp_endpoint, $http_path))
+                .with_timeout(EXPORT_TIMEOUT)
+                .build(),
+        }
+        .map_err(|e| InitError::Exporter(e.to_string()))
+    };
+}
+
 /// Builds the telemetry pipeline of one service. Must run inside a Tokio runtime (the gRPC
 /// exporter binds its channel to it); connecting to the collector is lazy and never blocks.
 pub fn init(config: &TelemetryConfig) -> Result<Telemetry, InitError> {
@@ -119,7 +140,11 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, InitError> {
     let mut tracer_builder = SdkTracerProvider::builder().with_resource(resource.clone());
     let mut logger_provider = None;
     if !config.sdk_disabled {
-        let span_exporter = build_span_exporter(config)?;
+        let span_exporter = otlp_exporter!(
+            opentelemetry_otlp::SpanExporter::builder(),
+            config,
+            "/v1/traces"
+        )?;
         // Bounded queues drained often, so a queue rarely holds more than one batch.
         let processor = BatchSpanProcessor::builder(span_exporter)
             .with_batch_config(
@@ -131,7 +156,11 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, InitError> {
             )
             .build();
         tracer_builder = tracer_builder.with_span_processor(processor);
-        let log_exporter = build_log_exporter(config)?;
+        let log_exporter = otlp_exporter!(
+            opentelemetry_otlp::LogExporter::builder(),
+            config,
+            "/v1/logs"
+        )?;
         logger_provider = Some(
             SdkLoggerProvider::builder()
                 .with_resource(resource)
@@ -232,44 +261,6 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, InitError> {
         guards,
         service_name: config.service_name.clone(),
     })
-}
-
-fn build_span_exporter(
-    config: &TelemetryConfig,
-) -> Result<opentelemetry_otlp::SpanExporter, InitError> {
-    let builder = opentelemetry_otlp::SpanExporter::builder();
-    match config.otlp_protocol {
-        OtlpProtocol::Grpc => builder
-            .with_tonic()
-            .with_endpoint(config.otlp_endpoint.clone())
-            .with_timeout(EXPORT_TIMEOUT)
-            .build(),
-        OtlpProtocol::HttpProtobuf => builder
-            .with_http()
-            .with_endpoint(format!("{}/v1/traces", config.otlp_endpoint))
-            .with_timeout(EXPORT_TIMEOUT)
-            .build(),
-    }
-    .map_err(|e| InitError::Exporter(e.to_string()))
-}
-
-fn build_log_exporter(
-    config: &TelemetryConfig,
-) -> Result<opentelemetry_otlp::LogExporter, InitError> {
-    let builder = opentelemetry_otlp::LogExporter::builder();
-    match config.otlp_protocol {
-        OtlpProtocol::Grpc => builder
-            .with_tonic()
-            .with_endpoint(config.otlp_endpoint.clone())
-            .with_timeout(EXPORT_TIMEOUT)
-            .build(),
-        OtlpProtocol::HttpProtobuf => builder
-            .with_http()
-            .with_endpoint(format!("{}/v1/logs", config.otlp_endpoint))
-            .with_timeout(EXPORT_TIMEOUT)
-            .build(),
-    }
-    .map_err(|e| InitError::Exporter(e.to_string()))
 }
 
 impl Telemetry {

@@ -45,3 +45,21 @@ pub fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Reg
         .expect("metric names are unique per registry");
     c
 }
+
+/// Registers a counter `name{label}` with one series per value of `values` from the start, so
+/// rates and ratios are defined before the first event of each kind.
+pub fn counter_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    label: &str,
+    values: &[&str],
+) -> prometheus::IntCounterVec {
+    let counter = prometheus::IntCounterVec::new(prometheus::Opts::new(name, help), &[label])
+        .expect("valid counter options");
+    let counter = register(registry, counter);
+    for value in values {
+        counter.with_label_values(&[value]);
+    }
+    counter
+}

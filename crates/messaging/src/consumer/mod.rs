@@ -15,18 +15,16 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
-use lapin::options::{
-    BasicCancelOptions, BasicConsumeOptions, BasicQosOptions, ConfirmSelectOptions,
-};
+use lapin::options::{BasicCancelOptions, BasicConsumeOptions, BasicQosOptions};
 use lapin::types::FieldTable;
 use lapin::{Channel, Connection};
 use tokio::task::JoinSet;
 use tokio_util::sync::CancellationToken;
 use tracing::instrument::WithSubscriber;
 
-use crate::connection::{Backoff, OpenError, connect, open_with_backoff};
+use crate::connection::{Backoff, OpenError, open_confirmed, open_with_backoff};
 use crate::metrics::{ConsumerMetrics, ErrorReason};
-use crate::topology::{Names, declare_topology};
+use crate::topology::Names;
 use process::Shared;
 
 /// Settings of the consumer.
@@ -226,31 +224,19 @@ pub async fn run_consumer<H: Handler>(
 async fn open(
     config: &ConsumerConfig,
 ) -> Result<(Connection, Channel, lapin::Consumer), OpenError> {
-    let connection = connect(&config.url, &format!("{} consumer", config.app_id))
-        .await
-        .map_err(OpenError::connect)?;
-    let setup = async {
-        let channel = connection.create_channel().await?;
-        declare_topology(&channel, &config.names).await?;
-        // Confirms on this channel make retry and dead-letter republishing safe before the ack.
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await?;
+    let name = format!("{} consumer", config.app_id);
+    open_confirmed(&config.url, &name, &config.names, |channel| async move {
         channel
             .basic_qos(config.prefetch, BasicQosOptions::default())
             .await?;
-        let consumer = channel
+        channel
             .basic_consume(
                 config.names.queue.as_str().into(),
                 "".into(),
                 BasicConsumeOptions::default(),
                 FieldTable::default(),
             )
-            .await?;
-        Ok::<_, lapin::Error>((channel, consumer))
-    };
-    match setup.await {
-        Ok((channel, consumer)) => Ok((connection, channel, consumer)),
-        Err(error) => Err(OpenError::declare(error, connection).await),
-    }
+            .await
+    })
+    .await
 }
