@@ -1,6 +1,7 @@
 //! Child processes: the service binaries, one [`Service`] each, and [`Stack`], the three of them
-//! on one broker. Everything a test runs as a process (services, a RabbitMQ node) is started by
-//! [`spawn`] here, so that each has the same output file, the same signals and the same cleanup.
+//! on one broker. Every long-running process a test starts (a service, a RabbitMQ node) is
+//! started by `spawn` here, so that each has its output in a file, takes signals the same way
+//! and is killed with its guard.
 //!
 //! The binaries are the workspace's own, next to the running test in `target/<profile>/`, as
 //! `tracehop up` takes them from next to itself; `cargo build --bins` puts them there.
