@@ -5,8 +5,7 @@ use std::net::SocketAddr;
 use anyhow::Context;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsServiceServer;
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceServiceServer;
-use server::{Env, Stop};
-use tokio::net::TcpListener;
+use server::{Env, Listener, Stop};
 use tonic::codec::CompressionEncoding;
 use tower::util::MapResponseLayer;
 
@@ -20,16 +19,14 @@ use crate::storage::{Store, WriterHandle};
 /// A built, bound, not yet running log-service.
 #[derive(Debug)]
 pub struct Application {
-    rest: TcpListener,
-    otlp_grpc: TcpListener,
-    otlp_http: TcpListener,
-    grpc: TcpListener,
-    addrs: [SocketAddr; 4],
+    rest: Listener,
+    otlp_grpc: Listener,
+    otlp_http: Listener,
+    grpc: Listener,
     store: Store,
     metrics: Metrics,
     writer: WriterHandle,
     max_body_bytes: usize,
-    limits: server::Limits,
     stop: Stop,
 }
 
@@ -59,27 +56,17 @@ impl server::Service for Application {
         )
         .await
         .context("failed to open storage")?;
-        let rest = server::bind("BIND_ADDR", config.rest_addr).await?;
-        let otlp_grpc = server::bind("OTLP_GRPC_ADDR", config.otlp_grpc_addr).await?;
-        let otlp_http = server::bind("OTLP_HTTP_ADDR", config.otlp_http_addr).await?;
-        let grpc = server::bind("GRPC_ADDR", config.grpc_addr).await?;
-        let addrs = [
-            rest.local_addr()?,
-            otlp_grpc.local_addr()?,
-            otlp_http.local_addr()?,
-            grpc.local_addr()?,
-        ];
+        // One set of timeouts and one stop apply to every listener.
+        let bind = |variable, addr| Listener::bind(variable, addr, config.limits, stop);
         Ok(Application {
-            rest,
-            otlp_grpc,
-            otlp_http,
-            grpc,
-            addrs,
+            rest: bind("BIND_ADDR", config.rest_addr).await?,
+            otlp_grpc: bind("OTLP_GRPC_ADDR", config.otlp_grpc_addr).await?,
+            otlp_http: bind("OTLP_HTTP_ADDR", config.otlp_http_addr).await?,
+            grpc: bind("GRPC_ADDR", config.grpc_addr).await?,
             store,
             metrics,
             writer,
             max_body_bytes: config.max_body_bytes,
-            limits: config.limits,
             stop: stop.clone(),
         })
     }
@@ -102,22 +89,22 @@ impl server::Service for Application {
 impl Application {
     /// Bound address of the REST API.
     pub fn rest_addr(&self) -> SocketAddr {
-        self.addrs[0]
+        self.rest.local_addr()
     }
 
     /// Bound address of the OTLP gRPC receiver.
     pub fn otlp_grpc_addr(&self) -> SocketAddr {
-        self.addrs[1]
+        self.otlp_grpc.local_addr()
     }
 
     /// Bound address of the OTLP HTTP receiver.
     pub fn otlp_http_addr(&self) -> SocketAddr {
-        self.addrs[2]
+        self.otlp_http.local_addr()
     }
 
     /// Bound address of the distributed-logging gRPC API.
     pub fn grpc_addr(&self) -> SocketAddr {
-        self.addrs[3]
+        self.grpc.local_addr()
     }
 
     /// Storage backend in use (`sqlite` or `postgres`).
@@ -137,10 +124,8 @@ impl Application {
             metrics: self.metrics,
         };
         let max = self.max_body_bytes;
-
-        let limits = self.limits;
-        // The gRPC services are served as routers by the same loop as the REST API, so one set
-        // of timeouts and one stop apply to every listener.
+        // The gRPC services are served as routers by the same loop as the REST API, so the
+        // listeners' timeouts and stop apply to them too.
         let relabel =
             MapResponseLayer::new(invalid_protobuf_is_invalid_argument::<axum::body::Body>);
         let otlp_grpc = tonic::service::Routes::new(
@@ -162,10 +147,10 @@ impl Application {
         .into_axum_router()
         .layer(relabel);
         tokio::join!(
-            server::serve(self.rest, rest_router(state.clone()), &stop, limits),
-            server::serve(self.otlp_http, otlp_http_router(state), &stop, limits),
-            server::serve(self.otlp_grpc, otlp_grpc, &stop, limits),
-            server::serve(self.grpc, grpc, &stop, limits),
+            self.rest.serve(rest_router(state.clone())),
+            self.otlp_http.serve(otlp_http_router(state)),
+            self.otlp_grpc.serve(otlp_grpc),
+            self.grpc.serve(grpc),
         );
         // Every `Store` handle is gone with the servers, so the writer commits its queue and stops.
         if stop.drain(self.writer.join()).await.is_none() {
