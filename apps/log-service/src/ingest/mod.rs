@@ -12,7 +12,7 @@ mod rest;
 mod traceflow;
 
 pub use grpc::grpc_log;
-pub use otlp::{otlp_logs, otlp_spans};
+pub use otlp::{Export as OtlpExport, export as otlp_export};
 pub use rest::rest_log;
 pub use traceflow::ingest_event;
 

@@ -2,25 +2,29 @@
 
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_server::LogsService;
 use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
+    ExportLogsServiceRequest, ExportLogsServiceResponse,
 };
 use opentelemetry_proto::tonic::collector::trace::v1::trace_service_server::TraceService;
 use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
+    ExportTraceServiceRequest, ExportTraceServiceResponse,
 };
 use tonic::{Request, Response, Status};
 
 use crate::api::{GrpcState, grpc_tenant};
 use crate::error::AppError;
-use crate::ingest;
-use crate::model::WriteBatch;
+use crate::ingest::{self, OtlpExport};
 
 impl GrpcState {
-    /// Commits an OTLP batch, counted under `otlp_grpc` and `signal`.
-    async fn write_otlp(&self, batch: WriteBatch, signal: &str) -> Result<(), Status> {
-        ingest::commit(&self.store, &self.metrics, batch, "otlp_grpc", signal)
+    /// Answers an export of either signal, counted under `otlp_grpc`.
+    async fn export_otlp<E: OtlpExport>(
+        &self,
+        request: Request<E>,
+    ) -> Result<Response<E::Response>, Status> {
+        let tenant = grpc_tenant(&request)?;
+        let request = request.into_inner();
+        ingest::otlp_export(&self.store, &self.metrics, "otlp_grpc", tenant, request)
             .await
-            .map(drop)
+            .map(Response::new)
             .map_err(|err| AppError::from(err).into())
     }
 }
@@ -31,18 +35,7 @@ impl LogsService for GrpcState {
         &self,
         request: Request<ExportLogsServiceRequest>,
     ) -> Result<Response<ExportLogsServiceResponse>, Status> {
-        let tenant = grpc_tenant(&request)?;
-        let converted = ingest::otlp_logs(request.into_inner());
-        self.metrics
-            .count("otlp_grpc", "logs", "rejected", converted.rejected);
-        let partial_success = (converted.rejected > 0).then(|| ExportLogsPartialSuccess {
-            rejected_log_records: converted.rejected as i64,
-            error_message: converted.error_message(),
-        });
-        let mut batch = WriteBatch::new(tenant);
-        batch.logs = converted.rows;
-        self.write_otlp(batch, "logs").await?;
-        Ok(Response::new(ExportLogsServiceResponse { partial_success }))
+        self.export_otlp(request).await
     }
 }
 
@@ -52,19 +45,6 @@ impl TraceService for GrpcState {
         &self,
         request: Request<ExportTraceServiceRequest>,
     ) -> Result<Response<ExportTraceServiceResponse>, Status> {
-        let tenant = grpc_tenant(&request)?;
-        let converted = ingest::otlp_spans(request.into_inner());
-        self.metrics
-            .count("otlp_grpc", "spans", "rejected", converted.rejected);
-        let partial_success = (converted.rejected > 0).then(|| ExportTracePartialSuccess {
-            rejected_spans: converted.rejected as i64,
-            error_message: converted.error_message(),
-        });
-        let mut batch = WriteBatch::new(tenant);
-        batch.spans = converted.rows;
-        self.write_otlp(batch, "spans").await?;
-        Ok(Response::new(ExportTraceServiceResponse {
-            partial_success,
-        }))
+        self.export_otlp(request).await
     }
 }

@@ -7,19 +7,12 @@ use std::io::Read;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use opentelemetry_proto::tonic::collector::logs::v1::{
-    ExportLogsPartialSuccess, ExportLogsServiceRequest, ExportLogsServiceResponse,
-};
-use opentelemetry_proto::tonic::collector::trace::v1::{
-    ExportTracePartialSuccess, ExportTraceServiceRequest, ExportTraceServiceResponse,
-};
 use prost::Message;
 
 use crate::api::AppState;
 use crate::api::extract::LimitedBody;
 use crate::error::AppError;
-use crate::ingest;
-use crate::model::WriteBatch;
+use crate::ingest::{self, OtlpExport};
 
 #[derive(Clone, Copy, PartialEq)]
 enum Encoding {
@@ -227,73 +220,27 @@ fn respond<T: Message + serde::Serialize>(encoding: Encoding, message: T) -> Res
     }
 }
 
-async fn write(
-    state: &AppState,
-    batch: WriteBatch,
-    signal: &str,
-    encoding: Encoding,
-) -> Result<(), OtlpError> {
-    ingest::commit(&state.store, &state.metrics, batch, "otlp_http", signal)
-        .await
-        .map(drop)
-        .map_err(|err| from_app(encoding, err.into()))
-}
-
 fn tenant_of(headers: &HeaderMap, encoding: Encoding) -> Result<String, OtlpError> {
     crate::api::tenant(headers.get("x-tenant-id").map(|v| v.as_bytes()))
         .map_err(|e| from_app(encoding, e))
 }
 
-/// `POST /v1/logs`.
-pub async fn logs(
+/// `POST /v1/logs` and `POST /v1/traces`: `E` is the signal's export request.
+pub async fn export<E>(
     State(state): State<AppState>,
     headers: HeaderMap,
     body: Result<LimitedBody, AppError>,
-) -> Result<Response, OtlpError> {
+) -> Result<Response, OtlpError>
+where
+    E: OtlpExport + Message + Default + serde::de::DeserializeOwned,
+    E::Response: Message + serde::Serialize,
+{
     let body = body.map_err(|e| from_app(Encoding::Json, e))?;
     let (encoding, bytes) = decode_body(&headers, body.0, state.max_body_bytes)?;
     let tenant = tenant_of(&headers, encoding)?;
-    let request: ExportLogsServiceRequest = parse(encoding, &bytes)?;
-    let converted = ingest::otlp_logs(request);
-    state
-        .metrics
-        .count("otlp_http", "logs", "rejected", converted.rejected);
-    let partial_success = (converted.rejected > 0).then(|| ExportLogsPartialSuccess {
-        rejected_log_records: converted.rejected as i64,
-        error_message: converted.error_message(),
-    });
-    let mut batch = WriteBatch::new(tenant);
-    batch.logs = converted.rows;
-    write(&state, batch, "logs", encoding).await?;
-    Ok(respond(
-        encoding,
-        ExportLogsServiceResponse { partial_success },
-    ))
-}
-
-/// `POST /v1/traces`.
-pub async fn traces(
-    State(state): State<AppState>,
-    headers: HeaderMap,
-    body: Result<LimitedBody, AppError>,
-) -> Result<Response, OtlpError> {
-    let body = body.map_err(|e| from_app(Encoding::Json, e))?;
-    let (encoding, bytes) = decode_body(&headers, body.0, state.max_body_bytes)?;
-    let tenant = tenant_of(&headers, encoding)?;
-    let request: ExportTraceServiceRequest = parse(encoding, &bytes)?;
-    let converted = ingest::otlp_spans(request);
-    state
-        .metrics
-        .count("otlp_http", "spans", "rejected", converted.rejected);
-    let partial_success = (converted.rejected > 0).then(|| ExportTracePartialSuccess {
-        rejected_spans: converted.rejected as i64,
-        error_message: converted.error_message(),
-    });
-    let mut batch = WriteBatch::new(tenant);
-    batch.spans = converted.rows;
-    write(&state, batch, "spans", encoding).await?;
-    Ok(respond(
-        encoding,
-        ExportTraceServiceResponse { partial_success },
-    ))
+    let request: E = parse(encoding, &bytes)?;
+    let response = ingest::otlp_export(&state.store, &state.metrics, "otlp_http", tenant, request)
+        .await
+        .map_err(|err| from_app(encoding, err.into()))?;
+    Ok(respond(encoding, response))
 }
