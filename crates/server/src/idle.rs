@@ -1,15 +1,61 @@
-//! A connection that closes itself after a time without traffic.
+//! A connection that closes itself after a time without traffic, and the count of its requests
+//! that tells traffic from a handler still at work.
 
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::time::{Instant, Sleep};
 
+/// The requests of one connection: how many started, and how many are being answered.
+#[derive(Debug, Default)]
+pub(crate) struct Requests {
+    started: AtomicUsize,
+    in_flight: AtomicUsize,
+    first: tokio::sync::Notify,
+}
+
+impl Requests {
+    /// Marks a request as started; it counts as in flight until the guard is dropped (its
+    /// answer is ready, or the request was abandoned).
+    pub(crate) fn start(self: &Arc<Self>) -> InFlight {
+        if self.started.fetch_add(1, Ordering::AcqRel) == 0 {
+            self.first.notify_one();
+        }
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.clone())
+    }
+
+    /// Completes once the first request of the connection has started.
+    pub(crate) async fn first_started(&self) {
+        if self.started.load(Ordering::Acquire) == 0 {
+            self.first.notified().await;
+        }
+    }
+
+    fn busy(&self) -> bool {
+        self.in_flight.load(Ordering::Acquire) > 0
+    }
+}
+
+/// A request being answered; see [`Requests::start`].
+#[derive(Debug)]
+pub(crate) struct InFlight(Arc<Requests>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 /// Wraps a stream so that a read or write waiting longer than `timeout` past the last byte
-/// moved, either way, fails with `TimedOut`, and the server drops the connection.
+/// moved, either way, while no request is being answered, fails with `TimedOut`, and the server
+/// drops the connection. A handler at work (a slow payment, a large commit) moves no byte, and
+/// must not lose its answer for it.
 ///
 /// The timer is re-armed only when it fires, from the time of the last byte, so a busy
 /// connection pays one clock read per I/O call and no timer-wheel update.
@@ -19,16 +65,18 @@ pub(crate) struct IdleTimeout<S> {
     timeout: Duration,
     last_activity: Instant,
     timer: Pin<Box<Sleep>>,
+    requests: Arc<Requests>,
 }
 
 impl<S> IdleTimeout<S> {
-    pub(crate) fn new(stream: S, timeout: Duration) -> Self {
+    pub(crate) fn new(stream: S, timeout: Duration, requests: Arc<Requests>) -> Self {
         let now = Instant::now();
         Self {
             stream,
             timeout,
             last_activity: now,
             timer: Box::pin(tokio::time::sleep_until(now + timeout)),
+            requests,
         }
     }
 
@@ -37,6 +85,9 @@ impl<S> IdleTimeout<S> {
         loop {
             if self.timer.as_mut().poll(cx).is_pending() {
                 return Poll::Pending;
+            }
+            if self.requests.busy() {
+                self.moved();
             }
             let deadline = self.last_activity + self.timeout;
             if Instant::now() >= deadline {
@@ -130,7 +181,8 @@ mod tests {
     #[tokio::test(start_paused = true)]
     async fn traffic_keeps_a_connection_and_silence_closes_it() {
         let (client, server) = tokio::io::duplex(64);
-        let mut server = IdleTimeout::new(server, Duration::from_secs(10));
+        let requests = Arc::new(Requests::default());
+        let mut server = IdleTimeout::new(server, Duration::from_secs(10), requests.clone());
         let mut client = client;
         let mut buf = [0u8; 8];
         for _ in 0..3 {
@@ -138,9 +190,18 @@ mod tests {
             client.write_all(b"x").await.unwrap();
             assert_eq!(server.read(&mut buf).await.unwrap(), 1);
         }
+        // A request being answered keeps a silent connection open.
+        let in_flight = requests.start();
+        let read = tokio::time::timeout(Duration::from_secs(25), server.read(&mut buf)).await;
+        assert!(read.is_err(), "still waiting, not closed: {read:?}");
+        drop(in_flight);
         let started = Instant::now();
         let error = server.read(&mut buf).await.unwrap_err();
         assert_eq!(error.kind(), io::ErrorKind::TimedOut);
-        assert_eq!(started.elapsed(), Duration::from_secs(10));
+        assert!(
+            started.elapsed() <= Duration::from_secs(10),
+            "{:?}",
+            started.elapsed()
+        );
     }
 }

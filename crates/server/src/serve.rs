@@ -18,10 +18,11 @@ use hyper_util::server::graceful::GracefulShutdown;
 use prometheus::Registry;
 use serde_json::{Map, Value, json};
 use tokio::net::TcpListener;
+use tower::ServiceExt;
 use tower_http::timeout::RequestBodyTimeoutLayer;
 use tracing::instrument::WithSubscriber;
 
-use crate::idle::IdleTimeout;
+use crate::idle::{IdleTimeout, Requests};
 
 use crate::stop::Stop;
 
@@ -232,14 +233,40 @@ async fn serve(listener: TcpListener, router: Router, stop: &Stop, limits: Limit
             () = &mut intake_stopped => break,
         };
         let _ = stream.set_nodelay(true);
-        let service = hyper_util::service::TowerToHyperService::new(router.clone());
-        let io = TokioIo::new(IdleTimeout::new(stream, limits.idle_timeout));
+        let requests = Arc::new(Requests::default());
+        let service = {
+            let (router, requests) = (router.clone(), requests.clone());
+            hyper::service::service_fn(move |request: http::Request<hyper::body::Incoming>| {
+                let in_flight = requests.start();
+                let answer = router.clone().oneshot(request.map(axum::body::Body::new));
+                async move {
+                    let response = answer.await;
+                    drop(in_flight);
+                    response
+                }
+            })
+        };
+        let io = TokioIo::new(IdleTimeout::new(
+            stream,
+            limits.idle_timeout,
+            requests.clone(),
+        ));
         let conn = builder
             .serve_connection_with_upgrades(io, service)
             .into_owned();
         let conn = graceful.watch(conn);
+        let header_timeout = limits.header_timeout;
         tokio::spawn(
             async move {
+                tokio::pin!(conn);
+                // Telling HTTP/1 from HTTP/2 reads the first bytes before hyper's header timer
+                // starts, so a peer that sends nothing (or a trickle of the HTTP/2 preface) is
+                // held to the header timeout here, until its first request starts.
+                let first = tokio::time::timeout(header_timeout, requests.first_started());
+                tokio::select! {
+                    _ = &mut conn => return,
+                    started = first => if started.is_err() { return },
+                }
                 let _ = conn.await;
             }
             .with_current_subscriber(),
