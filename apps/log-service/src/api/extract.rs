@@ -1,13 +1,16 @@
-//! Axum extractors shared by the REST API and the OTLP/HTTP receiver: the tenant, and request
-//! bodies read within the size limit with errors in the API's JSON shape.
+//! Axum extractors shared by the REST API and the OTLP/HTTP receiver: the tenant, a trace id
+//! from the path, and request bodies read within the size limit with errors in the API's JSON
+//! shape.
 
-use axum::extract::{FromRequest, FromRequestParts, Request};
+use axum::extract::{FromRequest, FromRequestParts, Path, Request};
 use axum::http::request::Parts;
+use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use serde_json::Value;
+use serde_json::{Map, Value};
 
 use super::AppState;
 use crate::error::AppError;
+use crate::query::check_path_id;
 
 /// The caller's tenant, from `X-Tenant-ID` (`default` when absent).
 #[derive(Debug, Clone)]
@@ -73,13 +76,41 @@ impl FromRequest<AppState> for JsonBody {
     type Rejection = AppError;
 
     async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
-        check_json_type(req.headers())?;
-        let LimitedBody(bytes) = LimitedBody::from_request(req, state).await?;
+        let JsonBytes(bytes) = JsonBytes::from_request(req, state).await?;
         if bytes.is_empty() {
             return Err(AppError::malformed("body", "is empty; expected JSON"));
         }
         serde_json::from_slice(&bytes)
             .map(JsonBody)
             .map_err(|e| AppError::malformed("body", format!("invalid JSON: {e}")))
+    }
+}
+
+/// A JSON body that must be an object, as the query and aggregate bodies are.
+pub struct JsonObject(pub Map<String, Value>);
+
+impl FromRequest<AppState> for JsonObject {
+    type Rejection = AppError;
+
+    async fn from_request(req: Request, state: &AppState) -> Result<Self, Self::Rejection> {
+        match JsonBody::from_request(req, state).await? {
+            JsonBody(Value::Object(obj)) => Ok(JsonObject(obj)),
+            JsonBody(_) => Err(AppError::malformed("body", "must be a JSON object")),
+        }
+    }
+}
+
+/// The `{trace_id}` of a trace route, checked as every id from a path is.
+pub struct TraceId(pub String);
+
+impl<S: Send + Sync> FromRequestParts<S> for TraceId {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Path(trace_id) = Path::<String>::from_request_parts(parts, state)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        check_path_id("trace_id", &trace_id).map_err(IntoResponse::into_response)?;
+        Ok(TraceId(trace_id))
     }
 }

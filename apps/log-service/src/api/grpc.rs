@@ -7,7 +7,7 @@ use tonic::{Request, Response, Status};
 use super::{GrpcState, grpc_tenant};
 use crate::error::AppError;
 use crate::ingest;
-use crate::model::{LogFilter, LogView, WriteBatch};
+use crate::model::{LogFilter, LogView};
 use crate::proto::logs::log_ingestion_service_server::LogIngestionService;
 use crate::proto::logs::{LogEntry, SendLogResponse};
 use crate::proto::query::query_service_server::QueryService;
@@ -23,33 +23,40 @@ impl LogIngestionService for GrpcState {
         request: Request<LogEntry>,
     ) -> Result<Response<SendLogResponse>, Status> {
         let tenant = grpc_tenant(&request)?;
-        let log = ingest::grpc_log(request.into_inner()).inspect_err(|_| {
-            self.metrics.count("grpc", "logs", "rejected", 1);
-        })?;
-        let mut batch = WriteBatch::new(tenant);
-        batch.logs.push(log);
-        let ids = ingest::commit(&self.store, &self.metrics, batch, "grpc", "logs")
-            .await
-            .map_err(AppError::from)?;
+        let log = ingest::grpc_log(request.into_inner());
+        let stored = ingest::commit_one(&self.store, &self.metrics, "grpc", tenant, log).await?;
         Ok(Response::new(SendLogResponse {
             success: true,
-            id: ids.first().copied().unwrap_or_default(),
+            id: stored.id.unwrap_or_default(),
             message: "stored".into(),
         }))
     }
 }
 
-fn log_to_proto(log: LogView) -> Log {
-    Log {
-        trace_id: log.trace_id.unwrap_or_default(),
-        span_id: log.span_id.unwrap_or_default(),
-        parent_id: log.parent_span_id.unwrap_or_default(),
-        service: log.service_name,
-        level: log.level.as_str().to_ascii_lowercase(),
-        message: log.message,
-        timestamp: log.timestamp,
-        id: log.id,
-    }
+fn logs_response(logs: Vec<LogView>) -> Response<LogsResponse> {
+    let logs = logs
+        .into_iter()
+        .map(|log| Log {
+            trace_id: log.trace_id.unwrap_or_default(),
+            span_id: log.span_id.unwrap_or_default(),
+            parent_id: log.parent_span_id.unwrap_or_default(),
+            service: log.service_name,
+            level: log.level.as_str().to_ascii_lowercase(),
+            message: log.message,
+            timestamp: log.timestamp,
+            id: log.id,
+        })
+        .collect();
+    Response::new(LogsResponse { logs })
+}
+
+/// The tenant of a request for one trace and its checked trace id.
+fn trace_request(request: &Request<TraceIdRequest>) -> Result<(String, String), Status> {
+    let tenant = grpc_tenant(request)?;
+    Ok((
+        tenant,
+        query::required_trace_id(&request.get_ref().trace_id)?,
+    ))
 }
 
 fn dag_to_proto(dag: query::Dag) -> Dag {
@@ -74,9 +81,7 @@ impl QueryService for GrpcState {
             .query_logs(&tenant, &LogFilter::default(), limit, offset)
             .await
             .map_err(AppError::from)?;
-        Ok(Response::new(LogsResponse {
-            logs: logs.into_iter().map(log_to_proto).collect(),
-        }))
+        Ok(logs_response(logs))
     }
 
     async fn get_dags(
@@ -97,8 +102,7 @@ impl QueryService for GrpcState {
         &self,
         request: Request<TraceIdRequest>,
     ) -> Result<Response<LogsResponse>, Status> {
-        let tenant = grpc_tenant(&request)?;
-        let trace_id = query::required_trace_id(&request.get_ref().trace_id)?;
+        let (tenant, trace_id) = trace_request(&request)?;
         let logs = self
             .store
             .logs_by_trace(&tenant, &trace_id)
@@ -107,20 +111,15 @@ impl QueryService for GrpcState {
         if logs.is_empty() {
             return Err(Status::not_found(format!("no logs for trace {trace_id}")));
         }
-        Ok(Response::new(LogsResponse {
-            logs: logs.into_iter().map(log_to_proto).collect(),
-        }))
+        Ok(logs_response(logs))
     }
 
     async fn get_dag_by_trace_id(
         &self,
         request: Request<TraceIdRequest>,
     ) -> Result<Response<Dag>, Status> {
-        let tenant = grpc_tenant(&request)?;
-        let trace_id = query::required_trace_id(&request.get_ref().trace_id)?;
-        match query::dag(&self.store, &tenant, &trace_id).await? {
-            Some(dag) => Ok(Response::new(dag_to_proto(dag))),
-            None => Err(Status::not_found(format!("trace {trace_id} not found"))),
-        }
+        let (tenant, trace_id) = trace_request(&request)?;
+        let dag = query::dag(&self.store, &tenant, &trace_id).await?;
+        Ok(Response::new(dag_to_proto(dag)))
     }
 }

@@ -16,8 +16,9 @@ pub use otlp::{Export as OtlpExport, export as otlp_export};
 pub use rest::rest_log;
 pub use traceflow::ingest_event;
 
+use crate::error::AppError;
 use crate::metrics::Metrics;
-use crate::model::WriteBatch;
+use crate::model::{NewLog, WriteBatch};
 use crate::storage::{Store, StoreError};
 
 /// Writes `batch` and counts its rows under `protocol` and `signal`: accepted once committed,
@@ -38,4 +39,31 @@ pub async fn commit(
     };
     metrics.count(protocol, signal, outcome, rows);
     result
+}
+
+/// A single entry once committed: its id and the trace it belongs to.
+#[derive(Debug)]
+pub struct Stored {
+    pub id: Option<i64>,
+    pub trace_id: Option<String>,
+}
+
+/// Commits the single entry `validated` holds, counted under `protocol` / `logs`; an entry that
+/// failed validation is counted as rejected and its error returned.
+pub async fn commit_one(
+    store: &Store,
+    metrics: &Metrics,
+    protocol: &str,
+    tenant: String,
+    validated: Result<NewLog, AppError>,
+) -> Result<Stored, AppError> {
+    let log = validated.inspect_err(|_| metrics.count(protocol, "logs", "rejected", 1))?;
+    let trace_id = log.trace_id.clone();
+    let mut batch = WriteBatch::new(tenant);
+    batch.logs.push(log);
+    let ids = commit(store, metrics, batch, protocol, "logs").await?;
+    Ok(Stored {
+        id: ids.first().copied(),
+        trace_id,
+    })
 }

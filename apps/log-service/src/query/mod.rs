@@ -6,13 +6,16 @@ mod dag;
 mod params;
 
 pub use dag::{Dag, DagEdge, DagNode};
+use params::parse_page;
 pub use params::{
     check_path_id, limit_offset, params_object, parse_dag_page, parse_filter, parse_interval,
-    parse_page, required_trace_id, time_of,
+    required_trace_id, time_of,
 };
 
+use serde_json::{Map, Value};
+
 use crate::error::AppError;
-use crate::model::{LogFilter, LogPage, LogView, SpanView};
+use crate::model::{LogPage, LogView, SpanView};
 use crate::storage::Store;
 
 /// Largest page a caller may ask for.
@@ -22,16 +25,17 @@ pub const DEFAULT_PAGE_SIZE: u32 = 100;
 /// DAGs per page of `/api/v1/dags` when the caller names no size.
 pub const DEFAULT_DAG_PAGE_SIZE: u32 = 20;
 
-/// Page `page` (from 1) of `page_size` logs matching `filter`, newest first, with the total.
+/// The page of logs that the filter and page fields of `obj` (a query body, or the list route's
+/// parameters) ask for, newest first, with the total.
 pub async fn log_page(
     store: &Store,
     tenant: &str,
-    filter: &LogFilter,
-    page: u32,
-    page_size: u32,
+    obj: &Map<String, Value>,
 ) -> Result<LogPage, AppError> {
+    let filter = parse_filter(obj)?;
+    let (page, page_size) = parse_page(obj)?;
     let offset = (page as u64 - 1) * page_size as u64;
-    let (logs, total) = store.query_logs(tenant, filter, page_size, offset).await?;
+    let (logs, total) = store.query_logs(tenant, &filter, page_size, offset).await?;
     Ok(LogPage {
         logs,
         total,
@@ -41,7 +45,7 @@ pub async fn log_page(
 }
 
 /// Spans (by start time) and logs (oldest first) of one trace; `None` when it has neither.
-pub async fn trace(
+async fn find_trace(
     store: &Store,
     tenant: &str,
     trace_id: &str,
@@ -56,11 +60,21 @@ pub async fn trace(
     Ok(Some((spans, logs)))
 }
 
-/// The DAG of one trace; `None` when the trace has neither spans nor logs.
-pub async fn dag(store: &Store, tenant: &str, trace_id: &str) -> Result<Option<Dag>, AppError> {
-    Ok(trace(store, tenant, trace_id)
+/// Spans (by start time) and logs (oldest first) of one trace; not found when it has neither.
+pub async fn trace(
+    store: &Store,
+    tenant: &str,
+    trace_id: &str,
+) -> Result<(Vec<SpanView>, Vec<LogView>), AppError> {
+    find_trace(store, tenant, trace_id)
         .await?
-        .map(|(spans, logs)| dag::build(trace_id, &spans, &logs)))
+        .ok_or_else(|| AppError::NotFound(format!("trace {trace_id} not found")))
+}
+
+/// The DAG of one trace; not found when the trace has neither spans nor logs.
+pub async fn dag(store: &Store, tenant: &str, trace_id: &str) -> Result<Dag, AppError> {
+    let (spans, logs) = trace(store, tenant, trace_id).await?;
+    Ok(dag::build(trace_id, &spans, &logs))
 }
 
 /// DAGs of up to `limit` traces with an error after skipping `offset`, newest first.
@@ -73,8 +87,8 @@ pub async fn error_dags(
     let ids = store.error_traces(tenant, limit, offset).await?;
     let mut dags = Vec::with_capacity(ids.len());
     for id in ids {
-        if let Some(dag) = dag(store, tenant, &id).await? {
-            dags.push(dag);
+        if let Some((spans, logs)) = find_trace(store, tenant, &id).await? {
+            dags.push(dag::build(&id, &spans, &logs));
         }
     }
     Ok(dags)

@@ -14,27 +14,17 @@ use crate::error::AppError;
 use crate::ingest;
 use crate::model::WriteBatch;
 
-/// Commits a batch of REST logs, counted under `rest` / `logs`.
-async fn store(state: &AppState, batch: WriteBatch) -> Result<Vec<i64>, AppError> {
-    Ok(ingest::commit(&state.store, &state.metrics, batch, "rest", "logs").await?)
-}
-
 /// `POST /api/v1/logs`: one minisource REST API entry; 201 `{"id", "status"}`.
 pub async fn create(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
     JsonBody(body): JsonBody,
 ) -> Result<impl IntoResponse, AppError> {
-    let log = ingest::rest_log(&body).inspect_err(|_| {
-        state.metrics.count("rest", "logs", "rejected", 1);
-    })?;
-    let trace_id = log.trace_id.clone();
-    let mut batch = WriteBatch::new(tenant);
-    batch.logs.push(log);
-    let ids = store(&state, batch).await?;
+    let log = ingest::rest_log(&body);
+    let stored = ingest::commit_one(&state.store, &state.metrics, "rest", tenant, log).await?;
     Ok((
         StatusCode::CREATED,
-        Json(json!({ "id": ids.first(), "status": "stored", "trace_id": trace_id })),
+        Json(json!({ "id": stored.id, "status": "stored", "trace_id": stored.trace_id })),
     ))
 }
 
@@ -142,7 +132,7 @@ pub async fn batch(
             })),
         ));
     }
-    let ids = store(&state, batch).await?;
+    let ids = ingest::commit(&state.store, &state.metrics, batch, "rest", "logs").await?;
     let stored: Vec<Value> = indexes
         .iter()
         .zip(&ids)
@@ -167,15 +157,10 @@ pub async fn ingest(
     Tenant(tenant): Tenant,
     JsonBody(body): JsonBody,
 ) -> Result<impl IntoResponse, AppError> {
-    let log = ingest::ingest_event(&body).inspect_err(|_| {
-        state.metrics.count("rest", "logs", "rejected", 1);
-    })?;
-    let trace_id = log.trace_id.clone();
-    let mut batch = WriteBatch::new(tenant);
-    batch.logs.push(log);
-    let ids = store(&state, batch).await?;
+    let log = ingest::ingest_event(&body);
+    let stored = ingest::commit_one(&state.store, &state.metrics, "rest", tenant, log).await?;
     Ok((
         StatusCode::ACCEPTED,
-        Json(json!({ "status": "accepted", "trace_id": trace_id, "id": ids.first() })),
+        Json(json!({ "status": "accepted", "trace_id": stored.trace_id, "id": stored.id })),
     ))
 }

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use crate::api::AppState;
-use crate::api::extract::{JsonBody, Tenant};
+use crate::api::extract::{JsonObject, Tenant, TraceId};
 use crate::error::AppError;
 use crate::model::LogPage;
 use crate::query::{self, check_path_id, params_object};
@@ -20,25 +20,16 @@ pub async fn list(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Json<LogPage>, AppError> {
     let obj = params_object(params);
-    let filter = query::parse_filter(&obj)?;
-    let (page, page_size) = query::parse_page(&obj)?;
-    let logs = query::log_page(&state.store, &tenant, &filter, page, page_size).await?;
-    Ok(Json(logs))
+    Ok(Json(query::log_page(&state.store, &tenant, &obj).await?))
 }
 
 /// `POST /api/v1/logs/query`: the minisource REST API's filter body.
 pub async fn query(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    JsonBody(body): JsonBody,
+    JsonObject(obj): JsonObject,
 ) -> Result<Json<LogPage>, AppError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| AppError::malformed("body", "must be a JSON object"))?;
-    let filter = query::parse_filter(obj)?;
-    let (page, page_size) = query::parse_page(obj)?;
-    let logs = query::log_page(&state.store, &tenant, &filter, page, page_size).await?;
-    Ok(Json(logs))
+    Ok(Json(query::log_page(&state.store, &tenant, &obj).await?))
 }
 
 /// `GET /api/v1/logs/{id}`.
@@ -60,9 +51,8 @@ pub async fn log_by_id(
 pub async fn logs_by_trace(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(trace_id): Path<String>,
+    TraceId(trace_id): TraceId,
 ) -> Result<impl IntoResponse, AppError> {
-    check_path_id("trace_id", &trace_id)?;
     let logs = state.store.logs_by_trace(&tenant, &trace_id).await?;
     // As `/api/v1/traces/{id}` does: a trace nobody logged is not found, not an empty success.
     if logs.is_empty() {
@@ -111,13 +101,10 @@ pub async fn stats(
 pub async fn aggregate(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    JsonBody(body): JsonBody,
+    JsonObject(obj): JsonObject,
 ) -> Result<impl IntoResponse, AppError> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| AppError::malformed("body", "must be a JSON object"))?;
-    let interval = query::parse_interval(obj)?;
-    let filter = query::parse_filter(obj)?;
+    let interval = query::parse_interval(&obj)?;
+    let filter = query::parse_filter(&obj)?;
     let buckets = state.store.aggregate(&tenant, &filter, interval).await?;
     Ok(Json(
         json!({ "interval": interval.as_str(), "buckets": buckets }),
@@ -136,28 +123,21 @@ pub async fn storage(
 pub async fn trace(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(trace_id): Path<String>,
+    TraceId(trace_id): TraceId,
 ) -> Result<impl IntoResponse, AppError> {
-    check_path_id("trace_id", &trace_id)?;
-    match query::trace(&state.store, &tenant, &trace_id).await? {
-        Some((spans, logs)) => Ok(Json(
-            json!({ "trace_id": trace_id, "spans": spans, "logs": logs }),
-        )),
-        None => Err(AppError::NotFound(format!("trace {trace_id} not found"))),
-    }
+    let (spans, logs) = query::trace(&state.store, &tenant, &trace_id).await?;
+    Ok(Json(
+        json!({ "trace_id": trace_id, "spans": spans, "logs": logs }),
+    ))
 }
 
 /// `GET /api/v1/traces/{trace_id}/dag`.
 pub async fn trace_dag(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
-    Path(trace_id): Path<String>,
+    TraceId(trace_id): TraceId,
 ) -> Result<impl IntoResponse, AppError> {
-    check_path_id("trace_id", &trace_id)?;
-    match query::dag(&state.store, &tenant, &trace_id).await? {
-        Some(dag) => Ok(Json(dag)),
-        None => Err(AppError::NotFound(format!("trace {trace_id} not found"))),
-    }
+    Ok(Json(query::dag(&state.store, &tenant, &trace_id).await?))
 }
 
 /// `GET /api/v1/dags?page=&page_size=`: DAGs of the traces with errors, newest first.
