@@ -15,6 +15,7 @@ use crate::proto::query::{
     Dag, DagsResponse, GetDagsRequest, GetLogsRequest, Log, LogsResponse, TraceIdRequest,
 };
 use crate::query;
+use crate::storage::LogKey;
 
 #[tonic::async_trait]
 impl LogIngestionService for GrpcState {
@@ -105,7 +106,7 @@ impl QueryService for GrpcState {
         let (tenant, trace_id) = trace_request(&request)?;
         let logs = self
             .store
-            .logs_by_trace(&tenant, &trace_id)
+            .logs_by(&tenant, LogKey::Trace(&trace_id))
             .await
             .map_err(AppError::from)?;
         if logs.is_empty() {

@@ -76,6 +76,11 @@ pub fn parse_ts(text: &str) -> Option<i64> {
         .and_then(|t| t.with_timezone(&Utc).timestamp_nanos_opt())
 }
 
+/// The time from `start_ns` to `end_ns`, in the milliseconds the trace and DAG APIs show.
+pub fn duration_ms(start_ns: i64, end_ns: i64) -> f64 {
+    (end_ns.saturating_sub(start_ns)).max(0) as f64 / 1e6
+}
+
 /// Current time in unix nanoseconds.
 pub fn now_ns() -> i64 {
     Utc::now().timestamp_nanos_opt().unwrap_or(0)

@@ -20,6 +20,21 @@ pub struct LogFilter {
     pub environment: Option<String>,
 }
 
+impl LogFilter {
+    /// The filters that match a column exactly, as `(column, value)`; the columns are named
+    /// alike in both backends.
+    pub fn exact_matches(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        [
+            ("trace_id", &self.trace_id),
+            ("request_id", &self.request_id),
+            ("user_id", &self.user_id),
+            ("environment", &self.environment),
+        ]
+        .into_iter()
+        .filter_map(|(column, value)| Some((column, value.as_deref()?)))
+    }
+}
+
 /// Width of an aggregation bucket.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Interval {

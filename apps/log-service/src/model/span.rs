@@ -3,6 +3,8 @@
 use serde::Serialize;
 use serde_json::Value;
 
+use super::{duration_ms, format_ts};
+
 /// Kind of a span, as OpenTelemetry defines it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum SpanKind {
@@ -109,4 +111,30 @@ pub struct SpanView {
     pub end_ns: i64,
     #[serde(skip)]
     pub status_code: SpanStatus,
+}
+
+impl From<NewSpan> for SpanView {
+    /// What the trace API shows of a stored span: times as RFC 3339 and a duration, kind and
+    /// status by name.
+    fn from(span: NewSpan) -> SpanView {
+        SpanView {
+            start_time: format_ts(span.start_ns),
+            end_time: format_ts(span.end_ns),
+            duration_ms: duration_ms(span.start_ns, span.end_ns),
+            kind: span.kind.as_str(),
+            status: span.status.as_str(),
+            status_code: span.status,
+            start_ns: span.start_ns,
+            end_ns: span.end_ns,
+            trace_id: span.trace_id,
+            span_id: span.span_id,
+            parent_span_id: span.parent_span_id,
+            service: span.service,
+            name: span.name,
+            status_message: span.status_message,
+            attributes: span.attributes,
+            links: span.links,
+            events: span.events,
+        }
+    }
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use serde::Serialize;
 
-use crate::model::{Level, LogView, SpanStatus, SpanView};
+use crate::model::{Level, LogView, SpanStatus, SpanView, duration_ms};
 
 /// One span of the DAG.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -149,7 +149,7 @@ pub fn build(trace_id: &str, spans: &[SpanView], logs: &[LogView]) -> Dag {
                 name: acc.name.clone(),
                 level: level.as_str().to_ascii_lowercase(),
                 error: acc.error,
-                duration_ms: (acc.end_ns.saturating_sub(acc.start_ns)).max(0) as f64 / 1e6,
+                duration_ms: duration_ms(acc.start_ns, acc.end_ns),
             }
         })
         .collect();
@@ -167,29 +167,26 @@ pub fn build(trace_id: &str, spans: &[SpanView], logs: &[LogView]) -> Dag {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{SpanKind, format_ts};
+    use crate::model::{NewSpan, SpanKind, format_ts};
     use serde_json::json;
 
     fn span(id: &str, parent: Option<&str>, start: i64, status: SpanStatus) -> SpanView {
-        SpanView {
+        NewSpan {
             trace_id: "t".into(),
             span_id: id.into(),
             parent_span_id: parent.map(str::to_owned),
             service: format!("svc-{id}"),
             name: format!("op-{id}"),
-            kind: SpanKind::Internal.as_str(),
-            start_time: format_ts(start),
-            end_time: format_ts(start + 2_000_000),
-            duration_ms: 2.0,
-            status: status.as_str(),
+            kind: SpanKind::Internal,
+            start_ns: start,
+            end_ns: start + 2_000_000,
+            status,
             status_message: None,
             attributes: json!({}),
             links: json!([]),
             events: json!([]),
-            start_ns: start,
-            end_ns: start + 2_000_000,
-            status_code: status,
         }
+        .into()
     }
 
     fn log(span: &str, parent: Option<&str>, ts: i64, level: Level) -> LogView {

@@ -16,7 +16,7 @@ use serde_json::{Map, Value};
 
 use crate::error::AppError;
 use crate::model::{LogPage, LogView, SpanView};
-use crate::storage::Store;
+use crate::storage::{LogKey, Store};
 
 /// Largest page a caller may ask for.
 pub const MAX_PAGE_SIZE: u32 = 1000;
@@ -52,7 +52,7 @@ async fn find_trace(
 ) -> Result<Option<(Vec<SpanView>, Vec<LogView>)>, AppError> {
     let (spans, logs) = tokio::try_join!(
         store.spans_by_trace(tenant, trace_id),
-        store.logs_by_trace(tenant, trace_id)
+        store.logs_by(tenant, LogKey::Trace(trace_id))
     )?;
     if spans.is_empty() && logs.is_empty() {
         return Ok(None);

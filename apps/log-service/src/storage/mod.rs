@@ -54,6 +54,23 @@ pub enum StoreError {
     Task(String),
 }
 
+/// The id a lookup of logs names: a trace's or a request's.
+#[derive(Debug, Clone, Copy)]
+pub enum LogKey<'a> {
+    Trace(&'a str),
+    Request(&'a str),
+}
+
+impl<'a> LogKey<'a> {
+    /// The column that holds this kind of id, the same in both backends, and the id.
+    fn column_and_id(self) -> (&'static str, &'a str) {
+        match self {
+            LogKey::Trace(id) => ("trace_id", id),
+            LogKey::Request(id) => ("request_id", id),
+        }
+    }
+}
+
 /// The answer of a backend read. Boxed, because the backend is chosen at start-up and held as
 /// `dyn Backend`, which `async fn` in a trait does not allow.
 pub type Read<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
@@ -81,15 +98,8 @@ pub trait Backend: Send + Sync {
     /// One log by id, only if it belongs to `tenant`.
     fn get_log<'a>(&'a self, tenant: &'a str, id: i64) -> Read<'a, Option<LogView>>;
 
-    /// Logs of one trace, oldest first.
-    fn logs_by_trace<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, Vec<LogView>>;
-
-    /// Logs of one request id, oldest first.
-    fn logs_by_request<'a>(
-        &'a self,
-        tenant: &'a str,
-        request_id: &'a str,
-    ) -> Read<'a, Vec<LogView>>;
+    /// Logs of one trace or request, oldest first.
+    fn logs_by<'a>(&'a self, tenant: &'a str, key: LogKey<'a>) -> Read<'a, Vec<LogView>>;
 
     /// Spans of one trace, by start time.
     fn spans_by_trace<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, Vec<SpanView>>;
@@ -243,7 +253,15 @@ fn add_bucket_row(buckets: &mut Vec<(i64, Bucket)>, start_ns: i64, level: Level,
     }
 }
 
-/// The duration of a span, in the milliseconds the trace API shows.
-fn duration_ms(start_ns: i64, end_ns: i64) -> f64 {
-    (end_ns.saturating_sub(start_ns)).max(0) as f64 / 1e6
+/// Adds one `(level, count)` row to `stats`: to the total, the errors, and the level's count.
+fn add_level_count(stats: &mut Stats, level: Level, count: i64) {
+    stats.total += count;
+    if level.is_error() {
+        stats.error_count += count;
+    }
+    let slot = stats
+        .by_level
+        .entry(level.as_str().to_owned())
+        .or_insert(0.into());
+    *slot = (slot.as_i64().unwrap_or(0) + count).into();
 }

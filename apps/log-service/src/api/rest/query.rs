@@ -12,6 +12,7 @@ use crate::api::extract::{JsonObject, Tenant, TraceId};
 use crate::error::AppError;
 use crate::model::LogPage;
 use crate::query::{self, check_path_id, params_object};
+use crate::storage::LogKey;
 
 /// `GET /api/v1/logs`: the filters and pagination as query parameters.
 pub async fn list(
@@ -53,7 +54,10 @@ pub async fn logs_by_trace(
     Tenant(tenant): Tenant,
     TraceId(trace_id): TraceId,
 ) -> Result<impl IntoResponse, AppError> {
-    let logs = state.store.logs_by_trace(&tenant, &trace_id).await?;
+    let logs = state
+        .store
+        .logs_by(&tenant, LogKey::Trace(&trace_id))
+        .await?;
     // As `/api/v1/traces/{id}` does: a trace nobody logged is not found, not an empty success.
     if logs.is_empty() {
         return Err(AppError::NotFound(format!("no logs of trace {trace_id}")));
@@ -70,7 +74,10 @@ pub async fn logs_by_request(
     Path(request_id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
     check_path_id("request_id", &request_id)?;
-    let logs = state.store.logs_by_request(&tenant, &request_id).await?;
+    let logs = state
+        .store
+        .logs_by(&tenant, LogKey::Request(&request_id))
+        .await?;
     Ok(Json(
         json!({ "request_id": request_id, "count": logs.len(), "logs": logs }),
     ))

@@ -8,11 +8,11 @@ use tokio_postgres::{Client, Row};
 
 use super::micros;
 use crate::model::{
-    Bucket, Interval, Level, LogFilter, LogView, SpanKind, SpanStatus, SpanView, Stats,
+    Bucket, Interval, Level, LogFilter, LogView, NewSpan, SpanKind, SpanStatus, SpanView, Stats,
     StorageInfo, format_ts,
 };
 use crate::storage::{
-    Backend, MAX_TRACE_ROWS, Read, StoreError, add_bucket_row, duration_ms, search_terms,
+    Backend, LogKey, MAX_TRACE_ROWS, Read, add_bucket_row, add_level_count, search_terms,
 };
 
 const LOG_COLUMNS: &str = "id, tenant_id, (EXTRACT(EPOCH FROM timestamp) * 1000000)::int8, level, \
@@ -54,28 +54,22 @@ fn log_from_row(row: &Row) -> LogView {
 }
 
 fn span_from_row(row: &Row) -> SpanView {
-    let start_ns = row.get::<_, i64>(6).saturating_mul(1000);
-    let end_ns = row.get::<_, i64>(7).saturating_mul(1000);
-    let status = SpanStatus::from_i64(row.get::<_, i16>(8) as i64);
-    SpanView {
+    NewSpan {
         trace_id: row.get(0),
         span_id: row.get(1),
         parent_span_id: row.get(2),
         service: row.get(3),
         name: row.get(4),
-        kind: SpanKind::from_otlp(row.get::<_, i16>(5) as i32).as_str(),
-        start_time: format_ts(start_ns),
-        end_time: format_ts(end_ns),
-        duration_ms: duration_ms(start_ns, end_ns),
-        status: status.as_str(),
+        kind: SpanKind::from_otlp(row.get::<_, i16>(5) as i32),
+        start_ns: row.get::<_, i64>(6).saturating_mul(1000),
+        end_ns: row.get::<_, i64>(7).saturating_mul(1000),
+        status: SpanStatus::from_i64(row.get::<_, i16>(8) as i64),
         status_message: row.get(9),
         attributes: row.get(10),
         links: row.get(11),
         events: row.get(12),
-        start_ns,
-        end_ns,
-        status_code: status,
     }
+    .into()
 }
 
 /// Owned query parameters, so that a WHERE clause can be built up before it is borrowed for a call.
@@ -117,17 +111,12 @@ fn where_clause(tenant: &str, filter: &LogFilter) -> (String, Params) {
             Box::new(micros(v)),
         );
     }
-    if let Some(v) = &filter.trace_id {
-        push(&mut sql, " AND trace_id = ?", Box::new(v.clone()));
-    }
-    if let Some(v) = &filter.request_id {
-        push(&mut sql, " AND request_id = ?", Box::new(v.clone()));
-    }
-    if let Some(v) = &filter.user_id {
-        push(&mut sql, " AND user_id = ?", Box::new(v.clone()));
-    }
-    if let Some(v) = &filter.environment {
-        push(&mut sql, " AND environment = ?", Box::new(v.clone()));
+    for (column, value) in filter.exact_matches() {
+        push(
+            &mut sql,
+            &format!(" AND {column} = ?"),
+            Box::new(value.to_owned()),
+        );
     }
     if let Some(v) = &filter.search {
         let terms = search_terms(v);
@@ -155,26 +144,6 @@ impl PgReader {
     /// A reader on `client`.
     pub(super) fn new(client: Arc<Client>) -> PgReader {
         PgReader { client }
-    }
-
-    /// Logs whose `column` equals `value`, oldest first.
-    async fn logs_where(
-        &self,
-        tenant: &str,
-        column: &str,
-        value: &str,
-    ) -> Result<Vec<LogView>, StoreError> {
-        let rows = self
-            .client
-            .query(
-                &format!(
-                    "SELECT {LOG_COLUMNS} FROM log_entries WHERE tenant_id = $1 AND {column} = $2 \
-                     ORDER BY timestamp, id LIMIT {MAX_TRACE_ROWS}"
-                ),
-                &[&tenant, &value],
-            )
-            .await?;
-        Ok(rows.iter().map(log_from_row).collect())
     }
 }
 
@@ -236,16 +205,21 @@ impl Backend for PgReader {
         })
     }
 
-    fn logs_by_trace<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, Vec<LogView>> {
-        Box::pin(self.logs_where(tenant, "trace_id", trace_id))
-    }
-
-    fn logs_by_request<'a>(
-        &'a self,
-        tenant: &'a str,
-        request_id: &'a str,
-    ) -> Read<'a, Vec<LogView>> {
-        Box::pin(self.logs_where(tenant, "request_id", request_id))
+    fn logs_by<'a>(&'a self, tenant: &'a str, key: LogKey<'a>) -> Read<'a, Vec<LogView>> {
+        let (column, id) = key.column_and_id();
+        Box::pin(async move {
+            let rows = self
+                .client
+                .query(
+                    &format!(
+                        "SELECT {LOG_COLUMNS} FROM log_entries WHERE tenant_id = $1 AND {column} = $2 \
+                         ORDER BY timestamp, id LIMIT {MAX_TRACE_ROWS}"
+                    ),
+                    &[&tenant, &id],
+                )
+                .await?;
+            Ok(rows.iter().map(log_from_row).collect())
+        })
     }
 
     fn spans_by_trace<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, Vec<SpanView>> {
@@ -302,16 +276,7 @@ impl Backend for PgReader {
                 .await?
             {
                 let level = Level::parse(row.get(0)).unwrap_or(Level::Info);
-                let count: i64 = row.get(1);
-                stats.total += count;
-                if level.is_error() {
-                    stats.error_count += count;
-                }
-                let slot = stats
-                    .by_level
-                    .entry(level.as_str().to_owned())
-                    .or_insert(0.into());
-                *slot = (slot.as_i64().unwrap_or(0) + count).into();
+                add_level_count(&mut stats, level, row.get(1));
             }
             for row in self
                 .client

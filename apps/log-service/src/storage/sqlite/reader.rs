@@ -10,11 +10,12 @@ use serde_json::Value;
 
 use super::schema::open_reader;
 use crate::model::{
-    Bucket, Interval, Level, LogFilter, LogView, SpanKind, SpanStatus, SpanView, Stats,
+    Bucket, Interval, Level, LogFilter, LogView, NewSpan, SpanKind, SpanStatus, SpanView, Stats,
     StorageInfo, format_ts,
 };
 use crate::storage::{
-    Backend, MAX_TRACE_ROWS, Read, StoreError, add_bucket_row, duration_ms, search_terms,
+    Backend, LogKey, MAX_TRACE_ROWS, Read, StoreError, add_bucket_row, add_level_count,
+    search_terms,
 };
 
 const LOG_COLUMNS: &str = "id, ts, level, service, message, trace_id, span_id, parent_span_id, \
@@ -68,29 +69,23 @@ fn log_from_row(row: &rusqlite::Row<'_>, tenant: &str) -> rusqlite::Result<LogVi
 }
 
 fn span_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SpanView> {
-    let start_ns: i64 = row.get(6)?;
-    let end_ns: i64 = row.get(7)?;
-    let status = SpanStatus::from_i64(row.get(8)?);
     let kind: i64 = row.get(5)?;
-    Ok(SpanView {
+    let span = NewSpan {
         trace_id: row.get(0)?,
         span_id: row.get(1)?,
         parent_span_id: row.get(2)?,
         service: row.get(3)?,
         name: row.get(4)?,
-        kind: SpanKind::from_otlp(kind as i32).as_str(),
-        start_time: format_ts(start_ns),
-        end_time: format_ts(end_ns),
-        duration_ms: duration_ms(start_ns, end_ns),
-        status: status.as_str(),
+        kind: SpanKind::from_otlp(kind as i32),
+        start_ns: row.get(6)?,
+        end_ns: row.get(7)?,
+        status: SpanStatus::from_i64(row.get(8)?),
         status_message: row.get(9)?,
         attributes: parse_json(row.get(10)?, Value::Object(Default::default())),
         links: parse_json(row.get(11)?, Value::Array(vec![])),
         events: parse_json(row.get(12)?, Value::Array(vec![])),
-        start_ns,
-        end_ns,
-        status_code: status,
-    })
+    };
+    Ok(span.into())
 }
 
 /// WHERE clause for a filter: `tenant = ?1` always comes first.
@@ -101,7 +96,7 @@ fn where_clause(tenant: i64, filter: &LogFilter) -> (String, Vec<SqlValue>) {
         params.push(value);
         sql.push_str(&clause.replace('?', &format!("?{}", params.len())));
     };
-    let text = |s: &String| SqlValue::Text(s.clone());
+    let text = |s: &str| SqlValue::Text(s.to_owned());
     if let Some(v) = &filter.service {
         push(&mut sql, " AND service = ?", text(v));
     }
@@ -117,17 +112,8 @@ fn where_clause(tenant: i64, filter: &LogFilter) -> (String, Vec<SqlValue>) {
     if let Some(v) = filter.end_ns {
         push(&mut sql, " AND ts <= ?", SqlValue::Integer(v));
     }
-    if let Some(v) = &filter.trace_id {
-        push(&mut sql, " AND trace_id = ?", text(v));
-    }
-    if let Some(v) = &filter.request_id {
-        push(&mut sql, " AND request_id = ?", text(v));
-    }
-    if let Some(v) = &filter.user_id {
-        push(&mut sql, " AND user_id = ?", text(v));
-    }
-    if let Some(v) = &filter.environment {
-        push(&mut sql, " AND environment = ?", text(v));
+    for (column, value) in filter.exact_matches() {
+        push(&mut sql, &format!(" AND {column} = ?"), text(value));
     }
     if let Some(v) = &filter.search {
         let terms = search_terms(v);
@@ -196,28 +182,6 @@ impl SqliteReader {
         })
         .await
     }
-
-    /// Logs whose `column` equals `value`, oldest first.
-    async fn logs_where(
-        &self,
-        tenant: &str,
-        column: &'static str,
-        value: &str,
-    ) -> Result<Vec<LogView>, StoreError> {
-        let name = tenant.to_owned();
-        let value = value.to_owned();
-        self.with_tenant(tenant, vec![], move |conn, tid| {
-            let sql = format!(
-                "SELECT {LOG_COLUMNS} FROM logs WHERE tenant = ?1 AND {column} = ?2 \
-                 ORDER BY ts, id LIMIT {MAX_TRACE_ROWS}"
-            );
-            Ok(conn
-                .prepare_cached(&sql)?
-                .query_map(params![tid, value], |r| log_from_row(r, &name))?
-                .collect::<Result<Vec<_>, _>>()?)
-        })
-        .await
-    }
 }
 
 impl Backend for SqliteReader {
@@ -271,16 +235,20 @@ impl Backend for SqliteReader {
         }))
     }
 
-    fn logs_by_trace<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, Vec<LogView>> {
-        Box::pin(self.logs_where(tenant, "trace_id", trace_id))
-    }
-
-    fn logs_by_request<'a>(
-        &'a self,
-        tenant: &'a str,
-        request_id: &'a str,
-    ) -> Read<'a, Vec<LogView>> {
-        Box::pin(self.logs_where(tenant, "request_id", request_id))
+    fn logs_by<'a>(&'a self, tenant: &'a str, key: LogKey<'a>) -> Read<'a, Vec<LogView>> {
+        let (column, id) = key.column_and_id();
+        let name = tenant.to_owned();
+        let id = id.to_owned();
+        Box::pin(self.with_tenant(tenant, vec![], move |conn, tid| {
+            let sql = format!(
+                "SELECT {LOG_COLUMNS} FROM logs WHERE tenant = ?1 AND {column} = ?2 \
+                 ORDER BY ts, id LIMIT {MAX_TRACE_ROWS}"
+            );
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_map(params![tid, id], |r| log_from_row(r, &name))?
+                .collect::<Result<Vec<_>, _>>()?)
+        }))
     }
 
     fn spans_by_trace<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, Vec<SpanView>> {
@@ -326,13 +294,7 @@ impl Backend for SqliteReader {
                 ))?;
                 let mut rows = stmt.query(params_from_iter(params.iter()))?;
                 while let Some(row) = rows.next()? {
-                    let level = Level::from_i64(row.get(0)?);
-                    let count: i64 = row.get(1)?;
-                    stats.total += count;
-                    if level.is_error() {
-                        stats.error_count += count;
-                    }
-                    stats.by_level.insert(level.as_str().into(), count.into());
+                    add_level_count(&mut stats, Level::from_i64(row.get(0)?), row.get(1)?);
                 }
                 let mut stmt = conn.prepare_cached(&format!(
                     "SELECT service, COUNT(*) FROM logs WHERE {where_sql} GROUP BY service"
