@@ -38,9 +38,9 @@ fn logs_response(logs: Vec<LogView>) -> Response<LogsResponse> {
     let logs = logs
         .into_iter()
         .map(|log| Log {
-            trace_id: log.trace_id.unwrap_or_default(),
-            span_id: log.span_id.unwrap_or_default(),
-            parent_id: log.parent_span_id.unwrap_or_default(),
+            trace_id: log.context.trace_id.unwrap_or_default(),
+            span_id: log.context.span_id.unwrap_or_default(),
+            parent_id: log.context.parent_span_id.unwrap_or_default(),
             service: log.service_name,
             level: log.level.as_str().to_ascii_lowercase(),
             message: log.message,

@@ -4,7 +4,7 @@ use serde_json::{Map, Value};
 
 use super::fields::{check_id, check_name, level_field, opt_string, req_string, timestamp_field};
 use crate::error::AppError;
-use crate::model::{MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog};
+use crate::model::{LogContext, MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog};
 use crate::proto::logs::LogEntry;
 
 /// Validates a `LogEntry`. Errors name the fields in the API's camelCase spelling.
@@ -31,14 +31,12 @@ pub fn grpc_log(entry: LogEntry) -> Result<NewLog, AppError> {
         level: level_field(&obj, "level")?,
         message: req_string(&obj, "message", MAX_MESSAGE_BYTES)?,
         timestamp_ns: timestamp_field(&obj, "timestamp")?,
-        trace_id: check_id("traceId", opt_string(&obj, "traceId", 128)?)?,
-        span_id: check_id("spanId", opt_string(&obj, "spanId", 128)?)?,
-        parent_span_id: check_id("parentId", opt_string(&obj, "parentId", 128)?)?,
-        user_id: None,
-        request_id: None,
-        source: None,
-        host: None,
-        environment: None,
+        context: LogContext {
+            trace_id: check_id("traceId", opt_string(&obj, "traceId", 128)?)?,
+            span_id: check_id("spanId", opt_string(&obj, "spanId", 128)?)?,
+            parent_span_id: check_id("parentId", opt_string(&obj, "parentId", 128)?)?,
+            ..LogContext::default()
+        },
         metadata: None,
     })
 }

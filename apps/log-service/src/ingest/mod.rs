@@ -58,7 +58,7 @@ pub async fn commit_one(
     validated: Result<NewLog, AppError>,
 ) -> Result<Stored, AppError> {
     let log = validated.inspect_err(|_| metrics.count(protocol, "logs", "rejected", 1))?;
-    let trace_id = log.trace_id.clone();
+    let trace_id = log.context.trace_id.clone();
     let mut batch = WriteBatch::new(tenant);
     batch.logs.push(log);
     let ids = commit(store, metrics, batch, protocol, "logs").await?;

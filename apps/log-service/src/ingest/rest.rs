@@ -7,7 +7,7 @@ use super::fields::{
     req_string, timestamp_field,
 };
 use crate::error::AppError;
-use crate::model::{MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog, object_text};
+use crate::model::{LogContext, MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog, object_text};
 
 /// The fields of a minisource REST API log entry (`attributes` is accepted for `metadata`).
 const FIELDS: [&str; 14] = [
@@ -37,17 +37,19 @@ pub fn rest_log(value: &Value) -> Result<NewLog, AppError> {
         level: level_field(obj, "level")?,
         message: req_string(obj, "message", MAX_MESSAGE_BYTES)?,
         timestamp_ns: timestamp_field(obj, "timestamp")?,
-        trace_id: check_id("trace_id", opt_string(obj, "trace_id", 128)?)?,
-        span_id: check_id("span_id", opt_string(obj, "span_id", 128)?)?,
-        parent_span_id: check_id("parent_span_id", opt_string(obj, "parent_span_id", 128)?)?,
-        user_id: check_id("user_id", opt_string(obj, "user_id", 128)?)?,
-        request_id: check_id("request_id", opt_string(obj, "request_id", 128)?)?,
-        source: check_name("source", opt_string(obj, "source", MAX_SHORT_FIELD)?)?,
-        host: check_name("host", opt_string(obj, "host", MAX_SHORT_FIELD)?)?,
-        environment: check_name(
-            "environment",
-            opt_string(obj, "environment", MAX_SHORT_FIELD)?,
-        )?,
+        context: LogContext {
+            trace_id: check_id("trace_id", opt_string(obj, "trace_id", 128)?)?,
+            span_id: check_id("span_id", opt_string(obj, "span_id", 128)?)?,
+            parent_span_id: check_id("parent_span_id", opt_string(obj, "parent_span_id", 128)?)?,
+            user_id: check_id("user_id", opt_string(obj, "user_id", 128)?)?,
+            request_id: check_id("request_id", opt_string(obj, "request_id", 128)?)?,
+            source: check_name("source", opt_string(obj, "source", MAX_SHORT_FIELD)?)?,
+            host: check_name("host", opt_string(obj, "host", MAX_SHORT_FIELD)?)?,
+            environment: check_name(
+                "environment",
+                opt_string(obj, "environment", MAX_SHORT_FIELD)?,
+            )?,
+        },
         metadata: metadata_field(obj)?.as_ref().and_then(object_text),
     })
 }

@@ -7,7 +7,7 @@ use super::fields::{
     req_string, timestamp_field,
 };
 use crate::error::AppError;
-use crate::model::{MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog, object_text};
+use crate::model::{LogContext, MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog, object_text};
 
 /// Validates a Traceflow event; a missing `trace_id` gets a fresh one, so every event can be
 /// followed by its trace.
@@ -37,14 +37,11 @@ pub fn ingest_event(value: &Value) -> Result<NewLog, AppError> {
         level: level_field(obj, "level")?,
         message: req_string(obj, "message", MAX_MESSAGE_BYTES)?,
         timestamp_ns: timestamp_field(obj, "timestamp")?,
-        trace_id: Some(trace_id),
-        span_id: check_id("span_id", opt_string(obj, "span_id", 128)?)?,
-        parent_span_id: None,
-        user_id: None,
-        request_id: None,
-        source: None,
-        host: None,
-        environment: None,
+        context: LogContext {
+            trace_id: Some(trace_id),
+            span_id: check_id("span_id", opt_string(obj, "span_id", 128)?)?,
+            ..LogContext::default()
+        },
         metadata: metadata_field(obj)?.as_ref().and_then(object_text),
     })
 }
@@ -58,7 +55,7 @@ mod tests {
     #[test]
     fn ingest_events_get_a_generated_trace_id() {
         let log = ingest_event(&json!({"service": "s", "level": "error", "message": "m"})).unwrap();
-        let id = log.trace_id.unwrap();
+        let id = log.context.trace_id.unwrap();
         assert_eq!(id.len(), 32);
         assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
     }

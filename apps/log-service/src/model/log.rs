@@ -5,14 +5,10 @@ use serde_json::Value;
 
 use super::Level;
 
-/// A validated log record ready to be written.
-#[derive(Debug, Clone, PartialEq)]
-pub struct NewLog {
-    /// Unix time in nanoseconds.
-    pub timestamp_ns: i64,
-    pub service: String,
-    pub level: Level,
-    pub message: String,
+/// What ties a log record to a trace, a request and a place: the optional fields every way in
+/// may fill, stored and returned alike.
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct LogContext {
     pub trace_id: Option<String>,
     pub span_id: Option<String>,
     pub parent_span_id: Option<String>,
@@ -21,6 +17,17 @@ pub struct NewLog {
     pub source: Option<String>,
     pub host: Option<String>,
     pub environment: Option<String>,
+}
+
+/// A validated log record ready to be written.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewLog {
+    /// Unix time in nanoseconds.
+    pub timestamp_ns: i64,
+    pub service: String,
+    pub level: Level,
+    pub message: String,
+    pub context: LogContext,
     /// JSON object text of the structured fields (the minisource REST API's `metadata`, OTLP
     /// attributes); `None` when empty. Serialised by the request handler, so the single writer
     /// thread only does storage work.
@@ -42,14 +49,9 @@ pub struct LogView {
     pub service_name: String,
     pub level: Level,
     pub message: String,
-    pub trace_id: Option<String>,
-    pub span_id: Option<String>,
-    pub parent_span_id: Option<String>,
-    pub user_id: Option<String>,
-    pub request_id: Option<String>,
-    pub source: Option<String>,
-    pub host: Option<String>,
-    pub environment: Option<String>,
+    /// Returned as fields of the log itself, as the minisource REST API spells them.
+    #[serde(flatten)]
+    pub context: LogContext,
     /// Structured fields: a JSON object, empty when the record had none.
     pub metadata: Value,
 }

@@ -12,7 +12,7 @@ use chrono::{DateTime, SecondsFormat, TimeZone, Utc};
 use serde_json::Value;
 
 pub use level::Level;
-pub use log::{LogView, NewLog};
+pub use log::{LogContext, LogView, NewLog};
 pub use query::{Bucket, Interval, LogFilter, LogPage, Stats, StorageInfo};
 pub use span::{NewSpan, SpanKind, SpanStatus, SpanView};
 

@@ -78,14 +78,19 @@ pub fn build(trace_id: &str, spans: &[SpanView], logs: &[LogView]) -> Dag {
             entry.error |= span.status_code == SpanStatus::Error;
         }
         for log in logs {
-            if let Some(node) = log.span_id.as_ref().and_then(|id| nodes.get_mut(id)) {
+            if let Some(node) = log
+                .context
+                .span_id
+                .as_ref()
+                .and_then(|id| nodes.get_mut(id))
+            {
                 node.level = node.level.max(Some(log.level));
                 node.error |= log.level.is_error();
             }
         }
     } else {
         for log in logs {
-            let Some(span_id) = log.span_id.clone() else {
+            let Some(span_id) = log.context.span_id.clone() else {
                 continue;
             };
             let entry = nodes.entry(span_id).or_insert_with(|| Acc {
@@ -98,7 +103,7 @@ pub fn build(trace_id: &str, spans: &[SpanView], logs: &[LogView]) -> Dag {
                 error: false,
             });
             if entry.parent.is_none() {
-                entry.parent = log.parent_span_id.clone();
+                entry.parent = log.context.parent_span_id.clone();
             }
             entry.start_ns = entry.start_ns.min(log.timestamp_ns);
             entry.end_ns = entry.end_ns.max(log.timestamp_ns);
@@ -167,7 +172,7 @@ pub fn build(trace_id: &str, spans: &[SpanView], logs: &[LogView]) -> Dag {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::model::{NewSpan, SpanKind, format_ts};
+    use crate::model::{LogContext, NewSpan, SpanKind, format_ts};
     use serde_json::json;
 
     fn span(id: &str, parent: Option<&str>, start: i64, status: SpanStatus) -> SpanView {
@@ -198,14 +203,12 @@ mod tests {
             service_name: format!("svc-{span}"),
             level,
             message: format!("msg {span}"),
-            trace_id: Some("t".into()),
-            span_id: Some(span.into()),
-            parent_span_id: parent.map(str::to_owned),
-            user_id: None,
-            request_id: None,
-            source: None,
-            host: None,
-            environment: None,
+            context: LogContext {
+                trace_id: Some("t".into()),
+                span_id: Some(span.into()),
+                parent_span_id: parent.map(str::to_owned),
+                ..LogContext::default()
+            },
             metadata: json!({}),
         }
     }

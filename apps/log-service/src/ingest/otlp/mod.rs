@@ -16,8 +16,8 @@ use opentelemetry_proto::tonic::trace::v1::Span;
 use serde_json::{Value, json};
 
 use crate::model::{
-    Level, MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog, NewSpan, SpanKind, SpanStatus, format_ts,
-    now_ns, object_text,
+    Level, LogContext, MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog, NewSpan, SpanKind, SpanStatus,
+    format_ts, now_ns, object_text,
 };
 
 /// Lower-case hex, as OTLP JSON and W3C trace context spell ids.
@@ -261,18 +261,21 @@ fn log_row(origin: &Origin, scope: Option<&str>, record: LogRecord) -> Result<Ne
         service: origin.service.clone(),
         level,
         message,
-        trace_id,
-        span_id,
-        parent_span_id: None,
-        user_id: attr_str(attrs, &["user.id", "enduser.id", "user_id"]).map(|s| truncate(s, 128)),
-        request_id: attr_str(attrs, &["request_id", "request.id", "http.request.id"])
-            .map(|s| truncate(s, 128)),
-        source: source.map(|s| truncate(s, MAX_SHORT_FIELD)),
-        host: origin.host.clone().map(|s| truncate(s, MAX_SHORT_FIELD)),
-        environment: origin
-            .environment
-            .clone()
-            .map(|s| truncate(s, MAX_SHORT_FIELD)),
+        context: LogContext {
+            trace_id,
+            span_id,
+            parent_span_id: None,
+            user_id: attr_str(attrs, &["user.id", "enduser.id", "user_id"])
+                .map(|s| truncate(s, 128)),
+            request_id: attr_str(attrs, &["request_id", "request.id", "http.request.id"])
+                .map(|s| truncate(s, 128)),
+            source: source.map(|s| truncate(s, MAX_SHORT_FIELD)),
+            host: origin.host.clone().map(|s| truncate(s, MAX_SHORT_FIELD)),
+            environment: origin
+                .environment
+                .clone()
+                .map(|s| truncate(s, MAX_SHORT_FIELD)),
+        },
         metadata: object_text(&metadata),
     })
 }

@@ -8,8 +8,8 @@ use tokio_postgres::{Client, Row};
 
 use super::micros;
 use crate::model::{
-    Bucket, Interval, Level, LogFilter, LogView, NewSpan, SpanKind, SpanStatus, SpanView, Stats,
-    StorageInfo, format_ts,
+    Bucket, Interval, Level, LogContext, LogFilter, LogView, NewSpan, SpanKind, SpanStatus,
+    SpanView, Stats, StorageInfo, format_ts,
 };
 use crate::storage::{
     Backend, LogKey, MAX_TRACE_ROWS, Read, add_bucket_row, add_level_count, search_terms,
@@ -41,14 +41,16 @@ fn log_from_row(row: &Row) -> LogView {
         level: Level::parse(&level).unwrap_or(Level::Info),
         service_name: row.get(4),
         message: row.get(5),
-        trace_id: row.get(6),
-        span_id: row.get(7),
-        parent_span_id: row.get(8),
-        user_id: row.get(9),
-        request_id: row.get(10),
-        source: row.get(11),
-        host: row.get(12),
-        environment: row.get(13),
+        context: LogContext {
+            trace_id: row.get(6),
+            span_id: row.get(7),
+            parent_span_id: row.get(8),
+            user_id: row.get(9),
+            request_id: row.get(10),
+            source: row.get(11),
+            host: row.get(12),
+            environment: row.get(13),
+        },
         metadata: metadata.unwrap_or_else(|| Value::Object(Default::default())),
     }
 }

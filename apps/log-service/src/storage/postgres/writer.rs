@@ -82,23 +82,24 @@ async fn write_jobs(client: &mut Client, jobs: &[WriteJob]) -> Result<Vec<Vec<i6
         per_job.push(ids[next..next + b.logs.len()].to_vec());
         next += b.logs.len();
         for log in &b.logs {
+            let context = &log.context;
             tenant.push(b.tenant.clone());
             ts.push(micros(log.timestamp_ns));
             level.push(log.level.as_str().to_owned());
             service.push(log.service.clone());
             message.push(log.message.clone());
-            trace_id.push(log.trace_id.clone());
-            span_id.push(log.span_id.clone());
-            parent.push(log.parent_span_id.clone());
-            user_id.push(log.user_id.clone());
-            request_id.push(log.request_id.clone());
-            source.push(log.source.clone());
-            host.push(log.host.clone());
-            environment.push(log.environment.clone());
+            trace_id.push(context.trace_id.clone());
+            span_id.push(context.span_id.clone());
+            parent.push(context.parent_span_id.clone());
+            user_id.push(context.user_id.clone());
+            request_id.push(context.request_id.clone());
+            source.push(context.source.clone());
+            host.push(context.host.clone());
+            environment.push(context.environment.clone());
             metadata.push(log.metadata.clone());
             services.insert((b.tenant.clone(), log.service.clone()), ());
             if log.level.is_error()
-                && let Some(t) = &log.trace_id
+                && let Some(t) = &context.trace_id
             {
                 let slot = errors
                     .entry((b.tenant.clone(), t.clone()))

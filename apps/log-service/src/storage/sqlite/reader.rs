@@ -10,8 +10,8 @@ use serde_json::Value;
 
 use super::schema::open_reader;
 use crate::model::{
-    Bucket, Interval, Level, LogFilter, LogView, NewSpan, SpanKind, SpanStatus, SpanView, Stats,
-    StorageInfo, format_ts,
+    Bucket, Interval, Level, LogContext, LogFilter, LogView, NewSpan, SpanKind, SpanStatus,
+    SpanView, Stats, StorageInfo, format_ts,
 };
 use crate::storage::{
     Backend, LogKey, MAX_TRACE_ROWS, Read, StoreError, add_bucket_row, add_level_count,
@@ -56,14 +56,16 @@ fn log_from_row(row: &rusqlite::Row<'_>, tenant: &str) -> rusqlite::Result<LogVi
         level: Level::from_i64(row.get(2)?),
         service_name: row.get(3)?,
         message: row.get(4)?,
-        trace_id: row.get(5)?,
-        span_id: row.get(6)?,
-        parent_span_id: row.get(7)?,
-        user_id: row.get(8)?,
-        request_id: row.get(9)?,
-        source: row.get(10)?,
-        host: row.get(11)?,
-        environment: row.get(12)?,
+        context: LogContext {
+            trace_id: row.get(5)?,
+            span_id: row.get(6)?,
+            parent_span_id: row.get(7)?,
+            user_id: row.get(8)?,
+            request_id: row.get(9)?,
+            source: row.get(10)?,
+            host: row.get(11)?,
+            environment: row.get(12)?,
+        },
         metadata: parse_json(row.get(13)?, Value::Object(Default::default())),
     })
 }

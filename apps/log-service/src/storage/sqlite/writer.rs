@@ -105,6 +105,7 @@ fn write_jobs(
             let tenant = caches.tenant(&tx, &batch.tenant)?;
             let mut ids = Vec::with_capacity(batch.logs.len());
             for log in &batch.logs {
+                let context = &log.context;
                 caches.service(&tx, tenant, &log.service)?;
                 insert_log.execute(params![
                     tenant,
@@ -112,20 +113,20 @@ fn write_jobs(
                     log.level as i64,
                     log.service,
                     log.message,
-                    log.trace_id,
-                    log.span_id,
-                    log.parent_span_id,
-                    log.user_id,
-                    log.request_id,
-                    log.source,
-                    log.host,
-                    log.environment,
+                    context.trace_id,
+                    context.span_id,
+                    context.parent_span_id,
+                    context.user_id,
+                    context.request_id,
+                    context.source,
+                    context.host,
+                    context.environment,
                     log.metadata,
                 ])?;
                 let id = tx.last_insert_rowid();
                 insert_fts.execute(params![id, log.message])?;
                 if log.level.is_error()
-                    && let Some(trace_id) = &log.trace_id
+                    && let Some(trace_id) = &context.trace_id
                 {
                     mark_error.execute(params![tenant, trace_id, log.timestamp_ns])?;
                 }
