@@ -707,7 +707,11 @@ fn ctrl_c_during_start_up_stops_the_services_started_so_far() {
     // Ctrl-C as soon as the first service (log-service) runs, long before all are ready.
     let deadline = Instant::now() + READY;
     let first = loop {
-        if let Some(first) = children_of(pid).into_iter().next() {
+        // A child forked but not yet exec'd still carries tracehop's name.
+        if let Some(first) = children_of(pid)
+            .into_iter()
+            .find(|(_, name)| SERVICES.contains(&name.as_str()))
+        {
             break first;
         }
         let exited = guard
