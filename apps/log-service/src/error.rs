@@ -147,6 +147,13 @@ impl IntoResponse for AppError {
     }
 }
 
+/// A storage failure answers a gRPC call as it answers an HTTP request.
+impl From<StoreError> for tonic::Status {
+    fn from(err: StoreError) -> tonic::Status {
+        AppError::from(err).into()
+    }
+}
+
 impl From<AppError> for tonic::Status {
     fn from(err: AppError) -> tonic::Status {
         err.log();

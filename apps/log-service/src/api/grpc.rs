@@ -5,7 +5,6 @@
 use tonic::{Request, Response, Status};
 
 use super::{GrpcState, grpc_tenant};
-use crate::error::AppError;
 use crate::ingest;
 use crate::model::{LogFilter, LogView};
 use crate::proto::logs::log_ingestion_service_server::LogIngestionService;
@@ -80,8 +79,7 @@ impl QueryService for GrpcState {
         let (logs, _) = self
             .store
             .query_logs(&tenant, &LogFilter::default(), limit, offset)
-            .await
-            .map_err(AppError::from)?;
+            .await?;
         Ok(logs_response(logs))
     }
 
@@ -107,8 +105,7 @@ impl QueryService for GrpcState {
         let logs = self
             .store
             .logs_by(&tenant, LogKey::Trace(&trace_id))
-            .await
-            .map_err(AppError::from)?;
+            .await?;
         if logs.is_empty() {
             return Err(Status::not_found(format!("no logs for trace {trace_id}")));
         }

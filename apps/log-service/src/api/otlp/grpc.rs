@@ -11,7 +11,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 use tonic::{Request, Response, Status};
 
 use crate::api::{GrpcState, grpc_tenant};
-use crate::error::AppError;
 use crate::ingest::{self, OtlpExport};
 
 impl GrpcState {
@@ -25,7 +24,7 @@ impl GrpcState {
         ingest::otlp_export(&self.store, &self.metrics, "otlp_grpc", tenant, request)
             .await
             .map(Response::new)
-            .map_err(|err| AppError::from(err).into())
+            .map_err(Into::into)
     }
 }
 
