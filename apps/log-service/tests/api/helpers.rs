@@ -4,6 +4,7 @@ use server::Service as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 
+use log_service::grpc::proto::query::TraceIdRequest;
 use log_service::grpc::proto::query::query_service_client::QueryServiceClient;
 use log_service::{Application, Config};
 use reqwest::StatusCode;
@@ -79,23 +80,31 @@ impl TestApp {
         tenant: Option<&str>,
         body: &Value,
     ) -> (StatusCode, Value) {
-        let mut request = self.client.post(format!("{}{path}", self.rest)).json(body);
-        if let Some(t) = tenant {
-            request = request.header("X-Tenant-ID", t);
-        }
-        let response = request.send().await.expect("request sent");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        let request = self.client.post(format!("{}{path}", self.rest)).json(body);
+        send(request, tenant).await
     }
 
     pub async fn get(&self, path: &str, tenant: Option<&str>) -> (StatusCode, Value) {
-        let mut request = self.client.get(format!("{}{path}", self.rest));
-        if let Some(t) = tenant {
-            request = request.header("X-Tenant-ID", t);
-        }
-        let response = request.send().await.expect("request sent");
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
+        send(self.client.get(format!("{}{path}", self.rest)), tenant).await
+    }
+
+    /// Posts `body` as it is, declared as `content_type`, to `url` (any listener's): for bodies
+    /// the JSON helpers cannot send (protobuf, broken JSON, other media types).
+    pub async fn post_raw(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: impl Into<reqwest::Body>,
+    ) -> reqwest::Response {
+        let request = self.client.post(url).header("content-type", content_type);
+        request.body(body).send().await.expect("request sent")
+    }
+
+    /// Posts `body` to `path` and checks that it is refused with a 422 naming `field`.
+    pub async fn assert_invalid_field(&self, path: &str, body: &Value, field: &str) {
+        let (status, answer) = self.post(path, None, body).await;
+        assert_eq!(status, 422, "{body} -> {answer}");
+        assert_eq!(answer["error"]["field"], field, "{body} -> {answer}");
     }
 
     pub async fn query_client(&self) -> QueryServiceClient<Channel> {
@@ -103,6 +112,18 @@ impl TestApp {
             .await
             .expect("grpc connects")
     }
+}
+
+/// Sends a REST request as `tenant` (none: no `X-Tenant-ID`); the answer's status and JSON body
+/// (null when it has none).
+async fn send(request: reqwest::RequestBuilder, tenant: Option<&str>) -> (StatusCode, Value) {
+    let request = match tenant {
+        Some(t) => request.header("X-Tenant-ID", t),
+        None => request,
+    };
+    let response = request.send().await.expect("request sent");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
 }
 
 /// A gRPC request carrying `x-tenant-id` when a tenant is given.
@@ -116,6 +137,51 @@ pub fn with_tenant<T>(message: T, tenant: Option<&str>) -> tonic::Request<T> {
     request
 }
 
+/// A `GetLogsByTraceId` or `GetDagByTraceId` request, carrying `x-tenant-id` when a tenant is
+/// given.
+pub fn trace_request(trace_id: &str, tenant: Option<&str>) -> tonic::Request<TraceIdRequest> {
+    with_tenant(
+        TraceIdRequest {
+            trace_id: trace_id.into(),
+        },
+        tenant,
+    )
+}
+
+/// The status code of a gRPC answer, `Ok` for a success.
+pub fn grpc_code<T>(answer: Result<tonic::Response<T>, tonic::Status>) -> tonic::Code {
+    answer.map_or_else(|status| status.code(), |_| tonic::Code::Ok)
+}
+
+/// Posts `message` as one raw gRPC frame to `path` on `addr`, past any client's own encoding, so
+/// that malformed protobuf reaches the server; returns the answer's `grpc-status`.
+pub async fn raw_grpc_status(addr: SocketAddr, path: &str, message: &[u8]) -> String {
+    let mut frame = vec![0u8];
+    frame.extend_from_slice(&(message.len() as u32).to_be_bytes());
+    frame.extend_from_slice(message);
+    let client = reqwest::Client::builder()
+        .http2_prior_knowledge()
+        .build()
+        .unwrap();
+    let response = client
+        .post(format!("http://{addr}{path}"))
+        .header("content-type", "application/grpc")
+        .header("te", "trailers")
+        .body(frame)
+        .send()
+        .await
+        .unwrap();
+    response.headers()["grpc-status"]
+        .to_str()
+        .expect("ascii grpc-status")
+        .to_owned()
+}
+
+/// Lower-case hex, as the API spells trace and span ids.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Ids of the logs in a list response, in order.
 pub fn ids(body: &Value) -> Vec<i64> {
     body["logs"]
@@ -126,12 +192,22 @@ pub fn ids(body: &Value) -> Vec<i64> {
         .collect()
 }
 
+/// The string `key` of every element of the array `body[list]`, in order.
+pub fn strings(body: &Value, list: &str, key: &str) -> Vec<String> {
+    body[list]
+        .as_array()
+        .unwrap_or_else(|| panic!("{list} array in {body}"))
+        .iter()
+        .map(|item| {
+            item[key]
+                .as_str()
+                .unwrap_or_else(|| panic!("{key} string in {item}"))
+                .to_owned()
+        })
+        .collect()
+}
+
 /// Messages of the logs in a list response, in order.
 pub fn messages(body: &Value) -> Vec<String> {
-    body["logs"]
-        .as_array()
-        .expect("logs array")
-        .iter()
-        .map(|l| l["message"].as_str().expect("message").to_owned())
-        .collect()
+    strings(body, "logs", "message")
 }

@@ -5,7 +5,7 @@ use log_service::grpc::proto::logs::LogEntry;
 use log_service::grpc::proto::logs::log_ingestion_service_client::LogIngestionServiceClient;
 use serde_json::json;
 
-use crate::helpers::{messages, spawn_app, spawn_with};
+use crate::helpers::{messages, raw_grpc_status, spawn_app, spawn_with};
 
 #[tokio::test]
 async fn single_entries_are_stored_and_bad_fields_are_named() {
@@ -58,13 +58,12 @@ async fn single_entries_are_stored_and_bad_fields_are_named() {
         }
     }
     let response = app
-        .client
-        .post(format!("{}/api/v1/logs", app.rest))
-        .header("content-type", "application/json")
-        .body("{\"service_name\": ")
-        .send()
-        .await
-        .unwrap();
+        .post_raw(
+            &format!("{}/api/v1/logs", app.rest),
+            "application/json",
+            "{\"service_name\": ",
+        )
+        .await;
     assert_eq!(response.status(), 400);
     let body: serde_json::Value = response.json().await.unwrap();
     assert_eq!(body["error"]["field"], "body");
@@ -107,9 +106,8 @@ async fn a_batch_stores_the_valid_entries_and_reports_the_rejected_ones() {
     assert_eq!(status, 422);
     assert_eq!(body["accepted"], 0);
     assert_eq!(body["rejected"][0]["field"], "service_name");
-    let (status, body) = app.post("/api/v1/logs/batch", None, &json!([])).await;
-    assert_eq!(status, 422);
-    assert_eq!(body["error"]["field"], "logs");
+    app.assert_invalid_field("/api/v1/logs/batch", &json!([]), "logs")
+        .await;
 }
 
 #[tokio::test]
@@ -122,13 +120,12 @@ async fn oversize_bodies_are_refused_with_a_json_error() {
         assert_eq!(body["error"]["code"], "payload_too_large");
     }
     let response = app
-        .client
-        .post(format!("{}/v1/logs", app.otlp_http))
-        .header("content-type", "application/x-protobuf")
-        .body(vec![0u8; 5000])
-        .send()
-        .await
-        .unwrap();
+        .post_raw(
+            &format!("{}/v1/logs", app.otlp_http),
+            "application/x-protobuf",
+            vec![0u8; 5000],
+        )
+        .await;
     assert_eq!(response.status(), 413);
 }
 
@@ -163,20 +160,15 @@ async fn ingest_answers_202_with_a_generated_or_given_trace_id() {
     assert_eq!(status, 202);
     assert_eq!(body["trace_id"], "abc123");
 
-    let (status, body) = app
-        .post("/ingest", None, &json!({"service": "s", "level": "INFO"}))
-        .await;
-    assert_eq!(status, 422);
-    assert_eq!(body["error"]["field"], "message");
-    let (status, body) = app
-        .post(
-            "/ingest",
-            None,
-            &json!({"service": "s", "level": "verbose", "message": "m"}),
-        )
-        .await;
-    assert_eq!(status, 422);
-    assert_eq!(body["error"]["field"], "level");
+    for (event, field) in [
+        (json!({"service": "s", "level": "INFO"}), "message"),
+        (
+            json!({"service": "s", "level": "verbose", "message": "m"}),
+            "level",
+        ),
+    ] {
+        app.assert_invalid_field("/ingest", &event, field).await;
+    }
 }
 
 #[tokio::test]
@@ -243,26 +235,9 @@ async fn grpc_send_log_stores_the_entry_and_rejects_bad_fields() {
     }
 
     // Malformed protobuf (a truncated length-delimited field) is INVALID_ARGUMENT, not INTERNAL.
-    let mut frame = vec![0u8];
-    let payload = [0x0a, 0x10, b'a'];
-    frame.extend_from_slice(&(payload.len() as u32).to_be_bytes());
-    frame.extend_from_slice(&payload);
-    let client = reqwest::Client::builder()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
-    let response = client
-        .post(format!(
-            "http://{}/logs.LogIngestionService/SendLog",
-            app.grpc
-        ))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(frame)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.headers()["grpc-status"], "3");
+    let path = "/logs.LogIngestionService/SendLog";
+    let status = raw_grpc_status(app.grpc, path, &[0x0a, 0x10, b'a']).await;
+    assert_eq!(status, "3");
 }
 
 #[tokio::test]

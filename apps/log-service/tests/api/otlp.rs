@@ -2,7 +2,7 @@
 
 use std::io::Write;
 
-use log_service::grpc::proto::query::{GetDagsRequest, GetLogsRequest, TraceIdRequest};
+use log_service::grpc::proto::query::{GetDagsRequest, GetLogsRequest};
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
 use opentelemetry_proto::tonic::collector::logs::v1::{
     ExportLogsServiceRequest, ExportLogsServiceResponse,
@@ -20,9 +20,13 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use prost::Message;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, spawn_app, with_tenant};
+use crate::helpers::{
+    TestApp, grpc_code, hex, messages, raw_grpc_status, spawn_app, strings, trace_request,
+    with_tenant,
+};
 
 const T0: u64 = 1_700_000_000_000_000_000;
+const PROTOBUF: &str = "application/x-protobuf";
 
 pub fn kv(key: &str, value: &str) -> KeyValue {
     KeyValue {
@@ -49,10 +53,6 @@ pub fn trace_id(n: u8) -> Vec<u8> {
 
 pub fn span_id(n: u8) -> Vec<u8> {
     vec![0, 0, 0, 0, 0, 0, 0x10, n]
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 fn span(
@@ -246,9 +246,8 @@ async fn otlp_grpc_round_trip_gives_the_trace_api_its_contract() {
     assert_eq!(status, 200, "{trace}");
     assert_eq!(trace["trace_id"], id);
     let spans = trace["spans"].as_array().unwrap();
-    let names: Vec<&str> = spans.iter().map(|s| s["name"].as_str().unwrap()).collect();
     assert_eq!(
-        names,
+        strings(&trace, "spans", "name"),
         [
             "POST /create-order",
             "POST",
@@ -259,19 +258,14 @@ async fn otlp_grpc_round_trip_gives_the_trace_api_its_contract() {
         ],
         "spans sorted by start time"
     );
-    let kinds: Vec<&str> = spans.iter().map(|s| s["kind"].as_str().unwrap()).collect();
     assert_eq!(
-        kinds,
+        strings(&trace, "spans", "kind"),
         [
             "SERVER", "CLIENT", "SERVER", "PRODUCER", "CONSUMER", "INTERNAL"
         ]
     );
-    let statuses: Vec<&str> = spans
-        .iter()
-        .map(|s| s["status"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        statuses,
+        strings(&trace, "spans", "status"),
         ["UNSET", "UNSET", "ERROR", "UNSET", "UNSET", "OK"]
     );
     assert_eq!(spans[0]["parent_span_id"], Value::Null);
@@ -376,9 +370,7 @@ async fn the_dag_follows_parents_and_marks_errors_from_status_and_logs() {
     // the distributed-logging gRPC API's query service, from the repository's own protos.
     let mut client = app.query_client().await;
     let dag = client
-        .get_dag_by_trace_id(TraceIdRequest {
-            trace_id: id.clone(),
-        })
+        .get_dag_by_trace_id(trace_request(&id, None))
         .await
         .unwrap()
         .into_inner();
@@ -393,9 +385,7 @@ async fn the_dag_follows_parents_and_marks_errors_from_status_and_logs() {
         .into_inner();
     assert_eq!(dags.dags.len(), 1);
     let logs = client
-        .get_logs_by_trace_id(TraceIdRequest {
-            trace_id: id.clone(),
-        })
+        .get_logs_by_trace_id(trace_request(&id, None))
         .await
         .unwrap()
         .into_inner();
@@ -413,34 +403,23 @@ async fn the_dag_follows_parents_and_marks_errors_from_status_and_logs() {
     assert_eq!(all.logs.len(), 1);
 
     let missing = client
-        .get_dag_by_trace_id(TraceIdRequest {
-            trace_id: "nope".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(missing.code(), tonic::Code::NotFound);
+        .get_dag_by_trace_id(trace_request("nope", None))
+        .await;
+    assert_eq!(grpc_code(missing), tonic::Code::NotFound);
     let missing = client
-        .get_logs_by_trace_id(TraceIdRequest {
-            trace_id: "nope".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(missing.code(), tonic::Code::NotFound);
-    let empty = client
-        .get_dag_by_trace_id(TraceIdRequest {
-            trace_id: " ".into(),
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(empty.code(), tonic::Code::InvalidArgument);
-    let bad = client
-        .get_logs(GetLogsRequest {
-            limit: 5000,
-            offset: 0,
-        })
-        .await
-        .unwrap_err();
-    assert_eq!(bad.code(), tonic::Code::InvalidArgument);
+        .get_logs_by_trace_id(trace_request("nope", None))
+        .await;
+    assert_eq!(grpc_code(missing), tonic::Code::NotFound);
+    let empty = client.get_dag_by_trace_id(trace_request(" ", None)).await;
+    assert_eq!(grpc_code(empty), tonic::Code::InvalidArgument);
+    let page = GetLogsRequest {
+        limit: 5000,
+        offset: 0,
+    };
+    assert_eq!(
+        grpc_code(client.get_logs(page).await),
+        tonic::Code::InvalidArgument
+    );
 }
 
 #[tokio::test]
@@ -500,25 +479,9 @@ async fn bad_otlp_records_are_reported_through_partial_success() {
     assert_eq!(trace["spans"].as_array().unwrap().len(), 5);
 
     // Malformed protobuf on the gRPC receiver is INVALID_ARGUMENT.
-    let client = reqwest::Client::builder()
-        .http2_prior_knowledge()
-        .build()
-        .unwrap();
-    let mut frame = vec![0u8];
-    frame.extend_from_slice(&3u32.to_be_bytes());
-    frame.extend_from_slice(&[0x0a, 0x7f, 0x01]);
-    let response = client
-        .post(format!(
-            "http://{}/opentelemetry.proto.collector.logs.v1.LogsService/Export",
-            app.otlp_grpc
-        ))
-        .header("content-type", "application/grpc")
-        .header("te", "trailers")
-        .body(frame)
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(response.headers()["grpc-status"], "3");
+    let path = "/opentelemetry.proto.collector.logs.v1.LogsService/Export";
+    let status = raw_grpc_status(app.otlp_grpc, path, &[0x0a, 0x7f, 0x01]).await;
+    assert_eq!(status, "3");
 }
 
 #[tokio::test]
@@ -528,15 +491,10 @@ async fn otlp_http_accepts_protobuf_json_and_gzip() {
 
     // protobuf traces
     let response = app
-        .client
-        .post(url("traces"))
-        .header("content-type", "application/x-protobuf")
-        .body(order_trace(5).encode_to_vec())
-        .send()
-        .await
-        .unwrap();
+        .post_raw(&url("traces"), PROTOBUF, order_trace(5).encode_to_vec())
+        .await;
     assert_eq!(response.status(), 200);
-    assert_eq!(response.headers()["content-type"], "application/x-protobuf");
+    assert_eq!(response.headers()["content-type"], PROTOBUF);
     let decoded = ExportTraceServiceResponse::decode(response.bytes().await.unwrap()).unwrap();
     assert!(decoded.partial_success.is_none());
 
@@ -550,7 +508,7 @@ async fn otlp_http_accepts_protobuf_json_and_gzip() {
     let response = app
         .client
         .post(url("logs"))
-        .header("content-type", "application/x-protobuf")
+        .header("content-type", PROTOBUF)
         .header("content-encoding", "gzip")
         .body(gz.finish().unwrap())
         .send()
@@ -572,13 +530,8 @@ async fn otlp_http_accepts_protobuf_json_and_gzip() {
         ]}]
     }]});
     let response = app
-        .client
-        .post(url("logs"))
-        .header("content-type", "application/json")
-        .body(body.to_string())
-        .send()
-        .await
-        .unwrap();
+        .post_raw(&url("logs"), "application/json", body.to_string())
+        .await;
     assert_eq!(response.status(), 200);
     let answer: Value = response.json().await.unwrap();
     assert_eq!(
@@ -589,11 +542,7 @@ async fn otlp_http_accepts_protobuf_json_and_gzip() {
     let (_, trace) = app.get(&format!("/api/v1/traces/{id}"), None).await;
     assert_eq!(trace["spans"].as_array().unwrap().len(), 6);
     let logs = trace["logs"].as_array().unwrap();
-    let messages: Vec<&str> = logs
-        .iter()
-        .map(|l| l["message"].as_str().unwrap())
-        .collect();
-    assert_eq!(messages, ["slow payment", "json error"]);
+    assert_eq!(messages(&trace), ["slow payment", "json error"]);
     assert_eq!(logs[0]["level"], "WARN");
     assert_eq!(logs[1]["service_name"], "email-service");
     assert_eq!(logs[1]["metadata"]["attempt"], 2);
@@ -601,13 +550,8 @@ async fn otlp_http_accepts_protobuf_json_and_gzip() {
 
     // Bad input: malformed protobuf, malformed JSON, unknown content type.
     let response = app
-        .client
-        .post(url("logs"))
-        .header("content-type", "application/x-protobuf")
-        .body(vec![0x0a, 0xff, 0xff, 0xff])
-        .send()
-        .await
-        .unwrap();
+        .post_raw(&url("logs"), PROTOBUF, vec![0x0a, 0xff, 0xff, 0xff])
+        .await;
     assert_eq!(response.status(), 400);
     #[derive(Clone, PartialEq, prost::Message)]
     struct RpcStatus {
@@ -620,23 +564,11 @@ async fn otlp_http_accepts_protobuf_json_and_gzip() {
     assert_eq!(status.code, 3);
     assert!(status.message.contains("protobuf"), "{}", status.message);
     let response = app
-        .client
-        .post(url("traces"))
-        .header("content-type", "application/json")
-        .body("{\"resourceSpans\": 7}")
-        .send()
-        .await
-        .unwrap();
+        .post_raw(&url("traces"), "application/json", "{\"resourceSpans\": 7}")
+        .await;
     assert_eq!(response.status(), 400);
     let body: Value = response.json().await.unwrap();
     assert!(body["message"].as_str().unwrap().contains("JSON"));
-    let response = app
-        .client
-        .post(url("traces"))
-        .header("content-type", "text/plain")
-        .body("hello")
-        .send()
-        .await
-        .unwrap();
+    let response = app.post_raw(&url("traces"), "text/plain", "hello").await;
     assert_eq!(response.status(), 415);
 }

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TempDir, spawn_config};
+use crate::helpers::{TempDir, hex, spawn_config};
 use crate::otlp::{order_logs, order_trace, send_grpc, span_id, trace_id};
 
 const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -21,10 +21,6 @@ async fn admin() -> Option<tokio_postgres::Client> {
             None
         }
     }
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 #[tokio::test]

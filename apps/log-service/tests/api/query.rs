@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, ids, messages, spawn_app};
+use crate::helpers::{TestApp, ids, messages, spawn_app, strings};
 
 /// Seven entries across two services, two days and every filterable field.
 fn dataset() -> Value {
@@ -183,26 +183,15 @@ async fn the_list_route_paginates_newest_first_and_takes_filters_as_parameters()
     let (status, body) = app.get("/api/v1/logs?page_size=1001", None).await;
     assert_eq!(status, 422);
     assert_eq!(body["error"]["field"], "page_size");
-    let (status, body) = app
-        .post("/api/v1/logs/query", None, &json!({"page": 0}))
-        .await;
-    assert_eq!(status, 422);
-    assert_eq!(body["error"]["field"], "page");
-    let (status, body) = app
-        .post("/api/v1/logs/query", None, &json!({"min_level": "LOUD"}))
-        .await;
-    assert_eq!(status, 422);
-    assert_eq!(body["error"]["field"], "min_level");
-    let (status, body) = app
-        .post("/api/v1/logs/query", None, &json!({"start_time": "monday"}))
-        .await;
-    assert_eq!(status, 422);
-    assert_eq!(body["error"]["field"], "start_time");
-    let (status, body) = app
-        .post("/api/v1/logs/query", None, &json!({"search": "***"}))
-        .await;
-    assert_eq!(status, 422);
-    assert_eq!(body["error"]["field"], "search");
+    for (filter, field) in [
+        (json!({"page": 0}), "page"),
+        (json!({"min_level": "LOUD"}), "min_level"),
+        (json!({"start_time": "monday"}), "start_time"),
+        (json!({"search": "***"}), "search"),
+    ] {
+        app.assert_invalid_field("/api/v1/logs/query", &filter, field)
+            .await;
+    }
 }
 
 #[tokio::test]
@@ -241,32 +230,28 @@ async fn logs_are_found_by_id_trace_and_request() {
 #[tokio::test]
 async fn aggregation_counts_levels_per_minute_hour_and_day() {
     let (app, _) = app_with_dataset().await;
-    let (status, body) = app
-        .post("/api/v1/logs/aggregate", None, &json!({"interval": "hour"}))
-        .await;
-    assert_eq!(status, 200, "{body}");
-    assert_eq!(
-        body["buckets"],
-        json!([
-            {"bucket": "2024-01-15T10:00:00Z", "total": 4, "counts": {"INFO": 2, "WARN": 1, "ERROR": 1}},
-            {"bucket": "2024-01-15T11:00:00Z", "total": 2, "counts": {"DEBUG": 1, "FATAL": 1}},
-            {"bucket": "2024-01-16T09:00:00Z", "total": 1, "counts": {"INFO": 1}},
-        ])
-    );
-    let (_, body) = app
-        .post(
-            "/api/v1/logs/aggregate",
-            None,
-            &json!({"interval": "day", "service_name": "auth"}),
-        )
-        .await;
-    assert_eq!(
-        body["buckets"],
-        json!([
-            {"bucket": "2024-01-15T00:00:00Z", "total": 3, "counts": {"INFO": 1, "WARN": 1, "ERROR": 1}},
-            {"bucket": "2024-01-16T00:00:00Z", "total": 1, "counts": {"INFO": 1}},
-        ])
-    );
+    let cases = [
+        (
+            json!({"interval": "hour"}),
+            json!([
+                {"bucket": "2024-01-15T10:00:00Z", "total": 4, "counts": {"INFO": 2, "WARN": 1, "ERROR": 1}},
+                {"bucket": "2024-01-15T11:00:00Z", "total": 2, "counts": {"DEBUG": 1, "FATAL": 1}},
+                {"bucket": "2024-01-16T09:00:00Z", "total": 1, "counts": {"INFO": 1}},
+            ]),
+        ),
+        (
+            json!({"interval": "day", "service_name": "auth"}),
+            json!([
+                {"bucket": "2024-01-15T00:00:00Z", "total": 3, "counts": {"INFO": 1, "WARN": 1, "ERROR": 1}},
+                {"bucket": "2024-01-16T00:00:00Z", "total": 1, "counts": {"INFO": 1}},
+            ]),
+        ),
+    ];
+    for (request, buckets) in cases {
+        let (status, body) = app.post("/api/v1/logs/aggregate", None, &request).await;
+        assert_eq!(status, 200, "{body}");
+        assert_eq!(body["buckets"], buckets, "{request}");
+    }
     let (_, body) = app
         .post(
             "/api/v1/logs/aggregate",
@@ -274,25 +259,17 @@ async fn aggregation_counts_levels_per_minute_hour_and_day() {
             &json!({"interval": "minute", "end_time": "2024-01-15T10:59:00Z"}),
         )
         .await;
-    let buckets: Vec<&str> = body["buckets"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|b| b["bucket"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        buckets,
+        strings(&body, "buckets", "bucket"),
         [
             "2024-01-15T10:00:00Z",
             "2024-01-15T10:01:00Z",
             "2024-01-15T10:30:00Z"
         ]
     );
-    let (status, body) = app
-        .post("/api/v1/logs/aggregate", None, &json!({"interval": "week"}))
+    let week = json!({"interval": "week"});
+    app.assert_invalid_field("/api/v1/logs/aggregate", &week, "interval")
         .await;
-    assert_eq!(status, 422);
-    assert_eq!(body["error"]["field"], "interval");
 }
 
 #[tokio::test]

@@ -2,15 +2,11 @@
 //! (and to the default tenant) through every read route, REST and gRPC alike, even when both use
 //! the same trace, request and span ids.
 
-use log_service::grpc::proto::query::{GetDagsRequest, GetLogsRequest, TraceIdRequest};
+use log_service::grpc::proto::query::{GetDagsRequest, GetLogsRequest};
 use serde_json::{Value, json};
 
-use crate::helpers::{spawn_app, with_tenant};
+use crate::helpers::{grpc_code, hex, messages, spawn_app, trace_request, with_tenant};
 use crate::otlp::{order_logs, order_trace, send_grpc, span_id, trace_id};
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
-}
 
 #[tokio::test]
 async fn no_route_shows_one_tenant_the_data_of_another() {
@@ -146,34 +142,16 @@ async fn no_route_shows_one_tenant_the_data_of_another() {
             .unwrap()
             .into_inner();
         assert_eq!(logs.logs.len() as i64, own_logs, "{label} grpc GetLogs");
-        let err = client
-            .get_logs_by_trace_id(with_tenant(
-                TraceIdRequest {
-                    trace_id: otlp_trace.clone(),
-                },
-                tenant,
-            ))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err.code(),
-            tonic::Code::NotFound,
-            "{label} grpc GetLogsByTraceId"
-        );
-        let err = client
-            .get_dag_by_trace_id(with_tenant(
-                TraceIdRequest {
-                    trace_id: otlp_trace.clone(),
-                },
-                tenant,
-            ))
-            .await
-            .unwrap_err();
-        assert_eq!(
-            err.code(),
-            tonic::Code::NotFound,
-            "{label} grpc GetDagByTraceId"
-        );
+        let logs = client
+            .get_logs_by_trace_id(trace_request(&otlp_trace, tenant))
+            .await;
+        let code = grpc_code(logs);
+        assert_eq!(code, tonic::Code::NotFound, "{label} grpc GetLogsByTraceId");
+        let dag = client
+            .get_dag_by_trace_id(trace_request(&otlp_trace, tenant))
+            .await;
+        let code = grpc_code(dag);
+        assert_eq!(code, tonic::Code::NotFound, "{label} grpc GetDagByTraceId");
         let dags = client
             .get_dags(with_tenant(GetDagsRequest::default(), tenant))
             .await
@@ -184,12 +162,7 @@ async fn no_route_shows_one_tenant_the_data_of_another() {
 
     // And A still does not see B's log on the shared trace.
     let (_, logs) = app.get("/api/v1/logs/trace/shared-trace", a).await;
-    let msgs: Vec<&str> = logs["logs"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|l| l["message"].as_str().unwrap())
-        .collect();
+    let msgs = messages(&logs);
     assert_eq!(msgs.len(), 2);
-    assert!(!msgs.contains(&"b only"));
+    assert!(!msgs.iter().any(|m| m == "b only"));
 }
