@@ -2,8 +2,9 @@
 //!
 //! One module per way in: the minisource REST API's entries (`rest`), the Traceflow ingest API's
 //! events (`traceflow`), the distributed-logging gRPC API's `LogEntry` (`grpc`) and OTLP logs and
-//! spans (`otlp`). Every rejection names the field, so a client can fix its input; every record
-//! is counted by protocol, signal and outcome in one place, [`commit`].
+//! spans (`otlp`). Every rejection names the field, so a client can fix its input. What is
+//! stored is counted by protocol, signal and outcome in one place, [`commit`]; a single entry
+//! ([`commit_one`]) and an OTLP export ([`otlp_export`]) also count what they reject.
 
 mod fields;
 mod grpc;
