@@ -140,12 +140,16 @@ impl Application {
         )
         .into_axum_router()
         .layer(relabel.clone());
+        // Timed and traced like every route, and a refused call (INVALID_ARGUMENT, NOT_FOUND,
+        // ...) logged once and counted like any rejected request.
+        let otlp_grpc = telemetry::http::instrument(otlp_grpc, state.metrics.http.clone());
         let grpc = tonic::service::Routes::new(
             LogIngestionServiceServer::new(grpc_state.clone()).max_decoding_message_size(max),
         )
         .add_service(QueryServiceServer::new(grpc_state).max_decoding_message_size(max))
         .into_axum_router()
         .layer(relabel);
+        let grpc = telemetry::http::instrument(grpc, state.metrics.http.clone());
         tokio::join!(
             self.rest.serve(rest_router(state.clone())),
             self.otlp_http.serve(otlp_http_router(state)),

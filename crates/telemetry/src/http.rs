@@ -134,10 +134,15 @@ async fn track(State(metrics): State<HttpMetrics>, req: Request, next: Next) -> 
         .duration
         .with_label_values(&[method_label, &route_label, status.as_str()])
         .observe(start.elapsed().as_secs_f64());
-    if let Some(rejection) = response.extensions().get::<Rejection>() {
+    let rejection = response
+        .extensions()
+        .get::<Rejection>()
+        .map(|r| (r.code, r.message.clone()))
+        .or_else(|| grpc_rejection(response.headers()));
+    if let Some((code, message)) = rejection {
         metrics
             .rejected
-            .with_label_values(&[&route_label, rejection.code])
+            .with_label_values(&[&route_label, code])
             .inc();
         // Info, not warn: a rejection is the client's mistake, and a flood of them must not
         // read as the server failing.
@@ -145,12 +150,35 @@ async fn track(State(metrics): State<HttpMetrics>, req: Request, next: Next) -> 
             method = method_label,
             route = %route_label,
             status = status.as_u16(),
-            code = rejection.code,
-            reason = %truncate(&rejection.message, 200),
+            code,
+            reason = %truncate(&message, 200),
             "request rejected"
         );
     }
     response
+}
+
+/// A gRPC answer whose status says the request was at fault (gRPC answers those with HTTP 200
+/// and the status in `grpc-status`): its code's name and `grpc-message`.
+fn grpc_rejection(headers: &http::HeaderMap) -> Option<(&'static str, String)> {
+    let code = match headers.get("grpc-status")?.as_bytes() {
+        b"3" => "invalid_argument",
+        b"5" => "not_found",
+        b"6" => "already_exists",
+        b"7" => "permission_denied",
+        b"8" => "resource_exhausted",
+        b"9" => "failed_precondition",
+        b"11" => "out_of_range",
+        b"12" => "unimplemented",
+        b"16" => "unauthenticated",
+        _ => return None,
+    };
+    let message = headers
+        .get("grpc-message")
+        .and_then(|m| m.to_str().ok())
+        .map(|m| m.replace("%20", " "))
+        .unwrap_or_default();
+    Some((code, message))
 }
 
 /// A bounded label for a request method: the standard ones, and `_OTHER` for any other (as the

@@ -238,6 +238,24 @@ async fn grpc_send_log_stores_the_entry_and_rejects_bad_fields() {
     let path = "/logs.LogIngestionService/SendLog";
     let status = raw_grpc_status(app.grpc, path, &[0x0a, 0x10, b'a']).await;
     assert_eq!(status, "3");
+
+    // Each refused call is counted as a rejected request of its service, as REST's are.
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.rest))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let refused: u64 = metrics
+        .lines()
+        .filter(|l| l.starts_with("http_requests_rejected_total{code=\"invalid_argument\""))
+        .filter(|l| l.contains("LogIngestionService"))
+        .filter_map(|l| l.rsplit(' ').next()?.parse::<u64>().ok())
+        .sum();
+    assert!(refused >= 4, "gRPC rejections are not counted: {metrics}");
 }
 
 #[tokio::test]
