@@ -8,6 +8,42 @@ use crate::error::AppError;
 use crate::model::{Interval, Level, LogFilter, parse_ts};
 use crate::storage::search_terms;
 
+/// The fields a query body may hold (`POST /api/v1/logs/query` and `/aggregate`).
+const QUERY_FIELDS: [&str; 17] = [
+    "service",
+    "service_name",
+    "level",
+    "min_level",
+    "search",
+    "trace_id",
+    "request_id",
+    "user_id",
+    "environment",
+    "start_time",
+    "end_time",
+    "from",
+    "to",
+    "page",
+    "page_size",
+    "limit",
+    "interval",
+];
+
+/// Refuses a field a query body does not define: a misspelt filter would otherwise widen the
+/// query to everything without a word.
+pub fn check_query_fields(obj: &Map<String, Value>) -> Result<(), AppError> {
+    match obj.keys().find(|key| !QUERY_FIELDS.contains(&key.as_str())) {
+        Some(key) => Err(AppError::field(
+            key.clone(),
+            format!(
+                "is not a field of a query; known fields: {}",
+                QUERY_FIELDS.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// Query parameters as a JSON object, so they are read by the same code as a JSON body.
 pub fn params_object(params: Vec<(String, String)>) -> Map<String, Value> {
     params

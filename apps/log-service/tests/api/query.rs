@@ -188,6 +188,8 @@ async fn the_list_route_paginates_newest_first_and_takes_filters_as_parameters()
         (json!({"min_level": "LOUD"}), "min_level"),
         (json!({"start_time": "monday"}), "start_time"),
         (json!({"search": "***"}), "search"),
+        // A misspelt filter is refused, not ignored into a query of everything.
+        (json!({"servce": "billing"}), "servce"),
     ] {
         app.assert_invalid_field("/api/v1/logs/query", &filter, field)
             .await;

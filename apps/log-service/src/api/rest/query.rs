@@ -30,6 +30,7 @@ pub async fn query(
     Tenant(tenant): Tenant,
     JsonObject(obj): JsonObject,
 ) -> Result<Json<LogPage>, AppError> {
+    query::check_query_fields(&obj)?;
     Ok(Json(query::log_page(&state.store, &tenant, &obj).await?))
 }
 
@@ -110,6 +111,7 @@ pub async fn aggregate(
     Tenant(tenant): Tenant,
     JsonObject(obj): JsonObject,
 ) -> Result<impl IntoResponse, AppError> {
+    query::check_query_fields(&obj)?;
     let interval = query::parse_interval(&obj)?;
     let filter = query::parse_filter(&obj)?;
     let buckets = state.store.aggregate(&tenant, &filter, interval).await?;
