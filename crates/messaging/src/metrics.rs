@@ -4,8 +4,8 @@
 //! each `warn!` or `error!` of this crate increments its component's errors counter with one
 //! [`ErrorReason`], a fixed set, so the label stays bounded and an alert can key on it.
 
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
-use telemetry::metrics::register;
+use prometheus::{HistogramVec, IntCounterVec, Registry};
+use telemetry::metrics::{counter, duration_histogram};
 
 /// Why a messaging component logged a warning or an error: the `reason` label of
 /// `amqp_consumer_errors_total` and `amqp_publisher_errors_total`.
@@ -138,25 +138,19 @@ impl PublisherMetrics {
 
     /// Creates and registers the publisher counters.
     pub fn new(registry: &Registry) -> Self {
-        let published = IntCounterVec::new(
-            Opts::new(
+        Self {
+            published: counter(
+                registry,
                 "amqp_messages_published_total",
                 "Messages published to RabbitMQ, by exchange, routing key and outcome (confirmed, nacked, error).",
+                &["exchange", "routing_key", "outcome"],
             ),
-            &["exchange", "routing_key", "outcome"],
-        )
-        .expect("valid counter options");
-        let errors = IntCounterVec::new(
-            Opts::new(
+            errors: counter(
+                registry,
                 "amqp_publisher_errors_total",
                 "Errors logged by the RabbitMQ publisher, by exchange and reason (connect_failed, declare_failed, connection_lost, unavailable, confirm_timeout, nacked, unroutable, channel_error, invalid_message).",
+                &["exchange", "reason"],
             ),
-            &["exchange", "reason"],
-        )
-        .expect("valid counter options");
-        Self {
-            published: register(registry, published),
-            errors: register(registry, errors),
         }
     }
 }
@@ -190,37 +184,25 @@ impl ConsumerMetrics {
 
     /// Creates and registers the consumer metrics.
     pub fn new(registry: &Registry) -> Self {
-        let consumed = IntCounterVec::new(
-            Opts::new(
+        Self {
+            consumed: counter(
+                registry,
                 "amqp_messages_consumed_total",
                 "Deliveries consumed from RabbitMQ, by queue and outcome (acked, retried, dead_lettered, or requeued when the retry or dead-letter copy was not confirmed).",
+                &["queue", "outcome"],
             ),
-            &["queue", "outcome"],
-        )
-        .expect("valid counter options");
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
+            duration: duration_histogram(
+                registry,
                 "amqp_message_processing_duration_seconds",
                 "Time from delivery to ack, retry or dead-letter, by queue.",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ]),
-            &["queue"],
-        )
-        .expect("valid histogram options");
-        let errors = IntCounterVec::new(
-            Opts::new(
+                &["queue"],
+            ),
+            errors: counter(
+                registry,
                 "amqp_consumer_errors_total",
                 "Errors logged by the RabbitMQ consumer, by queue and reason (connect_failed, declare_failed, connection_lost, undecodable, handler_failed, ack_failed, nack_failed, republish_unconfirmed, drain_timeout).",
+                &["queue", "reason"],
             ),
-            &["queue", "reason"],
-        )
-        .expect("valid counter options");
-        Self {
-            consumed: register(registry, consumed),
-            duration: register(registry, duration),
-            errors: register(registry, errors),
         }
     }
 }

@@ -10,7 +10,7 @@ use axum::middleware::Next;
 use axum::response::Response;
 use http::{HeaderValue, StatusCode};
 use opentelemetry::trace::TraceContextExt;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry};
+use prometheus::{HistogramVec, IntCounterVec, Registry};
 use tracing::{Instrument, Span, field};
 use tracing_opentelemetry::OpenTelemetrySpanExt;
 
@@ -38,31 +38,21 @@ pub struct HttpMetrics {
 }
 
 impl HttpMetrics {
-    /// Creates the histogram and registers it in `registry`.
+    /// Creates both and registers them in `registry`.
     pub fn new(registry: &Registry) -> Self {
-        let duration = HistogramVec::new(
-            HistogramOpts::new(
-                "http_request_duration_seconds",
-                "Duration of HTTP requests served, by method, matched route and status code.",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
-            ]),
+        let duration = crate::metrics::duration_histogram(
+            registry,
+            "http_request_duration_seconds",
+            "Duration of HTTP requests served, by method, matched route and status code.",
             &["method", "route", "status_code"],
-        )
-        .expect("valid histogram options");
-        let rejected = IntCounterVec::new(
-            Opts::new(
-                "http_requests_rejected_total",
-                "Requests answered with a client error, by matched route and error code.",
-            ),
+        );
+        let rejected = crate::metrics::counter(
+            registry,
+            "http_requests_rejected_total",
+            "Requests answered with a client error, by matched route and error code.",
             &["route", "code"],
-        )
-        .expect("valid counter options");
-        Self {
-            duration: crate::metrics::register(registry, duration),
-            rejected: crate::metrics::register(registry, rejected),
-        }
+        );
+        Self { duration, rejected }
     }
 }
 

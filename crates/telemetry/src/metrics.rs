@@ -1,7 +1,9 @@
 //! Prometheus registries: one per service instance, so services sharing a test process never
 //! share a counter, each with the process collector of the `prometheus` crate.
 
-use prometheus::{Encoder, Registry, TextEncoder};
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder,
+};
 
 /// Builds a registry holding the `process_*` collector.
 pub fn registry() -> Registry {
@@ -46,6 +48,32 @@ pub fn register<C: prometheus::core::Collector + Clone + 'static>(registry: &Reg
     c
 }
 
+/// The buckets of every request and message duration histogram, in seconds: 0.5 ms to 5 s.
+pub const DURATION_BUCKETS: [f64; 13] = [
+    0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+];
+
+/// Registers a counter `name{labels}` whose series start with their first event.
+pub fn counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let counter = IntCounterVec::new(Opts::new(name, help), labels).expect("valid counter options");
+    register(registry, counter)
+}
+
+/// Registers a duration histogram `name{labels}` with the [`DURATION_BUCKETS`].
+pub fn duration_histogram(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> HistogramVec {
+    let histogram = HistogramVec::new(
+        HistogramOpts::new(name, help).buckets(DURATION_BUCKETS.to_vec()),
+        labels,
+    )
+    .expect("valid histogram options");
+    register(registry, histogram)
+}
+
 /// Registers a counter `name{label}` with one series per value of `values` from the start, so
 /// rates and ratios are defined before the first event of each kind.
 pub fn counter_vec(
@@ -54,10 +82,8 @@ pub fn counter_vec(
     help: &str,
     label: &str,
     values: &[&str],
-) -> prometheus::IntCounterVec {
-    let counter = prometheus::IntCounterVec::new(prometheus::Opts::new(name, help), &[label])
-        .expect("valid counter options");
-    let counter = register(registry, counter);
+) -> IntCounterVec {
+    let counter = counter(registry, name, help, &[label]);
     for value in values {
         counter.with_label_values(&[value]);
     }
