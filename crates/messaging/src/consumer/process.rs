@@ -159,8 +159,7 @@ impl<H: Handler> Shared<H> {
         }
     }
 
-    /// Republishes to the retry queue with the next attempt number, then acks the original;
-    /// `Requeued` when the copy was not confirmed.
+    /// Republishes to the retry queue with the next attempt number, then acks the original.
     async fn retry(
         &self,
         channel: &Channel,
@@ -168,31 +167,23 @@ impl<H: Handler> Shared<H> {
         next_attempt: u32,
         delay: Duration,
     ) -> Outcome {
-        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
-        headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongUInt(next_attempt));
         let properties = delivery
             .properties
             .clone()
-            .with_headers(headers)
+            .with_headers(headers_with_attempt(delivery, next_attempt))
             .with_expiration(delay.as_millis().max(1).to_string().into());
-        let copied = self
-            .republish(
-                channel,
-                delivery,
-                "",
-                &self.config.names.retry_queue,
-                properties,
-            )
-            .await;
-        if copied {
-            Outcome::Retried
-        } else {
-            Outcome::Requeued
-        }
+        let names = &self.config.names;
+        self.republish(
+            channel,
+            delivery,
+            ("", &names.retry_queue),
+            properties,
+            Outcome::Retried,
+        )
+        .await
     }
 
-    /// Publishes to the dead-letter exchange with the reason, then acks the original;
-    /// `Requeued` when the copy was not confirmed.
+    /// Publishes to the dead-letter exchange with the reason, then acks the original.
     async fn dead_letter(
         &self,
         channel: &Channel,
@@ -200,40 +191,35 @@ impl<H: Handler> Shared<H> {
         reason: &str,
         attempts: u32,
     ) -> Outcome {
-        let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+        let mut headers = headers_with_attempt(delivery, attempts);
         headers.insert(
             DEAD_LETTER_REASON_HEADER.into(),
             AMQPValue::LongString(reason.into()),
         );
-        headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongUInt(attempts));
         let properties = delivery.properties.clone().with_headers(headers);
-        let copied = self
-            .republish(
-                channel,
-                delivery,
-                &self.config.names.dead_letter_exchange,
-                &self.config.names.queue,
-                properties,
-            )
-            .await;
-        if copied {
-            Outcome::DeadLettered
-        } else {
-            Outcome::Requeued
-        }
+        let names = &self.config.names;
+        self.republish(
+            channel,
+            delivery,
+            (&names.dead_letter_exchange, &names.queue),
+            properties,
+            Outcome::DeadLettered,
+        )
+        .await
     }
 
-    /// Publishes a copy and acks the original only once the copy is confirmed, and returns
-    /// whether it was; if the copy cannot be confirmed (returned unroutable, nacked, timed out,
-    /// channel gone) the original goes back to the queue (nack with requeue), never lost.
+    /// Publishes a copy to `(exchange, routing_key)` and acks the original only once the copy
+    /// is confirmed, which is the `copied` outcome; if the copy cannot be confirmed (returned
+    /// unroutable, nacked, timed out, channel gone) the original goes back to the queue (nack
+    /// with requeue), never lost, and the outcome is `Requeued`.
     async fn republish(
         &self,
         channel: &Channel,
         delivery: &lapin::message::Delivery,
-        exchange: &str,
-        routing_key: &str,
+        (exchange, routing_key): (&str, &str),
         properties: BasicProperties,
-    ) -> bool {
+        copied: Outcome,
+    ) -> Outcome {
         let confirmed = async {
             let confirm = channel
                 .basic_publish(
@@ -273,8 +259,15 @@ impl<H: Handler> Shared<H> {
                 tracing::warn!(error = %error, "requeue after unconfirmed republish failed");
             }
         }
-        ok
+        if ok { copied } else { Outcome::Requeued }
     }
+}
+
+/// The delivery's headers with the attempt number set to `attempt`, for a republished copy.
+fn headers_with_attempt(delivery: &lapin::message::Delivery, attempt: u32) -> FieldTable {
+    let mut headers = delivery.properties.headers().clone().unwrap_or_default();
+    headers.insert(ATTEMPT_HEADER.into(), AMQPValue::LongUInt(attempt));
+    headers
 }
 
 /// The attempt number carried by a retried delivery; 1 when absent or garbled.
