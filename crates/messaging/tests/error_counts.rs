@@ -4,65 +4,21 @@
 //! Each test has its own prefixed topology, so the tests run in parallel on one broker.
 
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use lapin::BasicProperties;
-use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeleteOptions,
-};
+use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
 use lapin::types::FieldTable;
 use messaging::{
-    ConsumerConfig, ConsumerHandle, ConsumerMetrics, Delivery, HandleError, Handler, Names,
-    OutgoingMessage, PublishError, Publisher, PublisherConfig, PublisherMetrics, run_consumer,
+    Delivery, HandleError, Handler, OutgoingMessage, PublishError, Publisher, PublisherConfig,
+    PublisherMetrics,
+};
+use support::{
+    Consumer, WAIT, amqp_url, consumer_config, delete_topology, fresh_names, value, wait_until,
 };
 use tokio_util::sync::CancellationToken;
 
-const WAIT: Duration = Duration::from_secs(20);
-
-fn amqp_url() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
-
-fn fresh_names() -> Names {
-    Names::new(&format!("mtest-{}.", uuid::Uuid::new_v4().simple()))
-}
-
-/// The value of one series of `registry` (0 when absent).
-fn value(registry: &prometheus::Registry, series: &str) -> f64 {
-    telemetry::metrics::render(registry)
-        .lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-        .map(|v| v.trim().parse().expect("a number"))
-        .unwrap_or(0.0)
-}
-
-/// Waits until `done` holds.
-async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
-    let deadline = Instant::now() + WAIT;
-    while !done() {
-        assert!(Instant::now() < deadline, "timed out waiting for {what}");
-        tokio::time::sleep(Duration::from_millis(20)).await;
-    }
-}
-
-/// Deletes the queues and exchanges of `names`.
-async fn delete_topology(names: &Names) {
-    let connection = messaging::connect(&amqp_url(), "messaging test cleanup")
-        .await
-        .expect("broker");
-    let channel = connection.create_channel().await.expect("channel");
-    for q in [&names.queue, &names.retry_queue, &names.dead_letter_queue] {
-        let _ = channel
-            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-            .await;
-    }
-    for e in [&names.exchange, &names.dead_letter_exchange] {
-        let _ = channel
-            .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
-            .await;
-    }
-    let _ = connection.close(200, "done".into()).await;
-}
+mod support;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn publisher_errors_are_counted_by_reason() {
@@ -161,39 +117,12 @@ impl Handler for Accepts {
     }
 }
 
-fn consumer_config(url: String, names: &Names) -> ConsumerConfig {
-    ConsumerConfig {
-        url,
-        names: names.clone(),
-        app_id: "messaging-test".into(),
-        prefetch: 4,
-        max_attempts: 3,
-        retry_backoff: Duration::from_millis(10),
-        drain_timeout: Duration::from_secs(2),
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_undecodable_message_is_counted_once_and_dead_lettered() {
     // Arrange
     let names = fresh_names();
-    let registry = prometheus::Registry::new();
-    let handle = ConsumerHandle::new();
-    let shutdown = CancellationToken::new();
-    let consumer = tokio::spawn(run_consumer(
-        consumer_config(amqp_url(), &names),
-        Arc::new(Accepts),
-        ConsumerMetrics::new(&registry),
-        handle.clone(),
-        shutdown.clone(),
-    ));
-    wait_until("the consumer", || handle.is_consuming()).await;
-    let series = |name: &str, label: &str| {
-        value(
-            &registry,
-            &format!("{name}{{{label},queue=\"{}\"}}", names.queue),
-        )
-    };
+    let consumer = Consumer::spawn(consumer_config(amqp_url(), &names), Arc::new(Accepts));
+    wait_until("the consumer", || consumer.handle.is_consuming()).await;
 
     // Act
     let connection = messaging::connect(&amqp_url(), "messaging test")
@@ -219,27 +148,17 @@ async fn an_undecodable_message_is_counted_once_and_dead_lettered() {
             .expect("confirm");
     }
     wait_until("both deliveries", || {
-        series("amqp_messages_consumed_total", "outcome=\"acked\"") == 1.0
-            && series("amqp_messages_consumed_total", "outcome=\"dead_lettered\"") == 1.0
+        consumer.consumed(&names.queue, "acked") == 1.0
+            && consumer.consumed(&names.queue, "dead_lettered") == 1.0
     })
     .await;
 
     // Assert
-    let errors = |reason: &str| {
-        value(
-            &registry,
-            &format!(
-                "amqp_consumer_errors_total{{queue=\"{}\",reason=\"{reason}\"}}",
-                names.queue
-            ),
-        )
-    };
-    assert_eq!(errors("undecodable"), 1.0);
-    assert_eq!(errors("handler_failed"), 0.0);
-    assert_eq!(errors("republish_unconfirmed"), 0.0);
+    assert_eq!(consumer.errors(&names.queue, "undecodable"), 1.0);
+    assert_eq!(consumer.errors(&names.queue, "handler_failed"), 0.0);
+    assert_eq!(consumer.errors(&names.queue, "republish_unconfirmed"), 0.0);
     let _ = connection.close(200, "done".into()).await;
-    shutdown.cancel();
-    let _ = tokio::time::timeout(WAIT, consumer).await;
+    let _ = consumer.stop().await;
     delete_topology(&names).await;
 }
 
@@ -250,36 +169,22 @@ async fn an_unreachable_broker_is_counted_as_connect_failed() {
     let port = listener.local_addr().expect("address").port();
     drop(listener);
     let names = fresh_names();
-    let registry = prometheus::Registry::new();
-    let handle = ConsumerHandle::new();
-    let shutdown = CancellationToken::new();
 
     // Act
-    let consumer = tokio::spawn(run_consumer(
+    let consumer = Consumer::spawn(
         consumer_config(format!("amqp://guest:guest@127.0.0.1:{port}/%2f"), &names),
         Arc::new(Accepts),
-        ConsumerMetrics::new(&registry),
-        handle.clone(),
-        shutdown.clone(),
-    ));
-    let connect_failed = format!(
-        "amqp_consumer_errors_total{{queue=\"{}\",reason=\"connect_failed\"}}",
-        names.queue
     );
     wait_until("two failed connection attempts", || {
-        value(&registry, &connect_failed) >= 2.0
+        consumer.errors(&names.queue, "connect_failed") >= 2.0
     })
     .await;
 
     // Assert: the other reasons stayed at zero, and nothing pretends to consume.
-    assert!(!handle.is_consuming());
-    let declare_failed = format!(
-        "amqp_consumer_errors_total{{queue=\"{}\",reason=\"declare_failed\"}}",
-        names.queue
-    );
-    assert_eq!(value(&registry, &declare_failed), 0.0);
-    shutdown.cancel();
-    tokio::time::timeout(WAIT, consumer)
+    assert!(!consumer.handle.is_consuming());
+    assert_eq!(consumer.errors(&names.queue, "declare_failed"), 0.0);
+    consumer
+        .stop()
         .await
         .expect("the consumer stops while waiting for the broker")
         .expect("no panic");

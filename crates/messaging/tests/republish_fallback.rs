@@ -7,25 +7,16 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::{Duration, Instant};
 
 use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
+    BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
 };
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
-use messaging::{
-    ConsumerConfig, ConsumerHandle, ConsumerMetrics, Delivery, HandleError, Handler, Names,
-    run_consumer,
-};
-use tokio_util::sync::CancellationToken;
+use messaging::{ConsumerConfig, Delivery, HandleError, Handler, Names};
+use support::{Consumer, amqp_url, consumer_config, delete_topology, fresh_names, wait_until};
 
-const WAIT: Duration = Duration::from_secs(20);
-
-fn amqp_url() -> String {
-    std::env::var("AMQP_URL").unwrap_or_else(|_| "amqp://guest:guest@127.0.0.1:5672/%2f".into())
-}
+mod support;
 
 /// A handler whose mail server always says no, counting the deliveries it saw.
 #[derive(Default)]
@@ -50,10 +41,8 @@ impl Handler for AlwaysFails {
 /// One consumer on a private topology, and a side connection to break and inspect it.
 struct Fixture {
     names: Names,
-    registry: prometheus::Registry,
     handler: Arc<AlwaysFails>,
-    shutdown: CancellationToken,
-    consumer: tokio::task::JoinHandle<()>,
+    consumer: Consumer,
     connection: Connection,
     channel: Channel,
 }
@@ -61,32 +50,20 @@ struct Fixture {
 impl Fixture {
     /// Starts consuming a fresh prefixed topology and waits until the consumer is registered.
     async fn start(max_attempts: u32) -> Self {
-        let names = Names::new(&format!("mtest-{}.", uuid::Uuid::new_v4().simple()));
-        let registry = prometheus::Registry::new();
-        let metrics = ConsumerMetrics::new(&registry);
+        let names = fresh_names();
         let handler = Arc::new(AlwaysFails::default());
-        let handle = ConsumerHandle::new();
-        let shutdown = CancellationToken::new();
-        let consumer = tokio::spawn(run_consumer(
+        let consumer = Consumer::spawn(
             ConsumerConfig {
-                url: amqp_url(),
-                names: names.clone(),
-                app_id: "messaging-test".into(),
                 prefetch: 1,
                 max_attempts,
-                retry_backoff: Duration::from_millis(10),
-                drain_timeout: Duration::from_secs(2),
+                ..consumer_config(amqp_url(), &names)
             },
             handler.clone(),
-            metrics,
-            handle.clone(),
-            shutdown.clone(),
-        ));
-        let deadline = Instant::now() + WAIT;
-        while !handle.is_consuming() {
-            assert!(Instant::now() < deadline, "the consumer never registered");
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+        );
+        wait_until("the consumer to register", || {
+            consumer.handle.is_consuming()
+        })
+        .await;
         let connection = messaging::connect(&amqp_url(), "messaging test")
             .await
             .expect("RabbitMQ on AMQP_URL (scripts/ensure-broker.sh starts it)");
@@ -97,9 +74,7 @@ impl Fixture {
             .expect("confirms");
         Self {
             names,
-            registry,
             handler,
-            shutdown,
             consumer,
             connection,
             channel,
@@ -135,45 +110,25 @@ impl Fixture {
 
     /// Waits until the handler has seen `n` deliveries.
     async fn wait_for_deliveries(&self, n: u32) {
-        let deadline = Instant::now() + WAIT;
-        while self.handler.deliveries.load(Ordering::SeqCst) < n {
-            assert!(
-                Instant::now() < deadline,
-                "only {} deliveries",
-                self.handler.deliveries.load(Ordering::SeqCst)
-            );
-            tokio::time::sleep(Duration::from_millis(10)).await;
-        }
+        wait_until(&format!("{n} deliveries"), || {
+            self.handler.deliveries.load(Ordering::SeqCst) >= n
+        })
+        .await;
     }
 
     /// The value of `amqp_messages_consumed_total{queue, outcome}` (0 when absent).
     fn consumed(&self, outcome: &str) -> f64 {
-        self.value(&format!(
-            "amqp_messages_consumed_total{{outcome=\"{outcome}\",queue=\"{}\"}}",
-            self.names.queue
-        ))
+        self.consumer.consumed(&self.names.queue, outcome)
     }
 
     /// The value of `amqp_consumer_errors_total{queue, reason}` (0 when absent).
     fn errors(&self, reason: &str) -> f64 {
-        self.value(&format!(
-            "amqp_consumer_errors_total{{queue=\"{}\",reason=\"{reason}\"}}",
-            self.names.queue
-        ))
-    }
-
-    fn value(&self, series: &str) -> f64 {
-        telemetry::metrics::render(&self.registry)
-            .lines()
-            .find_map(|l| l.strip_prefix(series)?.strip_prefix(' '))
-            .map(|v| v.trim().parse().expect("a number"))
-            .unwrap_or(0.0)
+        self.consumer.errors(&self.names.queue, reason)
     }
 
     /// Stops the consumer, then returns how many messages wait in the main queue.
     async fn stop_and_count_queue(self) -> u32 {
-        self.shutdown.cancel();
-        let _ = tokio::time::timeout(WAIT, self.consumer).await;
+        let _ = self.consumer.stop().await;
         let depth = self
             .channel
             .queue_declare(
@@ -187,41 +142,35 @@ impl Fixture {
             .await
             .expect("passive queue.declare")
             .message_count();
-        let names = &self.names;
-        for q in [&names.queue, &names.retry_queue, &names.dead_letter_queue] {
-            let _ = self
-                .channel
-                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                .await;
-        }
-        for e in [&names.exchange, &names.dead_letter_exchange] {
-            let _ = self
-                .channel
-                .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
-                .await;
-        }
         let _ = self.connection.close(200, "done".into()).await;
+        delete_topology(&self.names).await;
         depth
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_that_cannot_be_republished_is_counted_as_requeued_not_retried() {
-    // Arrange: three attempts allowed, and no retry queue to republish to.
-    let fixture = Fixture::start(3).await;
-    let retry_queue = fixture.names.retry_queue.clone();
-    fixture.delete_queue(&retry_queue).await;
+/// Fails every attempt of one message while the queue of `copy_queue` (the retry queue, or the
+/// one behind the dead-letter exchange) is missing, and checks that the consumer reports the
+/// delivery as requeued, never as `lost_outcome`, and keeps the message.
+async fn unroutable_copies_are_requeued(
+    max_attempts: u32,
+    copy_queue: fn(&Names) -> &String,
+    lost_outcome: &str,
+) {
+    // Arrange
+    let fixture = Fixture::start(max_attempts).await;
+    let queue = copy_queue(&fixture.names).clone();
+    fixture.delete_queue(&queue).await;
 
-    // Act: the first attempt fails; its retry copy comes back unroutable, so the delivery
-    // goes back on the queue and is attempted again.
+    // Act: the attempt fails; its copy comes back unroutable, so the delivery goes back on the
+    // queue and is attempted again.
     fixture.publish().await;
     fixture.wait_for_deliveries(3).await;
 
-    // Assert: nothing was retried, and the counters say so.
+    // Assert: no copy reached `queue`, and the counters say so.
     assert_eq!(
-        fixture.consumed("retried"),
+        fixture.consumed(lost_outcome),
         0.0,
-        "no copy reached the retry queue"
+        "no copy reached {queue}"
     );
     assert!(fixture.consumed("requeued") >= 2.0);
     assert!(fixture.errors("republish_unconfirmed") >= 2.0);
@@ -234,30 +183,14 @@ async fn a_retry_that_cannot_be_republished_is_counted_as_requeued_not_retried()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_that_cannot_be_republished_is_counted_as_requeued_not_retried() {
+    // Three attempts allowed, and no retry queue to republish to.
+    unroutable_copies_are_requeued(3, |names| &names.retry_queue, "retried").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_dead_letter_that_cannot_be_republished_is_counted_as_requeued_not_dead_lettered() {
-    // Arrange: one attempt allowed, and no queue behind the dead-letter exchange.
-    let fixture = Fixture::start(1).await;
-    let dead_letter_queue = fixture.names.dead_letter_queue.clone();
-    fixture.delete_queue(&dead_letter_queue).await;
-
-    // Act: the only attempt fails; its dead-letter copy comes back unroutable, so the delivery
-    // goes back on the queue and is attempted again.
-    fixture.publish().await;
-    fixture.wait_for_deliveries(3).await;
-
-    // Assert: nothing was dead-lettered (EmailDeadLetters must stay silent), and the counters
-    // say so.
-    assert_eq!(
-        fixture.consumed("dead_lettered"),
-        0.0,
-        "no copy reached the dead-letter queue"
-    );
-    assert!(fixture.consumed("requeued") >= 2.0);
-    assert!(fixture.errors("republish_unconfirmed") >= 2.0);
-    assert!(fixture.errors("handler_failed") >= fixture.errors("republish_unconfirmed"));
-    assert_eq!(
-        fixture.stop_and_count_queue().await,
-        1,
-        "the message is kept"
-    );
+    // One attempt allowed, and no queue behind the dead-letter exchange (EmailDeadLetters must
+    // stay silent).
+    unroutable_copies_are_requeued(1, |names| &names.dead_letter_queue, "dead_lettered").await;
 }
