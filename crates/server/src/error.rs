@@ -262,43 +262,23 @@ mod tests {
         a: u32,
     }
 
+    /// Parses `body` sent without a `Content-Type`, under the error code `x`.
+    fn parse(body: &'static [u8]) -> Result<Option<T>, ApiError> {
+        parse_json::<T>(&http::HeaderMap::new(), Ok(Bytes::from_static(body)), "x")
+    }
+
     #[test]
     fn classifies_body_errors() {
-        assert!(
-            parse_json::<T>(&http::HeaderMap::new(), Ok(Bytes::from_static(b"  ")), "x")
-                .unwrap()
-                .is_none()
-        );
-        let e = parse_json::<T>(&http::HeaderMap::new(), Ok(Bytes::from_static(b"{")), "x")
-            .unwrap_err();
+        assert!(parse(b"  ").unwrap().is_none());
+        let e = parse(b"{").unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        let e = parse_json::<T>(
-            &http::HeaderMap::new(),
-            Ok(Bytes::from_static(b"{\"a\":-1}")),
-            "x",
-        )
-        .unwrap_err();
+        let e = parse(b"{\"a\":-1}").unwrap_err();
         assert_eq!(e.status, StatusCode::UNPROCESSABLE_ENTITY);
         assert!(e.message.starts_with("a: "), "{}", e.message);
         assert_eq!(e.code, "x");
-        let e = parse_json::<T>(
-            &http::HeaderMap::new(),
-            Ok(Bytes::from_static(b"{\"a\":1} trailing")),
-            "x",
-        )
-        .unwrap_err();
+        let e = parse(b"{\"a\":1} trailing").unwrap_err();
         assert_eq!(e.status, StatusCode::BAD_REQUEST);
-        assert_eq!(
-            parse_json::<T>(
-                &http::HeaderMap::new(),
-                Ok(Bytes::from_static(b"{\"a\":1}")),
-                "x"
-            )
-            .unwrap()
-            .unwrap()
-            .a,
-            1
-        );
+        assert_eq!(parse(b"{\"a\":1}").unwrap().unwrap().a, 1);
     }
 
     #[test]
