@@ -3,6 +3,7 @@
 use std::path::PathBuf;
 use std::time::Duration;
 
+use server::admin::Simulation;
 use server::{ConfigError, Env};
 
 /// Everything email-service reads at start-up.
@@ -10,14 +11,11 @@ use server::{ConfigError, Env};
 pub struct Config {
     /// `BIND_ADDR` (default `127.0.0.1:3002`) and the `HTTP_*_TIMEOUT_MS` limits.
     pub listen: server::Listen,
-    /// `AMQP_URL`.
-    pub amqp_url: String,
-    /// `AMQP_PREFIX`.
-    pub amqp_prefix: String,
-    /// `EMAIL_LATENCY_MS`: simulated sending time.
-    pub latency: Duration,
-    /// `EMAIL_FAILURE_RATE` (0..1): share of send attempts that fail.
-    pub failure_rate: f64,
+    /// `AMQP_URL` and `AMQP_PREFIX`.
+    pub amqp: server::Amqp,
+    /// `EMAIL_FAILURE_RATE` (0..1): share of send attempts that fail; `EMAIL_LATENCY_MS`:
+    /// simulated sending time.
+    pub simulation: Simulation,
     /// `EMAIL_MAX_ATTEMPTS` (default 3): attempts before dead-lettering.
     pub max_attempts: u32,
     /// `EMAIL_PREFETCH` (default 32): deliveries in flight.
@@ -38,10 +36,8 @@ impl Config {
         let log_dir = env.string("LOG_DIR", "./logs");
         Ok(Self {
             listen: server::Listen::from_env(env, 3002)?,
-            amqp_url: env.string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-            amqp_prefix: env.string("AMQP_PREFIX", ""),
-            latency: env.millis("EMAIL_LATENCY_MS", 0)?,
-            failure_rate: env.rate("EMAIL_FAILURE_RATE", 0.0)?,
+            amqp: server::Amqp::from_env(env),
+            simulation: Simulation::from_env(env, "EMAIL_FAILURE_RATE", "EMAIL_LATENCY_MS")?,
             max_attempts: env.at_least("EMAIL_MAX_ATTEMPTS", 3, 1)?,
             prefetch: env.at_least("EMAIL_PREFETCH", 32, 1)?,
             retry_backoff: env.millis("EMAIL_RETRY_BACKOFF_MS", 500)?,

@@ -1,20 +1,18 @@
 //! Fault knobs, changeable at run time through `GET`/`PUT /admin/faults`.
 
 use serde::{Deserialize, Serialize};
-use server::admin::{Knobs, check_latency, check_rate};
+use server::admin::{Knobs, Simulation};
 use server::error::ApiError;
 
 /// The simulated faults of email-service.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Faults {
-    /// Share of send attempts that fail (0..1).
-    pub failure_rate: f64,
-    /// Added sending time in milliseconds.
-    pub latency_ms: u64,
+    /// Share of send attempts that fail (0..1) and added sending time.
+    #[serde(flatten)]
+    pub simulation: Simulation,
     /// When true the consumer is cancelled and messages wait in the queue.
     pub paused: bool,
     /// The next this-many send attempts fail, whatever the rate (deterministic retries).
-    #[serde(default)]
     pub fail_next: u32,
 }
 
@@ -32,20 +30,10 @@ impl Knobs for Faults {
     type Update = FaultsUpdate;
 
     fn apply(&mut self, update: FaultsUpdate) -> Result<(), ApiError> {
-        let mut next = *self;
-        if let Some(rate) = update.failure_rate {
-            next.failure_rate = check_rate("failure_rate", rate)?;
-        }
-        if let Some(ms) = update.latency_ms {
-            next.latency_ms = check_latency("latency_ms", ms)?;
-        }
-        if let Some(paused) = update.paused {
-            next.paused = paused;
-        }
-        if let Some(n) = update.fail_next {
-            next.fail_next = n;
-        }
-        *self = next;
+        self.simulation
+            .apply(update.failure_rate, update.latency_ms)?;
+        self.paused = update.paused.unwrap_or(self.paused);
+        self.fail_next = update.fail_next.unwrap_or(self.fail_next);
         Ok(())
     }
 }

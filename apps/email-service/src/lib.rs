@@ -15,4 +15,4 @@ mod startup;
 
 pub use config::Config;
 pub use faults::{Faults, FaultsUpdate};
-pub use startup::Application;
+pub use startup::{Application, EmailService};

@@ -1,33 +1,26 @@
-//! The metrics of email-service, in its own registry.
+//! The metrics of email-service, in the registry its server serves (beside the HTTP metrics).
 
 use prometheus::{IntCounterVec, Registry};
-use telemetry::http::HttpMetrics;
 
-/// Every metric email-service serves on `/metrics`.
+/// Every metric of email-service's own.
 #[derive(Clone)]
 pub(crate) struct Metrics {
-    pub(crate) registry: Registry,
-    pub(crate) http: HttpMetrics,
     pub(crate) consumer: messaging::ConsumerMetrics,
     /// `emails_sent_total{status}`.
     pub(crate) emails: IntCounterVec,
 }
 
 impl Metrics {
-    pub(crate) fn new() -> Self {
-        let registry = telemetry::metrics::registry();
-        let emails = telemetry::metrics::counter_vec(
-            &registry,
-            "emails_sent_total",
-            "Confirmation e-mails, by status (sent, failed attempts).",
-            "status",
-            &["sent", "failed"],
-        );
+    pub(crate) fn new(registry: &Registry) -> Self {
         Self {
-            http: HttpMetrics::new(&registry),
-            consumer: messaging::ConsumerMetrics::new(&registry),
-            emails,
-            registry,
+            consumer: messaging::ConsumerMetrics::new(registry),
+            emails: telemetry::metrics::counter_vec(
+                registry,
+                "emails_sent_total",
+                "Confirmation e-mails, by status (sent, failed attempts).",
+                "status",
+                &["sent", "failed"],
+            ),
         }
     }
 }

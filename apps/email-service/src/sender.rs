@@ -1,7 +1,6 @@
 //! The handler of each payment event: send the confirmation once, under a `send email` span.
 
 use std::sync::{Arc, RwLock};
-use std::time::Duration;
 
 use messaging::{Delivery, HandleError, Handler};
 use orders::{DecodeError, PaymentEvent, PaymentEventType};
@@ -73,12 +72,9 @@ impl Sender {
             faults.fail_next = faults.fail_next.saturating_sub(1);
             (*faults, forced)
         };
-        if faults.latency_ms > 0 {
-            tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
-        }
-        if forced_failure
-            || (faults.failure_rate > 0.0 && rand::random::<f64>() < faults.failure_rate)
-        {
+        faults.simulation.delay().await;
+        let failure_rate = faults.simulation.failure_rate;
+        if forced_failure || (failure_rate > 0.0 && rand::random::<f64>() < failure_rate) {
             tracing::Span::current().record("otel.status_code", "ERROR");
             self.metrics.emails.with_label_values(&["failed"]).inc();
             tracing::error!(order_id = %event.order_id, attempt = delivery.attempt, "mail server refused the message (simulated)");

@@ -1,10 +1,11 @@
-//! Building and running the service.
+//! Building the service: a consumer behind a small admin HTTP server.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use axum::Router;
 use messaging::{ConsumerConfig, ConsumerHandle};
+use prometheus::Registry;
 use server::{Env, Stop};
 
 use crate::config::Config;
@@ -14,13 +15,14 @@ use crate::outbox::Outbox;
 use crate::routes::{AppState, router};
 use crate::sender::Sender;
 
-/// A bound, running email-service: the consumer starts in `build` and connects in the background.
-pub struct Application {
-    listener: server::Listener,
-    state: AppState,
-}
+/// email-service as a [`server::HttpApp`]: its admin server is its one listener.
+#[derive(Debug)]
+pub struct EmailService;
 
-impl server::Service for Application {
+/// A bound, running email-service: the consumer starts in `build` and connects in the background.
+pub type Application = server::HttpServer<EmailService>;
+
+impl server::HttpApp for EmailService {
     const NAME: &'static str = "email-service";
     type Config = Config;
 
@@ -28,30 +30,33 @@ impl server::Service for Application {
         Config::from_env(env)
     }
 
-    /// Binds the admin listener, opens the outbox and starts consuming (retrying with backoff
-    /// until the broker answers; the service is not ready until then). The consumer stops with
-    /// intake and is joined at the stop, after its in-flight deliveries are acked.
-    async fn build(config: Config, stop: &Stop) -> anyhow::Result<Self> {
-        let listener = config.listen.bind(stop).await?;
-        let metrics = Metrics::new();
+    fn listen(config: &Config) -> server::Listen {
+        config.listen
+    }
+
+    /// Opens the outbox and starts consuming (retrying with backoff until the broker answers;
+    /// the service is not ready until then). The consumer stops with intake and is joined at
+    /// the stop, after its in-flight deliveries are acked.
+    async fn routes(config: Config, registry: &Registry, stop: &Stop) -> anyhow::Result<Router> {
+        let metrics = Metrics::new(registry);
         let faults = Arc::new(RwLock::new(Faults {
-            failure_rate: config.failure_rate,
-            latency_ms: config.latency.as_millis() as u64,
+            simulation: config.simulation,
             paused: false,
             fail_next: 0,
         }));
         let outbox = Outbox::open(&config.outbox)?;
+        let consumer_metrics = metrics.consumer.clone();
         let sender = Arc::new(Sender {
             outbox,
             faults: faults.clone(),
-            metrics: metrics.clone(),
+            metrics,
         });
         let handle = ConsumerHandle::new();
         stop.spawn(messaging::run_consumer(
             ConsumerConfig {
-                url: config.amqp_url.clone(),
-                names: messaging::Names::new(&config.amqp_prefix),
-                app_id: config.service_name.clone(),
+                url: config.amqp.url,
+                names: messaging::Names::new(&config.amqp.prefix),
+                app_id: config.service_name,
                 prefetch: config.prefetch,
                 max_attempts: config.max_attempts,
                 retry_backoff: config.retry_backoff,
@@ -59,29 +64,15 @@ impl server::Service for Application {
                 drain_timeout: server::stop::STOP_DEADLINE - Duration::from_secs(1),
             },
             sender,
-            metrics.consumer.clone(),
+            consumer_metrics,
             handle.clone(),
             stop.intake_token(),
         ));
         let state = AppState {
             consumer: handle,
             faults,
-            metrics,
-            admin_token: config.admin_token.clone().map(Arc::from),
+            admin_token: config.admin_token.map(Arc::from),
         };
-        Ok(Self { listener, state })
-    }
-
-    /// Serves the admin routes until the stop.
-    async fn run(self) -> anyhow::Result<()> {
-        self.listener.serve(router(self.state)).await;
-        Ok(())
-    }
-}
-
-impl Application {
-    /// Returns the bound admin address (port 0 resolved).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr()
+        Ok(router(state, registry))
     }
 }

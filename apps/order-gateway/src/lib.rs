@@ -11,4 +11,4 @@ mod startup;
 
 pub use config::Config;
 pub use order::{OrderItem, OrderRequest};
-pub use startup::Application;
+pub use startup::{Application, OrderGateway};

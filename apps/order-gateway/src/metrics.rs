@@ -1,31 +1,24 @@
-//! The metrics of order-gateway, in its own registry.
+//! The metrics of order-gateway, in the registry its server serves (beside the HTTP metrics).
 
 use prometheus::{IntCounterVec, Registry};
-use telemetry::http::HttpMetrics;
 
-/// Every metric order-gateway serves on `/metrics`.
+/// Every metric of order-gateway's own.
 #[derive(Clone)]
 pub(crate) struct Metrics {
-    pub(crate) registry: Registry,
-    pub(crate) http: HttpMetrics,
     /// `orders_created_total{status}`.
     pub(crate) orders: IntCounterVec,
 }
 
 impl Metrics {
-    pub(crate) fn new() -> Self {
-        let registry = telemetry::metrics::registry();
-        let orders = telemetry::metrics::counter_vec(
-            &registry,
-            "orders_created_total",
-            "Orders placed, by outcome (confirmed, payment_declined, failed).",
-            "status",
-            &["confirmed", "payment_declined", "failed"],
-        );
+    pub(crate) fn new(registry: &Registry) -> Self {
         Self {
-            http: HttpMetrics::new(&registry),
-            orders,
-            registry,
+            orders: telemetry::metrics::counter_vec(
+                registry,
+                "orders_created_total",
+                "Orders placed, by outcome (confirmed, payment_declined, failed).",
+                "status",
+                &["confirmed", "payment_declined", "failed"],
+            ),
         }
     }
 }

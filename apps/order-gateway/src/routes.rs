@@ -11,6 +11,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use axum::{Json, Router};
 use orders::{PaymentAnswer, PaymentRequest, PaymentStatus};
+use prometheus::Registry;
 use serde_json::json;
 use server::error::{ApiError, BODY_LIMIT, parse_json};
 use telemetry::{BaggageExt, KeyValue, OpenTelemetrySpanExt};
@@ -26,18 +27,18 @@ pub(crate) struct AppState {
     pub(crate) metrics: Metrics,
 }
 
-pub(crate) fn router(state: AppState) -> Router {
+/// The routes; `registry` is what `/metrics` serves.
+pub(crate) fn router(state: AppState, registry: &Registry) -> Router {
     let readiness = {
         let client = state.client.clone();
         let url: Arc<str> = Arc::from(format!("{}/health", state.payment_url));
         move || payment_reachable(client.clone(), url.clone())
     };
-    let routes = Router::new()
+    Router::new()
         .route("/create-order", post(create_order))
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
-        .with_state(state.clone())
-        .merge(server::probes(state.metrics.registry.clone(), readiness));
-    server::router(routes, state.metrics.http.clone())
+        .with_state(state)
+        .merge(server::probes(registry.clone(), readiness))
 }
 
 /// Namespace of order ids derived from a client's `Idempotency-Key` (UUIDv5).

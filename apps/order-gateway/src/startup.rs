@@ -1,22 +1,24 @@
-//! Building and running the service.
+//! Building the service.
 
-use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+use axum::Router;
+use prometheus::Registry;
 use server::{Env, Stop};
 
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::routes::{AppState, router};
 
-/// A bound, ready-to-run order-gateway.
-pub struct Application {
-    listener: server::Listener,
-    state: AppState,
-}
+/// order-gateway as a [`server::HttpApp`].
+#[derive(Debug)]
+pub struct OrderGateway;
 
-impl server::Service for Application {
+/// A bound, ready-to-run order-gateway.
+pub type Application = server::HttpServer<OrderGateway>;
+
+impl server::HttpApp for OrderGateway {
     const NAME: &'static str = "order-gateway";
     type Config = Config;
 
@@ -24,9 +26,12 @@ impl server::Service for Application {
         Config::from_env(env)
     }
 
-    /// Binds the listener and builds the payment client.
-    async fn build(config: Config, stop: &Stop) -> anyhow::Result<Self> {
-        let listener = config.listen.bind(stop).await?;
+    fn listen(config: &Config) -> server::Listen {
+        config.listen
+    }
+
+    /// Builds the payment client.
+    async fn routes(config: Config, registry: &Registry, _stop: &Stop) -> anyhow::Result<Router> {
         let client = reqwest::Client::builder()
             .timeout(config.payment_timeout)
             .connect_timeout(config.payment_timeout.min(Duration::from_secs(2)))
@@ -39,21 +44,8 @@ impl server::Service for Application {
         let state = AppState {
             client,
             payment_url: Arc::from(config.payment_url.as_str()),
-            metrics: Metrics::new(),
+            metrics: Metrics::new(registry),
         };
-        Ok(Self { listener, state })
-    }
-
-    /// Serves until the stop, then lets in-flight orders finish.
-    async fn run(self) -> anyhow::Result<()> {
-        self.listener.serve(router(self.state)).await;
-        Ok(())
-    }
-}
-
-impl Application {
-    /// Returns the bound address (port 0 resolved).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr()
+        Ok(router(state, registry))
     }
 }

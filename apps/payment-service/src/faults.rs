@@ -1,17 +1,15 @@
 //! Fault knobs, changeable at run time through `GET`/`PUT /admin/faults`.
 
 use serde::{Deserialize, Serialize};
-use server::admin::{Knobs, check_latency, check_rate};
+use server::admin::{Knobs, Simulation};
 use server::error::ApiError;
 
 /// The simulated faults of payment-service.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
 pub struct Faults {
-    /// Share of payments declined (0..1).
-    pub failure_rate: f64,
-    /// Added processing time in milliseconds.
-    pub latency_ms: u64,
+    /// Share of payments declined (0..1) and added processing time.
+    #[serde(flatten)]
+    pub simulation: Simulation,
     /// When true every payment answers 503 at once.
     pub unavailable: bool,
 }
@@ -29,17 +27,9 @@ impl Knobs for Faults {
     type Update = FaultsUpdate;
 
     fn apply(&mut self, update: FaultsUpdate) -> Result<(), ApiError> {
-        let mut next = *self;
-        if let Some(rate) = update.failure_rate {
-            next.failure_rate = check_rate("failure_rate", rate)?;
-        }
-        if let Some(ms) = update.latency_ms {
-            next.latency_ms = check_latency("latency_ms", ms)?;
-        }
-        if let Some(unavailable) = update.unavailable {
-            next.unavailable = unavailable;
-        }
-        *self = next;
+        self.simulation
+            .apply(update.failure_rate, update.latency_ms)?;
+        self.unavailable = update.unavailable.unwrap_or(self.unavailable);
         Ok(())
     }
 }

@@ -13,4 +13,4 @@ mod startup;
 
 pub use config::Config;
 pub use faults::{Faults, FaultsUpdate};
-pub use startup::Application;
+pub use startup::{Application, PaymentService};

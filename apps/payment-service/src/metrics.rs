@@ -1,33 +1,26 @@
-//! The metrics of payment-service, in its own registry.
+//! The metrics of payment-service, in the registry its server serves (beside the HTTP metrics).
 
 use prometheus::{IntCounterVec, Registry};
-use telemetry::http::HttpMetrics;
 
-/// Every metric payment-service serves on `/metrics`.
+/// Every metric of payment-service's own.
 #[derive(Clone)]
 pub(crate) struct Metrics {
-    pub(crate) registry: Registry,
-    pub(crate) http: HttpMetrics,
     pub(crate) publisher: messaging::PublisherMetrics,
     /// `payment_processed_total{status}`.
     pub(crate) processed: IntCounterVec,
 }
 
 impl Metrics {
-    pub(crate) fn new() -> Self {
-        let registry = telemetry::metrics::registry();
-        let processed = telemetry::metrics::counter_vec(
-            &registry,
-            "payment_processed_total",
-            "Payments processed and confirmed by the broker, by status (succeeded, declined).",
-            "status",
-            &["succeeded", "declined"],
-        );
+    pub(crate) fn new(registry: &Registry) -> Self {
         Self {
-            http: HttpMetrics::new(&registry),
-            publisher: messaging::PublisherMetrics::new(&registry),
-            processed,
-            registry,
+            publisher: messaging::PublisherMetrics::new(registry),
+            processed: telemetry::metrics::counter_vec(
+                registry,
+                "payment_processed_total",
+                "Payments processed and confirmed by the broker, by status (succeeded, declined).",
+                "status",
+                &["succeeded", "declined"],
+            ),
         }
     }
 }

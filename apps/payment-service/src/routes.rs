@@ -2,7 +2,6 @@
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, RwLock};
-use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::rejection::BytesRejection;
@@ -13,6 +12,7 @@ use axum::routing::post;
 use axum::{Json, Router};
 use messaging::{OutgoingMessage, Publisher};
 use orders::{PaymentAnswer, PaymentEvent, PaymentEventType, PaymentRequest, PaymentStatus};
+use prometheus::Registry;
 use server::admin::faults_router;
 use server::error::{ApiError, BODY_LIMIT, parse_json};
 use telemetry::OpenTelemetrySpanExt;
@@ -35,21 +35,17 @@ pub(crate) struct AppState {
     pub(crate) admin_token: Option<Arc<str>>,
 }
 
-pub(crate) fn router(state: AppState) -> Router {
-    let routes = Router::new()
+/// The routes; `registry` is what `/metrics` serves.
+pub(crate) fn router(state: AppState, registry: &Registry) -> Router {
+    Router::new()
         .route("/process-payment", post(process_payment))
         .with_state(state.clone())
-        .merge(server::probes(state.metrics.registry.clone(), {
+        .merge(server::probes(registry.clone(), {
             let publisher = state.publisher.clone();
             move || broker_readiness(publisher.is_ready())
         }))
-        .merge(faults_router(
-            state.faults.clone(),
-            state.admin_token.clone(),
-            None,
-        ))
-        .layer(DefaultBodyLimit::max(BODY_LIMIT));
-    server::router(routes, state.metrics.http.clone())
+        .merge(faults_router(state.faults, state.admin_token, None))
+        .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
 /// 422 naming the field of the request that breaks a shared rule of [`orders::rules`].
@@ -181,13 +177,11 @@ async fn charge(
     request: &PaymentRequest,
     faults: Faults,
 ) -> Result<Charged, ApiError> {
-    if faults.latency_ms > 0 {
-        tokio::time::sleep(Duration::from_millis(faults.latency_ms)).await;
-    }
+    faults.simulation.delay().await;
     // Everything about a payment is a function of its order id: a retry after an unconfirmed
     // publish (the broker may still have kept the first event) gets the same outcome, the same
     // payment id and the same event id, so the consumer's outbox sends at most one e-mail.
-    let declined = declines(&request.order_id, faults.failure_rate);
+    let declined = declines(&request.order_id, faults.simulation.failure_rate);
     let event_type = if declined {
         PaymentEventType::Failed
     } else {

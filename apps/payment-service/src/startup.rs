@@ -1,8 +1,9 @@
-//! Building and running the service.
+//! Building the service.
 
-use std::net::SocketAddr;
 use std::sync::{Arc, RwLock};
 
+use axum::Router;
+use prometheus::Registry;
 use server::{Env, Stop};
 
 use crate::config::Config;
@@ -10,13 +11,14 @@ use crate::faults::Faults;
 use crate::metrics::Metrics;
 use crate::routes::{AppState, Idempotency, router};
 
-/// A bound, ready-to-run payment-service.
-pub struct Application {
-    listener: server::Listener,
-    state: AppState,
-}
+/// payment-service as a [`server::HttpApp`].
+#[derive(Debug)]
+pub struct PaymentService;
 
-impl server::Service for Application {
+/// A bound, ready-to-run payment-service.
+pub type Application = server::HttpServer<PaymentService>;
+
+impl server::HttpApp for PaymentService {
     const NAME: &'static str = "payment-service";
     type Config = Config;
 
@@ -24,17 +26,20 @@ impl server::Service for Application {
         Config::from_env(env)
     }
 
-    /// Binds the listener and starts the publisher, which connects in the background (so the
-    /// service starts, not ready, while the broker is down) and closes only after the last
-    /// requests have drained, so their events are still confirmed.
-    async fn build(config: Config, stop: &Stop) -> anyhow::Result<Self> {
-        let listener = config.listen.bind(stop).await?;
-        let metrics = Metrics::new();
+    fn listen(config: &Config) -> server::Listen {
+        config.listen
+    }
+
+    /// Starts the publisher, which connects in the background (so the service starts, not
+    /// ready, while the broker is down) and closes only after the last requests have drained,
+    /// so their events are still confirmed.
+    async fn routes(config: Config, registry: &Registry, stop: &Stop) -> anyhow::Result<Router> {
+        let metrics = Metrics::new(registry);
         let (publisher, supervisor) = messaging::Publisher::start(
             messaging::PublisherConfig {
-                url: config.amqp_url.clone(),
-                names: messaging::Names::new(&config.amqp_prefix),
-                app_id: config.service_name.clone(),
+                url: config.amqp.url,
+                names: messaging::Names::new(&config.amqp.prefix),
+                app_id: config.service_name,
                 confirm_timeout: config.confirm_timeout,
             },
             metrics.publisher.clone(),
@@ -47,26 +52,12 @@ impl server::Service for Application {
             publisher,
             metrics,
             faults: Arc::new(RwLock::new(Faults {
-                failure_rate: config.failure_rate,
-                latency_ms: config.latency.as_millis() as u64,
+                simulation: config.simulation,
                 unavailable: false,
             })),
             idempotency: Arc::new(Idempotency::default()),
-            admin_token: config.admin_token.clone().map(Arc::from),
+            admin_token: config.admin_token.map(Arc::from),
         };
-        Ok(Self { listener, state })
-    }
-
-    /// Serves until the stop, then lets in-flight requests finish with their events confirmed.
-    async fn run(self) -> anyhow::Result<()> {
-        self.listener.serve(router(self.state)).await;
-        Ok(())
-    }
-}
-
-impl Application {
-    /// Returns the bound address (port 0 resolved).
-    pub fn local_addr(&self) -> SocketAddr {
-        self.listener.local_addr()
+        Ok(router(state, registry))
     }
 }

@@ -1,7 +1,9 @@
 //! `GET`/`PUT /admin/faults`: run-time fault knobs, JSON in and out, validated, behind an
-//! optional bearer token. Each service declares its knobs ([`Knobs`]); the route is shared.
+//! optional bearer token. Each service declares its knobs ([`Knobs`]), the two every service
+//! has among them ([`Simulation`]); the route is shared.
 
 use std::sync::{Arc, RwLock};
+use std::time::Duration;
 
 use axum::body::Bytes;
 use axum::extract::State;
@@ -13,13 +15,15 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 
 use crate::error::{ApiError, check_bearer, parse_json};
+use crate::{ConfigError, Env};
 
 /// A service's fault knobs.
 pub trait Knobs: Serialize + Copy + Send + Sync + 'static {
     /// A partial update: the fields present change.
     type Update: DeserializeOwned + Send;
 
-    /// Applies `update` after validating every field; on error nothing changes.
+    /// Applies `update`, validating every field. The route applies it to a copy and keeps the
+    /// copy only on success, so on error nothing changes.
     fn apply(&mut self, update: Self::Update) -> Result<(), ApiError>;
 }
 
@@ -92,28 +96,96 @@ async fn put_faults<K: Knobs>(
     Ok(Json(next))
 }
 
+/// The knobs every service with simulated work has: how often the work fails and how long it
+/// takes. A service's knobs hold them under `#[serde(flatten)]`, so the JSON stays flat
+/// (`{"failure_rate", "latency_ms", ...}`). Their update fields stay in the service's own update
+/// struct: serde's `flatten` does not work with `deny_unknown_fields`, which the update needs.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize)]
+pub struct Simulation {
+    /// Share of attempts that fail (0..1).
+    pub failure_rate: f64,
+    /// Added time of each attempt, in milliseconds.
+    pub latency_ms: u64,
+}
+
+impl Simulation {
+    /// Reads the starting knobs: `latency_var` in milliseconds (default 0) and `rate_var`
+    /// (0..1, default 0).
+    pub fn from_env(
+        env: &Env,
+        rate_var: &'static str,
+        latency_var: &'static str,
+    ) -> Result<Self, ConfigError> {
+        let latency_ms = env.parse(latency_var, 0)?;
+        Ok(Self {
+            failure_rate: env.rate(rate_var, 0.0)?,
+            latency_ms,
+        })
+    }
+
+    /// Applies the `failure_rate` and `latency_ms` fields of an update, each checked first.
+    pub fn apply(
+        &mut self,
+        failure_rate: Option<f64>,
+        latency_ms: Option<u64>,
+    ) -> Result<(), ApiError> {
+        let failure_rate = failure_rate.map(check_rate).transpose()?;
+        let latency_ms = latency_ms.map(check_latency).transpose()?;
+        self.failure_rate = failure_rate.unwrap_or(self.failure_rate);
+        self.latency_ms = latency_ms.unwrap_or(self.latency_ms);
+        Ok(())
+    }
+
+    /// Waits the added latency, if any.
+    pub async fn delay(&self) {
+        if self.latency_ms > 0 {
+            tokio::time::sleep(Duration::from_millis(self.latency_ms)).await;
+        }
+    }
+}
+
 /// Checks a rate knob (0..1).
-pub fn check_rate(field: &str, value: f64) -> Result<f64, ApiError> {
+fn check_rate(value: f64) -> Result<f64, ApiError> {
     if (0.0..=1.0).contains(&value) {
         Ok(value)
     } else {
         Err(ApiError::invalid(
             "invalid_faults",
-            field,
+            "failure_rate",
             "must be between 0 and 1",
         ))
     }
 }
 
 /// Checks an added-latency knob (at most a minute).
-pub fn check_latency(field: &str, value: u64) -> Result<u64, ApiError> {
+fn check_latency(value: u64) -> Result<u64, ApiError> {
     if value <= 60_000 {
         Ok(value)
     } else {
         Err(ApiError::invalid(
             "invalid_faults",
-            field,
+            "latency_ms",
             "must be at most 60000",
         ))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn simulation_changes_nothing_when_a_field_is_invalid() {
+        let mut knobs = Simulation {
+            failure_rate: 0.5,
+            latency_ms: 10,
+        };
+        let error = knobs.apply(Some(0.1), Some(60_001)).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("latency_ms"));
+        let error = knobs.apply(Some(1.5), None).unwrap_err();
+        assert_eq!(error.field.as_deref(), Some("failure_rate"));
+        assert_eq!((knobs.failure_rate, knobs.latency_ms), (0.5, 10));
+        knobs.apply(None, Some(0)).unwrap();
+        assert_eq!((knobs.failure_rate, knobs.latency_ms), (0.5, 0));
     }
 }

@@ -192,6 +192,26 @@ impl Env {
     }
 }
 
+/// Where a server that uses RabbitMQ finds it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Amqp {
+    /// `AMQP_URL` (default the local broker as `guest`).
+    pub url: String,
+    /// `AMQP_PREFIX` (default none), in front of every exchange and queue name, so parallel
+    /// runs never share a queue.
+    pub prefix: String,
+}
+
+impl Amqp {
+    /// Reads `AMQP_URL` and `AMQP_PREFIX` from `env`.
+    pub fn from_env(env: &Env) -> Self {
+        Self {
+            url: env.string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+            prefix: env.string("AMQP_PREFIX", ""),
+        }
+    }
+}
+
 /// Parses `key1=value1,key2=value2` (values percent-decoded, as the specification asks).
 fn parse_resource_attributes(raw: &str) -> Result<Vec<(String, String)>, ConfigError> {
     const NAME: &str = "OTEL_RESOURCE_ATTRIBUTES";

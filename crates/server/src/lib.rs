@@ -7,7 +7,8 @@
 //! - [`stop`]: the stop contract: intake first, then in-flight work, then background tasks,
 //!   all joined within one deadline;
 //! - [`admin`]: the `/admin/faults` route of the services that take fault knobs;
-//! - [`Service`] and [`main`]: the whole life of a server process, so each `main.rs` is one call.
+//! - [`Service`] and [`main`]: the whole life of a server process, so each `main.rs` is one call;
+//! - [`HttpApp`] and [`HttpServer`]: the [`Service`] of a server of one HTTP listener.
 //!
 //! Telemetry itself (tracing, OTLP, JSON lines, propagation, metrics registries) stays in the
 //! `telemetry` crate; this crate only wires it into a process.
@@ -15,6 +16,7 @@
 pub mod admin;
 pub mod env;
 pub mod error;
+mod http_app;
 mod idle;
 pub mod serve;
 pub mod stop;
@@ -24,8 +26,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-pub use env::{ConfigError, Env};
+pub use env::{Amqp, ConfigError, Env};
 pub use error::ApiError;
+pub use http_app::{HttpApp, HttpServer};
 pub use serve::{Limits, Listen, Listener, Readiness, probes, router};
 pub use stop::Stop;
 
