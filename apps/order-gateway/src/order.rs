@@ -110,50 +110,37 @@ mod tests {
         assert_eq!(OrderRequest::sample().validate().unwrap(), 1999);
     }
 
+    /// The error of the sample order once `change` is made to it.
+    fn rejection(change: impl FnOnce(&mut OrderRequest)) -> ApiError {
+        let mut order = OrderRequest::sample();
+        change(&mut order);
+        order.validate().unwrap_err()
+    }
+
     #[test]
     fn each_invalid_field_is_named() {
-        let mut o = OrderRequest::sample();
-        o.items.clear();
-        assert!(o.validate().unwrap_err().message.starts_with("items"));
-        let mut o = OrderRequest::sample();
-        o.items = vec![item(0, 1)];
+        let message = |change: fn(&mut OrderRequest)| rejection(change).message;
+        assert!(message(|o| o.items.clear()).starts_with("items"));
+        assert!(message(|o| o.items = vec![item(0, 1)]).starts_with("items[0].quantity"));
         assert!(
-            o.validate()
-                .unwrap_err()
-                .message
-                .starts_with("items[0].quantity")
-        );
-        let mut o = OrderRequest::sample();
-        o.items = vec![item(1, 1), item(1, -5)];
-        assert!(
-            o.validate()
-                .unwrap_err()
-                .message
+            message(|o| o.items = vec![item(1, 1), item(1, -5)])
                 .starts_with("items[1].unit_price_cents")
         );
-        let mut o = OrderRequest::sample();
-        o.customer_email = "nope".into();
-        assert!(
-            o.validate()
-                .unwrap_err()
-                .message
-                .starts_with("customer_email")
-        );
-        let mut o = OrderRequest::sample();
-        o.customer_email = "a\u{0}@b.co".into();
+        assert!(message(|o| o.customer_email = "nope".into()).starts_with("customer_email"));
         assert_eq!(
-            o.validate().unwrap_err().message,
+            message(|o| o.customer_email = "a\u{0}@b.co".into()),
             "customer_email: not a valid e-mail address"
         );
-        let mut o = OrderRequest::sample();
-        o.currency = "usd".into();
         assert_eq!(
-            o.validate().unwrap_err().message,
+            message(|o| o.currency = "usd".into()),
             "currency: must be a 3-letter ISO 4217 code such as USD"
         );
-        let mut o = OrderRequest::sample();
-        o.items = vec![item(10_000, i64::MAX)];
-        assert_eq!(o.validate().unwrap_err().status.as_u16(), 422);
+        assert_eq!(
+            rejection(|o| o.items = vec![item(10_000, i64::MAX)])
+                .status
+                .as_u16(),
+            422
+        );
     }
 
     proptest! {

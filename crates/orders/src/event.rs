@@ -110,6 +110,13 @@ mod tests {
         }
     }
 
+    /// Decodes the sample event encoded with `change` made to it.
+    fn decode_changed(change: impl FnOnce(&mut PaymentEvent)) -> Result<PaymentEvent, DecodeError> {
+        let mut event = sample();
+        change(&mut event);
+        PaymentEvent::decode(&event.encode())
+    }
+
     #[test]
     fn round_trips() {
         let e = sample();
@@ -128,9 +135,7 @@ mod tests {
             PaymentEvent::decode(br#"{"event_id":"x"}"#),
             Err(DecodeError::Json(_))
         ));
-        let mut e = sample();
-        e.order_id = " ".into();
-        let error = PaymentEvent::decode(&e.encode()).unwrap_err();
+        let error = decode_changed(|e| e.order_id = " ".into()).unwrap_err();
         assert_eq!(error, DecodeError::Field(Problem::Empty.at("order_id")));
         assert_eq!(
             error.to_string(),
@@ -140,25 +145,17 @@ mod tests {
 
     #[test]
     fn applies_the_same_rules_as_the_payment_request() {
-        let mut e = sample();
-        e.customer_email = "a\u{0}@b.co".into();
         assert_eq!(
-            PaymentEvent::decode(&e.encode()),
+            decode_changed(|e| e.customer_email = "a\u{0}@b.co".into()),
             Err(DecodeError::Field(Problem::Email.at("customer_email")))
         );
-        let mut e = sample();
-        e.customer_email = "a@b".into();
-        assert!(PaymentEvent::decode(&e.encode()).is_err());
-        let mut e = sample();
-        e.currency = "usd".into();
+        assert!(decode_changed(|e| e.customer_email = "a@b".into()).is_err());
         assert_eq!(
-            PaymentEvent::decode(&e.encode()),
+            decode_changed(|e| e.currency = "usd".into()),
             Err(DecodeError::Field(Problem::Currency.at("currency")))
         );
-        let mut e = sample();
-        e.amount_cents = -5;
         assert_eq!(
-            PaymentEvent::decode(&e.encode()),
+            decode_changed(|e| e.amount_cents = -5),
             Err(DecodeError::Field(Problem::Negative.at("amount_cents")))
         );
     }
