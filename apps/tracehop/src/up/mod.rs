@@ -81,47 +81,47 @@ fn specs(args: &UpArgs, log_dir: &Path) -> Vec<Spec> {
         if let Some(db) = &args.database {
             env.push(("DATABASE_URL", db.clone()));
         }
-        specs.push(Spec {
-            name: "log-service",
-            url: format!("http://{}", local(args.log_service_port)),
-            env,
-        });
+        specs.push(spec("log-service", args.log_service_port, env));
     }
     let mut payment = common(args.payment_port);
-    if let Some(rate) = args.payment_failure_rate {
-        payment.push(("PAYMENT_FAILURE_RATE", rate.to_string()));
-    }
-    if let Some(ms) = args.payment_latency_ms {
-        payment.push(("PAYMENT_LATENCY_MS", ms.to_string()));
-    }
-    specs.push(Spec {
-        name: "payment-service",
-        url: format!("http://{}", local(args.payment_port)),
-        env: payment,
-    });
+    payment.extend(knobs(
+        ("PAYMENT_FAILURE_RATE", args.payment_failure_rate),
+        ("PAYMENT_LATENCY_MS", args.payment_latency_ms),
+    ));
+    specs.push(spec("payment-service", args.payment_port, payment));
     let mut email = common(args.email_port);
-    if let Some(rate) = args.email_failure_rate {
-        email.push(("EMAIL_FAILURE_RATE", rate.to_string()));
-    }
-    if let Some(ms) = args.email_latency_ms {
-        email.push(("EMAIL_LATENCY_MS", ms.to_string()));
-    }
-    specs.push(Spec {
-        name: "email-service",
-        url: format!("http://{}", local(args.email_port)),
-        env: email,
-    });
+    email.extend(knobs(
+        ("EMAIL_FAILURE_RATE", args.email_failure_rate),
+        ("EMAIL_LATENCY_MS", args.email_latency_ms),
+    ));
+    specs.push(spec("email-service", args.email_port, email));
     let mut gateway = common(args.gateway_port);
     gateway.push((
         "PAYMENT_URL",
         format!("http://{}", local(args.payment_port)),
     ));
-    specs.push(Spec {
-        name: "order-gateway",
-        url: format!("http://{}", local(args.gateway_port)),
-        env: gateway,
-    });
+    specs.push(spec("order-gateway", args.gateway_port, gateway));
     specs
+}
+
+/// The service `name` answering on `port`, started with `env`.
+fn spec(name: &'static str, port: u16, env: Vec<(&'static str, String)>) -> Spec {
+    Spec {
+        name,
+        url: format!("http://{}", local(port)),
+        env,
+    }
+}
+
+/// The fault knobs given on the command line, as `(variable, value)` of the failure rate and
+/// the latency; a knob not given keeps the service's default.
+fn knobs(
+    (rate_var, rate): (&'static str, Option<f64>),
+    (latency_var, latency_ms): (&'static str, Option<u64>),
+) -> impl Iterator<Item = (&'static str, String)> {
+    let rate = rate.map(|r| (rate_var, r.to_string()));
+    rate.into_iter()
+        .chain(latency_ms.map(|ms| (latency_var, ms.to_string())))
 }
 
 /// `host:port` of an AMQP URL (`amqp://user:pass@host:port/vhost`), default port 5672.
