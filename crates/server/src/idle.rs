@@ -104,15 +104,17 @@ impl<S> IdleTimeout<S> {
         self.last_activity = Instant::now();
     }
 
-    /// Counts a write of at least one byte as traffic; a pending one waits on the idle timer.
-    fn after_write(
+    /// Passes on the result of an I/O call, counting it as traffic when `traffic` says bytes
+    /// went through; a call still pending waits on the idle timer too.
+    fn after_io<T>(
         &mut self,
         cx: &mut Context<'_>,
-        written: Poll<io::Result<usize>>,
-    ) -> Poll<io::Result<usize>> {
-        match written {
+        polled: Poll<io::Result<T>>,
+        traffic: impl FnOnce(&io::Result<T>) -> bool,
+    ) -> Poll<io::Result<T>> {
+        match polled {
             Poll::Ready(result) => {
-                if matches!(result, Ok(n) if n > 0) {
+                if traffic(&result) {
                     self.moved();
                 }
                 Poll::Ready(result)
@@ -129,15 +131,9 @@ impl<S: AsyncRead + Unpin> AsyncRead for IdleTimeout<S> {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
-        match Pin::new(&mut self.stream).poll_read(cx, buf) {
-            Poll::Ready(result) => {
-                if buf.filled().len() > before {
-                    self.moved();
-                }
-                Poll::Ready(result)
-            }
-            Poll::Pending => self.poll_idle(cx).map(Err),
-        }
+        let read = Pin::new(&mut self.stream).poll_read(cx, buf);
+        let filled = buf.filled().len() > before;
+        self.after_io(cx, read, |_| filled)
     }
 }
 
@@ -148,14 +144,12 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
         let written = Pin::new(&mut self.stream).poll_write(cx, buf);
-        self.after_write(cx, written)
+        self.after_io(cx, written, wrote_bytes)
     }
 
     fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        match Pin::new(&mut self.stream).poll_flush(cx) {
-            Poll::Pending => self.poll_idle(cx).map(Err),
-            ready => ready,
-        }
+        let flushed = Pin::new(&mut self.stream).poll_flush(cx);
+        self.after_io(cx, flushed, |_| false)
     }
 
     fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
@@ -168,12 +162,17 @@ impl<S: AsyncWrite + Unpin> AsyncWrite for IdleTimeout<S> {
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
         let written = Pin::new(&mut self.stream).poll_write_vectored(cx, bufs);
-        self.after_write(cx, written)
+        self.after_io(cx, written, wrote_bytes)
     }
 
     fn is_write_vectored(&self) -> bool {
         self.stream.is_write_vectored()
     }
+}
+
+/// Whether a write moved at least one byte.
+fn wrote_bytes(result: &io::Result<usize>) -> bool {
+    matches!(result, Ok(n) if *n > 0)
 }
 
 #[cfg(test)]
