@@ -35,42 +35,16 @@ impl Names {
 /// Declares the whole topology, idempotently; both the publisher and the consumer call it, so
 /// either may start first without losing a message.
 pub async fn declare_topology(channel: &Channel, names: &Names) -> lapin::Result<()> {
-    let durable = ExchangeDeclareOptions {
-        durable: true,
-        ..ExchangeDeclareOptions::default()
-    };
-    channel
-        .exchange_declare(
-            names.exchange.as_str().into(),
-            ExchangeKind::Topic,
-            durable,
-            FieldTable::default(),
-        )
-        .await?;
-    channel
-        .exchange_declare(
-            names.dead_letter_exchange.as_str().into(),
-            ExchangeKind::Fanout,
-            durable,
-            FieldTable::default(),
-        )
-        .await?;
-    channel
-        .queue_declare(
-            names.dead_letter_queue.as_str().into(),
-            QueueDeclareOptions::durable(),
-            FieldTable::default(),
-        )
-        .await?;
-    channel
-        .queue_bind(
-            names.dead_letter_queue.as_str().into(),
-            names.dead_letter_exchange.as_str().into(),
-            "".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    declare_exchange(channel, &names.exchange, ExchangeKind::Topic).await?;
+    declare_exchange(channel, &names.dead_letter_exchange, ExchangeKind::Fanout).await?;
+    declare_queue(channel, &names.dead_letter_queue, FieldTable::default()).await?;
+    bind_queue(
+        channel,
+        &names.dead_letter_queue,
+        &names.dead_letter_exchange,
+        "",
+    )
+    .await?;
 
     // A delivery rejected without requeue (the consumer's last resort) still reaches the DLQ.
     let mut main_args = FieldTable::default();
@@ -78,22 +52,8 @@ pub async fn declare_topology(channel: &Channel, names: &Names) -> lapin::Result
         "x-dead-letter-exchange".into(),
         AMQPValue::LongString(names.dead_letter_exchange.as_str().into()),
     );
-    channel
-        .queue_declare(
-            names.queue.as_str().into(),
-            QueueDeclareOptions::durable(),
-            main_args,
-        )
-        .await?;
-    channel
-        .queue_bind(
-            names.queue.as_str().into(),
-            names.exchange.as_str().into(),
-            "payment.*".into(),
-            QueueBindOptions::default(),
-            FieldTable::default(),
-        )
-        .await?;
+    declare_queue(channel, &names.queue, main_args).await?;
+    bind_queue(channel, &names.queue, &names.exchange, "payment.*").await?;
 
     // Retries wait here for their per-message TTL, then dead-letter back to the main queue.
     let mut retry_args = FieldTable::default();
@@ -105,14 +65,44 @@ pub async fn declare_topology(channel: &Channel, names: &Names) -> lapin::Result
         "x-dead-letter-routing-key".into(),
         AMQPValue::LongString(names.queue.as_str().into()),
     );
+    declare_queue(channel, &names.retry_queue, retry_args).await
+}
+
+/// Declares a durable exchange of `kind`.
+async fn declare_exchange(channel: &Channel, name: &str, kind: ExchangeKind) -> lapin::Result<()> {
+    let durable = ExchangeDeclareOptions {
+        durable: true,
+        ..ExchangeDeclareOptions::default()
+    };
     channel
-        .queue_declare(
-            names.retry_queue.as_str().into(),
-            QueueDeclareOptions::durable(),
-            retry_args,
+        .exchange_declare(name.into(), kind, durable, FieldTable::default())
+        .await
+}
+
+/// Declares a durable queue with `arguments`.
+async fn declare_queue(channel: &Channel, name: &str, arguments: FieldTable) -> lapin::Result<()> {
+    channel
+        .queue_declare(name.into(), QueueDeclareOptions::durable(), arguments)
+        .await
+        .map(drop)
+}
+
+/// Binds `queue` to `exchange` under `routing_key`.
+async fn bind_queue(
+    channel: &Channel,
+    queue: &str,
+    exchange: &str,
+    routing_key: &str,
+) -> lapin::Result<()> {
+    channel
+        .queue_bind(
+            queue.into(),
+            exchange.into(),
+            routing_key.into(),
+            QueueBindOptions::default(),
+            FieldTable::default(),
         )
-        .await?;
-    Ok(())
+        .await
 }
 
 #[cfg(test)]
