@@ -7,14 +7,15 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use lapin::BasicProperties;
-use lapin::options::{BasicPublishOptions, ConfirmSelectOptions};
+use lapin::options::BasicPublishOptions;
 use lapin::types::FieldTable;
 use messaging::{
     Delivery, HandleError, Handler, OutgoingMessage, PublishError, Publisher, PublisherConfig,
     PublisherMetrics,
 };
 use support::{
-    Consumer, WAIT, amqp_url, consumer_config, delete_topology, fresh_names, value, wait_until,
+    Consumer, WAIT, amqp_url, consumer_config, delete_topology, fresh_names, side_channel, value,
+    wait_until,
 };
 use tokio_util::sync::CancellationToken;
 
@@ -125,14 +126,7 @@ async fn an_undecodable_message_is_counted_once_and_dead_lettered() {
     wait_until("the consumer", || consumer.handle.is_consuming()).await;
 
     // Act
-    let connection = messaging::connect(&amqp_url(), "messaging test")
-        .await
-        .expect("broker");
-    let channel = connection.create_channel().await.expect("channel");
-    channel
-        .confirm_select(ConfirmSelectOptions::default())
-        .await
-        .expect("confirms");
+    let (connection, channel) = side_channel().await;
     for body in [&b"poison"[..], b"fine"] {
         channel
             .basic_publish(

@@ -8,13 +8,13 @@
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use lapin::options::{
-    BasicPublishOptions, ConfirmSelectOptions, QueueDeclareOptions, QueueDeleteOptions,
-};
+use lapin::options::{BasicPublishOptions, QueueDeclareOptions, QueueDeleteOptions};
 use lapin::types::FieldTable;
 use lapin::{BasicProperties, Channel, Connection};
 use messaging::{ConsumerConfig, Delivery, HandleError, Handler, Names};
-use support::{Consumer, amqp_url, consumer_config, delete_topology, fresh_names, wait_until};
+use support::{
+    Consumer, amqp_url, consumer_config, delete_topology, fresh_names, side_channel, wait_until,
+};
 
 mod support;
 
@@ -64,14 +64,7 @@ impl Fixture {
             consumer.handle.is_consuming()
         })
         .await;
-        let connection = messaging::connect(&amqp_url(), "messaging test")
-            .await
-            .expect("RabbitMQ on AMQP_URL (scripts/ensure-broker.sh starts it)");
-        let channel = connection.create_channel().await.expect("channel");
-        channel
-            .confirm_select(ConfirmSelectOptions::default())
-            .await
-            .expect("confirms");
+        let (connection, channel) = side_channel().await;
         Self {
             names,
             handler,

@@ -4,7 +4,8 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lapin::options::{ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::options::{ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::{Channel, Connection};
 use messaging::{ConsumerConfig, ConsumerHandle, ConsumerMetrics, Handler, Names, run_consumer};
 use tokio_util::sync::CancellationToken;
 
@@ -104,6 +105,19 @@ pub async fn wait_until(what: &str, mut done: impl FnMut() -> bool) {
         assert!(Instant::now() < deadline, "timed out waiting for {what}");
         tokio::time::sleep(Duration::from_millis(10)).await;
     }
+}
+
+/// A connection of the test's own, beside the code under test, with a channel in confirm mode.
+pub async fn side_channel() -> (Connection, Channel) {
+    let connection = messaging::connect(&amqp_url(), "messaging test")
+        .await
+        .expect("RabbitMQ on AMQP_URL (scripts/ensure-broker.sh starts it)");
+    let channel = connection.create_channel().await.expect("channel");
+    channel
+        .confirm_select(ConfirmSelectOptions::default())
+        .await
+        .expect("confirms");
+    (connection, channel)
 }
 
 /// Deletes the queues and exchanges of `names`.
