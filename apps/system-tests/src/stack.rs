@@ -21,6 +21,20 @@ pub struct StackOptions {
     pub no_ready_wait: bool,
 }
 
+impl StackOptions {
+    /// Returns the default options with `env` added to every service's environment, the usual
+    /// way a test turns on a fault knob or a limit.
+    pub fn with_env(env: &[(&str, &str)]) -> Self {
+        Self {
+            env: env
+                .iter()
+                .map(|(k, v)| ((*k).to_owned(), (*v).to_owned()))
+                .collect(),
+            ..Self::default()
+        }
+    }
+}
+
 /// The three services running in this process.
 pub struct Stack {
     /// Base URL of order-gateway.

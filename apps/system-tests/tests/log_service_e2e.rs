@@ -11,6 +11,43 @@ use system_tests::{LogService, StackOptions, spawn_stack};
 
 const SERVICES: [&str; 3] = ["order-gateway", "payment-service", "email-service"];
 
+/// Polls log-service's REST API at `rest` until the trace holds all six spans of an order and
+/// log lines of all three services, and returns it; spans and logs arrive in separate batches, so
+/// a first answer may be partial. `via` names the path in the panic message.
+async fn wait_for_whole_trace(
+    client: &reqwest::Client,
+    rest: &str,
+    trace_id: &str,
+    via: &str,
+) -> Value {
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        let r = client
+            .get(format!("{rest}/api/v1/traces/{trace_id}"))
+            .send()
+            .await
+            .unwrap();
+        if r.status() == 200 {
+            let trace: Value = r.json().await.unwrap();
+            let spans = trace["spans"].as_array().map_or(0, Vec::len);
+            let services: HashSet<&str> = trace["logs"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter_map(|l| l["service_name"].as_str())
+                .collect();
+            if spans == 6 && services.len() == 3 {
+                return trace;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "trace {trace_id} never complete {via}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_orders_trace_is_stored_whole_in_log_service() {
     let log_service = LogService::start().await;
@@ -29,33 +66,7 @@ async fn an_orders_trace_is_stored_whole_in_log_service() {
     let trace_id = response.json["trace_id"].as_str().unwrap().to_owned();
 
     // REST: six spans with their parent chain, and log lines of all three services.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let trace: Value = loop {
-        let r = stack
-            .client
-            .get(format!("{rest}/api/v1/traces/{trace_id}"))
-            .send()
-            .await
-            .unwrap();
-        if r.status() == 200 {
-            let trace: Value = r.json().await.unwrap();
-            let spans = trace["spans"].as_array().map_or(0, Vec::len);
-            let services: HashSet<&str> = trace["logs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|l| l["service_name"].as_str())
-                .collect();
-            if spans == 6 && services.len() == 3 {
-                break trace;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "trace {trace_id} never complete in log-service"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    };
+    let trace = wait_for_whole_trace(&stack.client, &rest, &trace_id, "in log-service").await;
     let spans = trace["spans"].as_array().unwrap();
     let by_name = |name: &str| {
         spans
@@ -172,31 +183,6 @@ async fn spans_and_logs_also_travel_over_otlp_http_protobuf() {
     assert_eq!(response.status, 201);
     let trace_id = response.json["trace_id"].as_str().unwrap();
 
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = stack
-            .client
-            .get(format!("{rest}/api/v1/traces/{trace_id}"))
-            .send()
-            .await
-            .unwrap();
-        if r.status() == 200 {
-            let trace: Value = r.json().await.unwrap();
-            let services: HashSet<&str> = trace["logs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|l| l["service_name"].as_str())
-                .collect();
-            if trace["spans"].as_array().map_or(0, Vec::len) == 6 && services.len() == 3 {
-                break;
-            }
-        }
-        assert!(
-            Instant::now() < deadline,
-            "trace {trace_id} never complete over OTLP/HTTP"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+    wait_for_whole_trace(&stack.client, &rest, trace_id, "over OTLP/HTTP").await;
     stack.stop().await;
 }

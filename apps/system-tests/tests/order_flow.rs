@@ -236,11 +236,7 @@ async fn one_order_is_one_trace_of_six_spans_across_http_and_rabbitmq() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_declined_payment_answers_402_with_error_spans_and_sends_no_email() {
-    let stack = spawn_stack(StackOptions {
-        env: vec![("PAYMENT_FAILURE_RATE".into(), "1".into())],
-        ..StackOptions::default()
-    })
-    .await;
+    let stack = spawn_stack(StackOptions::with_env(&[("PAYMENT_FAILURE_RATE", "1")])).await;
     let names = stack.names();
 
     let response = stack.create_order(None).await;
@@ -512,11 +508,7 @@ async fn a_repeated_payment_request_is_answered_with_the_first_result_and_one_em
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_knobs_are_validated_and_guarded_by_the_admin_token() {
-    let stack = spawn_stack(StackOptions {
-        env: vec![("ADMIN_TOKEN".into(), "s3cret".into())],
-        ..StackOptions::default()
-    })
-    .await;
+    let stack = spawn_stack(StackOptions::with_env(&[("ADMIN_TOKEN", "s3cret")])).await;
     let url = format!("{}/admin/faults", stack.payment_url);
     let r = stack.client.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 401);

@@ -10,11 +10,7 @@ const WAIT: Duration = Duration::from_secs(15);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_email_that_fails_twice_is_sent_once_on_the_third_attempt() {
-    let stack = spawn_stack(StackOptions {
-        env: vec![("EMAIL_MAX_ATTEMPTS".into(), "3".into())],
-        ..StackOptions::default()
-    })
-    .await;
+    let stack = spawn_stack(StackOptions::with_env(&[("EMAIL_MAX_ATTEMPTS", "3")])).await;
     let names = stack.names();
     let faults = format!("{}/admin/faults", &stack.email_url);
     let r = stack
@@ -76,13 +72,10 @@ async fn an_email_that_fails_twice_is_sent_once_on_the_third_attempt() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_email_that_always_fails_ends_in_the_dead_letter_queue() {
-    let stack = spawn_stack(StackOptions {
-        env: vec![
-            ("EMAIL_MAX_ATTEMPTS".into(), "2".into()),
-            ("EMAIL_FAILURE_RATE".into(), "1".into()),
-        ],
-        ..StackOptions::default()
-    })
+    let stack = spawn_stack(StackOptions::with_env(&[
+        ("EMAIL_MAX_ATTEMPTS", "2"),
+        ("EMAIL_FAILURE_RATE", "1"),
+    ]))
     .await;
     let names = stack.names();
     let response = stack.create_order(None).await;
