@@ -1,6 +1,7 @@
-//! RabbitMQ for tracehop: the topology ([`Names`], [`declare_topology`]), a publisher with
-//! confirms, the mandatory flag and reconnection ([`Publisher`]), and a consumer with manual
-//! acks, retries with backoff, dead-lettering and reconnection ([`run_consumer`]).
+//! RabbitMQ for tracehop: the topology ([`Names`], [`declare_topology`], [`delete_topology`]),
+//! a publisher with confirms, the mandatory flag and reconnection ([`Publisher`]), and a
+//! consumer with manual acks, retries with backoff, dead-lettering and reconnection
+//! ([`run_consumer`]).
 //!
 //! The crate moves bytes and knows nothing of what they say: the publisher takes an
 //! [`OutgoingMessage`] (body, routing key, ids), the consumer hands each body to its
@@ -23,7 +24,7 @@ pub use connection::{Backoff, connect};
 pub use consumer::{ConsumerConfig, ConsumerHandle, Delivery, HandleError, Handler, run_consumer};
 pub use metrics::{ConsumerMetrics, ErrorReason, PublisherMetrics};
 pub use publisher::{OutgoingMessage, PublishError, Publisher, PublisherConfig};
-pub use topology::{Names, declare_topology};
+pub use topology::{Names, declare_topology, delete_topology};
 
 /// Header carrying the delivery attempt number (1 for the first delivery).
 pub const ATTEMPT_HEADER: &str = "x-attempt";

@@ -1,6 +1,9 @@
 //! Exchange and queue names (with `AMQP_PREFIX`) and their declaration.
 
-use lapin::options::{ExchangeDeclareOptions, QueueBindOptions, QueueDeclareOptions};
+use lapin::options::{
+    ExchangeDeclareOptions, ExchangeDeleteOptions, QueueBindOptions, QueueDeclareOptions,
+    QueueDeleteOptions,
+};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{Channel, ExchangeKind};
 
@@ -66,6 +69,21 @@ pub async fn declare_topology(channel: &Channel, names: &Names) -> lapin::Result
         AMQPValue::LongString(names.queue.as_str().into()),
     );
     declare_queue(channel, &names.retry_queue, retry_args).await
+}
+
+/// Deletes every queue and exchange of the topology, so a run under its own prefix leaves a
+/// shared broker as it found it. Best effort: a failed deletion is skipped, not reported.
+pub async fn delete_topology(channel: &Channel, names: &Names) {
+    for queue in [&names.queue, &names.retry_queue, &names.dead_letter_queue] {
+        let _ = channel
+            .queue_delete(queue.as_str().into(), QueueDeleteOptions::default())
+            .await;
+    }
+    for exchange in [&names.exchange, &names.dead_letter_exchange] {
+        let _ = channel
+            .exchange_delete(exchange.as_str().into(), ExchangeDeleteOptions::default())
+            .await;
+    }
 }
 
 /// Declares a durable exchange of `kind`.

@@ -158,6 +158,12 @@ async fn unroutable_copies_are_requeued(
     // queue and is attempted again.
     fixture.publish().await;
     fixture.wait_for_deliveries(3).await;
+    // A delivery's outcome is counted just after its nack, which may be after the broker
+    // redelivered it: wait for the count rather than race it.
+    wait_until("two requeues counted", || {
+        fixture.consumed("requeued") >= 2.0
+    })
+    .await;
 
     // Assert: no copy reached `queue`, and the counters say so.
     assert_eq!(

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use lapin::options::{ConfirmSelectOptions, ExchangeDeleteOptions, QueueDeleteOptions};
+use lapin::options::ConfirmSelectOptions;
 use lapin::{Channel, Connection};
 use messaging::{ConsumerConfig, ConsumerHandle, ConsumerMetrics, Handler, Names, run_consumer};
 use tokio_util::sync::CancellationToken;
@@ -126,15 +126,6 @@ pub async fn delete_topology(names: &Names) {
         .await
         .expect("broker");
     let channel = connection.create_channel().await.expect("channel");
-    for q in [&names.queue, &names.retry_queue, &names.dead_letter_queue] {
-        let _ = channel
-            .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-            .await;
-    }
-    for e in [&names.exchange, &names.dead_letter_exchange] {
-        let _ = channel
-            .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
-            .await;
-    }
+    messaging::delete_topology(&channel, names).await;
     let _ = connection.close(200, "done".into()).await;
 }
