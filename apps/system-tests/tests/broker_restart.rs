@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use testkit::load::percentile;
+use testkit::load::{confirmed_order_ids, percentile};
 use testkit::process::Stack;
 use testkit::{Load, RabbitNode, Sample, wait_until};
 
@@ -36,12 +36,11 @@ async fn confirmed_orders_are_emailed_once_across_broker_stop_and_kill() {
 
     let mut outages = Vec::new();
     for how in ["stop", "kill"] {
-        let target = load.count(201) + CONFIRMED_PER_PHASE;
-        let load_ref = &load;
-        wait_until(
+        load.wait_for_more(
+            201,
+            CONFIRMED_PER_PHASE,
             "orders confirmed before the outage",
             Duration::from_secs(60),
-            move || async move { (load_ref.count(201) >= target).then_some(()) },
         )
         .await;
         let down_at = Instant::now();
@@ -73,23 +72,18 @@ async fn confirmed_orders_are_emailed_once_across_broker_stop_and_kill() {
             back_at,
         });
     }
-    let target = load.count(201) + CONFIRMED_PER_PHASE;
-    let load_ref = &load;
-    wait_until(
+    load.wait_for_more(
+        201,
+        CONFIRMED_PER_PHASE,
         "orders confirmed after the outages",
         Duration::from_secs(60),
-        move || async move { (load_ref.count(201) >= target).then_some(()) },
     )
     .await;
     let samples = load.finish().await;
 
     // Every confirmed order reaches the outbox; then the queues drain and the consumer stops
     // cleanly, so nothing is left that could still send later.
-    let confirmed: Vec<&str> = samples
-        .iter()
-        .filter(|s| s.status == 201)
-        .map(|s| s.order_id.as_deref().expect("a 201 carries the order id"))
-        .collect();
+    let confirmed = confirmed_order_ids(&samples);
     stack
         .wait_until_emailed(&confirmed, Duration::from_secs(60))
         .await;

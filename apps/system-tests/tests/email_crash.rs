@@ -3,6 +3,7 @@
 
 use std::time::{Duration, Instant};
 
+use testkit::load::confirmed_order_ids;
 use testkit::process::Stack;
 use testkit::{Load, RabbitNode, wait_until};
 
@@ -60,11 +61,7 @@ async fn a_killed_email_service_loses_and_repeats_no_email() {
     .await;
     let samples = load.finish().await;
 
-    let confirmed: Vec<&str> = samples
-        .iter()
-        .filter(|s| s.status == 201)
-        .filter_map(|s| s.order_id.as_deref())
-        .collect();
+    let confirmed = confirmed_order_ids(&samples);
     stack
         .wait_until_emailed(&confirmed, Duration::from_secs(60))
         .await;

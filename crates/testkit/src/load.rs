@@ -43,6 +43,15 @@ pub async fn order_once(client: &reqwest::Client, gateway_url: &str) -> Sample {
     }
 }
 
+/// The order ids of the confirmed (201) answers among `samples`, in the order they came.
+pub fn confirmed_order_ids(samples: &[Sample]) -> Vec<&str> {
+    samples
+        .iter()
+        .filter(|s| s.status == 201)
+        .map(|s| s.order_id.as_deref().expect("a 201 carries the order id"))
+        .collect()
+}
+
 /// The `p`-th percentile (0..=100) of `latencies`, nearest rank; zero for none.
 pub fn percentile(latencies: &[Duration], p: f64) -> Duration {
     if latencies.is_empty() {
@@ -115,6 +124,16 @@ impl Load {
             .iter()
             .filter(|s| s.status == status)
             .count()
+    }
+
+    /// Waits until `more` answers with `status` have come on top of those so far; panics with
+    /// `what` after `timeout`.
+    pub async fn wait_for_more(&self, status: u16, more: usize, what: &str, timeout: Duration) {
+        let target = self.count(status) + more;
+        crate::wait_until(what, timeout, || async move {
+            (self.count(status) >= target).then_some(())
+        })
+        .await;
     }
 
     /// Stops the workers, lets each finish its current order, and returns every answer.
