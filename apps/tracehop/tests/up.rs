@@ -462,6 +462,15 @@ struct Cleanup {
     tracehop: Option<Child>,
 }
 
+impl Cleanup {
+    /// tracehop's exit status, if it has already exited: a start-up wait stops early on it.
+    fn tracehop_exited(&mut self) -> Option<ExitStatus> {
+        self.tracehop
+            .as_mut()
+            .and_then(|c| c.try_wait().ok().flatten())
+    }
+}
+
 impl Drop for Cleanup {
     fn drop(&mut self) {
         kill_all(&services_with_prefix(&self.prefix));
@@ -502,10 +511,7 @@ fn foreground_up_serves_orders_and_ctrl_c_stops_every_service() {
 
     let deadline = Instant::now() + READY;
     while !stdout.snapshot().contains("press Ctrl-C to stop") {
-        let exited = guard
-            .tracehop
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten());
+        let exited = guard.tracehop_exited();
         assert!(
             exited.is_none() && Instant::now() < deadline,
             "no \"press Ctrl-C to stop\" within {READY:?} (exit: {exited:?})\nstdout: {}\nstderr: {}",
@@ -714,10 +720,7 @@ fn ctrl_c_during_start_up_stops_the_services_started_so_far() {
         {
             break first;
         }
-        let exited = guard
-            .tracehop
-            .as_mut()
-            .and_then(|c| c.try_wait().ok().flatten());
+        let exited = guard.tracehop_exited();
         assert!(
             exited.is_none() && Instant::now() < deadline,
             "no service started (exit: {exited:?})\nstderr: {}",
