@@ -5,7 +5,7 @@
 use std::time::{Duration, Instant};
 
 use testkit::load::order_once;
-use testkit::process::{Stack, free_port};
+use testkit::process::{Service, Stack, free_port};
 use testkit::{OtlpReceiver, RabbitNode, Sample, wait_until};
 use tokio::task::JoinSet;
 
@@ -42,6 +42,33 @@ async fn wait_received(stack: &Stack, total: usize) {
     .await;
 }
 
+/// SIGTERMs `service` while it holds `orders`, and returns how long it took to exit: it must exit
+/// 0 within 15 s, having answered every order 201, each answer coming after the signal (so the
+/// order really was in flight).
+async fn terminate_draining(
+    service: &mut Service,
+    collector: &str,
+    orders: JoinSet<Sample>,
+) -> Duration {
+    let name = service.name();
+    let signalled = Instant::now();
+    let (status, took) = service
+        .terminate(Duration::from_secs(15))
+        .await
+        .unwrap_or_else(|| panic!("{name} ({collector}) still running 15 s after SIGTERM"));
+    let answers = collect(orders).await;
+    println!("shutdown {name}, {collector}: {status} after {took:?}");
+    assert!(status.success(), "{name} ({collector}): {status}");
+    for a in &answers {
+        assert_eq!(a.status, 201, "{name} ({collector}) drains: {a:?}");
+        assert!(
+            a.started + a.latency > signalled,
+            "an order was still in flight at {name}'s SIGTERM"
+        );
+    }
+    took
+}
+
 /// One collector set-up: starts a stack exporting to `endpoint`, SIGTERMs each service while it
 /// has work, and returns the exit times (payment-service, order-gateway, email-service).
 async fn run(node: &RabbitNode, collector: &str, endpoint: &str) -> Vec<(&'static str, Duration)> {
@@ -63,24 +90,7 @@ async fn run(node: &RabbitNode, collector: &str, endpoint: &str) -> Vec<(&'stati
     let orders = fire(&stack, IN_FLIGHT);
     wait_received(&stack, IN_FLIGHT).await;
     tokio::time::sleep(Duration::from_millis(200)).await;
-    let signalled = Instant::now();
-    let (status, took) = stack
-        .payment
-        .terminate(Duration::from_secs(15))
-        .await
-        .unwrap_or_else(|| {
-            panic!("payment-service ({collector}) still running 15 s after SIGTERM")
-        });
-    let answers = collect(orders).await;
-    println!("shutdown payment-service, {collector}: {status} after {took:?}");
-    assert!(status.success(), "payment-service ({collector}): {status}");
-    for a in &answers {
-        assert_eq!(a.status, 201, "payment-service ({collector}) drains: {a:?}");
-        assert!(
-            a.started + a.latency > signalled,
-            "the payment was still in flight at SIGTERM"
-        );
-    }
+    let took = terminate_draining(&mut stack.payment, collector, orders).await;
     times.push(("payment-service", took));
     stack.payment.restart();
     let client = stack.client.clone();
@@ -92,22 +102,7 @@ async fn run(node: &RabbitNode, collector: &str, endpoint: &str) -> Vec<(&'stati
     // order-gateway, holding IN_FLIGHT orders waiting for payment-service.
     let orders = fire(&stack, IN_FLIGHT);
     wait_received(&stack, 2 * IN_FLIGHT).await;
-    let signalled = Instant::now();
-    let (status, took) = stack
-        .gateway
-        .terminate(Duration::from_secs(15))
-        .await
-        .unwrap_or_else(|| panic!("order-gateway ({collector}) still running 15 s after SIGTERM"));
-    let answers = collect(orders).await;
-    println!("shutdown order-gateway, {collector}: {status} after {took:?}");
-    assert!(status.success(), "order-gateway ({collector}): {status}");
-    for a in &answers {
-        assert_eq!(a.status, 201, "order-gateway ({collector}) drains: {a:?}");
-        assert!(
-            a.started + a.latency > signalled,
-            "the order was still in flight at SIGTERM"
-        );
-    }
+    let took = terminate_draining(&mut stack.gateway, collector, orders).await;
     times.push(("order-gateway", took));
 
     // email-service, with fresh e-mails in flight (each takes 2 s): payments placed directly at
