@@ -87,18 +87,8 @@ async fn confirmed_orders_are_emailed_once_across_broker_stop_and_kill() {
     stack
         .wait_until_emailed(&confirmed, Duration::from_secs(60))
         .await;
-    let node_ref = &node;
-    let names_ref = &names;
-    wait_until(
-        "the queues to drain",
-        Duration::from_secs(30),
-        move || async move {
-            let main = node_ref.ready_messages(&names_ref.queue).await;
-            let retry = node_ref.ready_messages(&names_ref.retry_queue).await;
-            (main + retry == 0).then_some(())
-        },
-    )
-    .await;
+    node.wait_drained(&[&names.queue, &names.retry_queue], Duration::from_secs(30))
+        .await;
     let (status, _) = stack
         .email
         .terminate(Duration::from_secs(10))

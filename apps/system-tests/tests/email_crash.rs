@@ -65,14 +65,8 @@ async fn a_killed_email_service_loses_and_repeats_no_email() {
     stack
         .wait_until_emailed(&confirmed, Duration::from_secs(60))
         .await;
-    let node_ref = &node;
-    let names_ref = &names;
-    wait_until(
-        "the queue to drain",
-        Duration::from_secs(30),
-        move || async move { (node_ref.ready_messages(&names_ref.queue).await == 0).then_some(()) },
-    )
-    .await;
+    node.wait_drained(&[&names.queue], Duration::from_secs(30))
+        .await;
     let (status, _) = stack
         .email
         .terminate(Duration::from_secs(10))

@@ -223,6 +223,18 @@ impl RabbitNode {
         super::ready_messages(&self.amqp_url(), queue).await
     }
 
+    /// Waits until none of `queues` holds a ready message; panics after `timeout`.
+    pub async fn wait_drained(&self, queues: &[&str], timeout: Duration) {
+        crate::wait_until("the queues to drain", timeout, || async {
+            let mut ready = 0;
+            for queue in queues {
+                ready += self.ready_messages(queue).await;
+            }
+            (ready == 0).then_some(())
+        })
+        .await;
+    }
+
     /// The data directory (for diagnostics).
     pub fn dir(&self) -> PathBuf {
         self.dir.path().to_owned()
