@@ -506,30 +506,27 @@ async fn a_repeated_payment_request_is_answered_with_the_first_result_and_one_em
     stack.stop().await;
 }
 
+/// Sends `body` to a service's `PUT /admin/faults` at `url` with the test's admin token.
+async fn put_faults(client: &reqwest::Client, url: &str, body: &'static str) -> reqwest::Response {
+    client
+        .put(url)
+        .bearer_auth("s3cret")
+        .body(body)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fault_knobs_are_validated_and_guarded_by_the_admin_token() {
     let stack = spawn_stack(StackOptions::with_env(&[("ADMIN_TOKEN", "s3cret")])).await;
     let url = format!("{}/admin/faults", stack.payment_url);
     let r = stack.client.get(&url).send().await.unwrap();
     assert_eq!(r.status(), 401);
-    let r = stack
-        .client
-        .put(&url)
-        .bearer_auth("s3cret")
-        .body(r#"{"failure_rate": 3}"#)
-        .send()
-        .await
-        .unwrap();
+    let r = put_faults(&stack.client, &url, r#"{"failure_rate": 3}"#).await;
     assert_eq!(r.status(), 422);
     assert!(r.text().await.unwrap().contains("failure_rate"));
-    let r = stack
-        .client
-        .put(&url)
-        .bearer_auth("s3cret")
-        .body(r#"{"unavailable": true}"#)
-        .send()
-        .await
-        .unwrap();
+    let r = put_faults(&stack.client, &url, r#"{"unavailable": true}"#).await;
     assert_eq!(r.status(), 200);
     assert_eq!(r.json::<Value>().await.unwrap()["unavailable"], true);
 
@@ -546,23 +543,9 @@ async fn fault_knobs_are_validated_and_guarded_by_the_admin_token() {
 
     // email-service: pausing stops consuming (not ready), resuming delivers the waiting e-mail.
     let email_faults = format!("{}/admin/faults", &stack.email_url);
-    let r = stack
-        .client
-        .put(&email_faults)
-        .bearer_auth("s3cret")
-        .body(r#"{"paused": true}"#)
-        .send()
-        .await
-        .unwrap();
+    let r = put_faults(&stack.client, &email_faults, r#"{"paused": true}"#).await;
     assert_eq!(r.status(), 200);
-    stack
-        .client
-        .put(&url)
-        .bearer_auth("s3cret")
-        .body(r#"{"unavailable": false}"#)
-        .send()
-        .await
-        .unwrap();
+    put_faults(&stack.client, &url, r#"{"unavailable": false}"#).await;
     let deadline = std::time::Instant::now() + WAIT;
     while stack
         .client
@@ -580,14 +563,7 @@ async fn fault_knobs_are_validated_and_guarded_by_the_admin_token() {
     assert_eq!(response.status, 201);
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert!(stack.outbox().is_empty(), "paused consumer sent an e-mail");
-    stack
-        .client
-        .put(&email_faults)
-        .bearer_auth("s3cret")
-        .body(r#"{"paused": false}"#)
-        .send()
-        .await
-        .unwrap();
+    put_faults(&stack.client, &email_faults, r#"{"paused": false}"#).await;
     let outbox = stack.wait_for_outbox(WAIT, |l| !l.is_empty()).await;
     assert_eq!(outbox.entries[0]["order_id"], response.json["order_id"]);
     stack.stop().await;
