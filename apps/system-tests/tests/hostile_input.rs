@@ -74,6 +74,19 @@ async fn send(
     read(client.execute(request).await.expect("an answer")).await
 }
 
+/// `GET url` with `authorization` as its `Authorization` header, or with none.
+async fn get_authorized(
+    client: &reqwest::Client,
+    url: &str,
+    authorization: Option<&str>,
+) -> Answer {
+    let headers: Vec<(&str, &str)> = authorization
+        .map(|value| ("authorization", value))
+        .into_iter()
+        .collect();
+    send(client, Method::GET, url, &headers, None).await
+}
+
 /// `POST /create-order` with `headers` and `body`.
 async fn order(
     client: &reqwest::Client,
@@ -542,31 +555,10 @@ async fn unknown_routes_and_methods_answer_json_and_the_bearer_scheme_is_case_in
     for service in [&services.stack.payment, &services.stack.email] {
         let url = format!("{}/admin/faults", service.url());
         let name = service.name();
-        let lower = send(
-            &client,
-            Method::GET,
-            &url,
-            &[("authorization", &format!("bearer {token}"))],
-            None,
-        )
-        .await;
-        let upper = send(
-            &client,
-            Method::GET,
-            &url,
-            &[("authorization", &format!("Bearer {token}"))],
-            None,
-        )
-        .await;
-        let wrong = send(
-            &client,
-            Method::GET,
-            &url,
-            &[("authorization", "bearer not-the-token")],
-            None,
-        )
-        .await;
-        let none = send(&client, Method::GET, &url, &[], None).await;
+        let lower = get_authorized(&client, &url, Some(&format!("bearer {token}"))).await;
+        let upper = get_authorized(&client, &url, Some(&format!("Bearer {token}"))).await;
+        let wrong = get_authorized(&client, &url, Some("bearer not-the-token")).await;
+        let none = get_authorized(&client, &url, None).await;
         assert_eq!(
             lower.status, 200,
             "{name}, lowercase scheme: {:?}",
