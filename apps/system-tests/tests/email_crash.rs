@@ -40,10 +40,9 @@ async fn a_killed_email_service_loses_and_repeats_no_email() {
         let backlog = node.ready_messages(&names.queue).await;
         let restarted = Instant::now();
         stack.email.restart();
-        let client = stack.client.clone();
         stack
             .email
-            .wait_ready(&client, Duration::from_secs(30))
+            .wait_ready(&stack.client, Duration::from_secs(30))
             .await;
         println!(
             "email crash {round}: killed at {sent_at_kill} e-mails sent of {confirmed_at_kill} \

@@ -93,10 +93,9 @@ async fn run(node: &RabbitNode, collector: &str, endpoint: &str) -> Vec<(&'stati
     let took = terminate_draining(&mut stack.payment, collector, orders).await;
     times.push(("payment-service", took));
     stack.payment.restart();
-    let client = stack.client.clone();
     stack
         .payment
-        .wait_ready(&client, Duration::from_secs(30))
+        .wait_ready(&stack.client, Duration::from_secs(30))
         .await;
 
     // order-gateway, holding IN_FLIGHT orders waiting for payment-service.
