@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::Service;
-use crate::{LogDir, Outbox};
+use crate::{LogDir, Outbox, RabbitNode};
 
 /// The three services as processes on one broker, sharing a fresh `AMQP_PREFIX` and `LOG_DIR`,
 /// for the tests that signal, kill and restart a service.
@@ -82,6 +82,33 @@ impl Stack {
     /// outbox then.
     pub async fn wait_until_emailed(&self, order_ids: &[&str], timeout: Duration) -> Outbox {
         self.log_dir.wait_until_emailed(order_ids, timeout).await
+    }
+
+    /// Ends a run of orders: waits until every order of `confirmed` has an e-mail and `queues`
+    /// (on `node`) are drained, then SIGTERMs email-service and asserts that it exits 0 leaving
+    /// no delivery unacked, so that nothing is left that could still send later. Returns the
+    /// outbox then.
+    pub async fn finish_emailing(
+        &mut self,
+        node: &RabbitNode,
+        confirmed: &[&str],
+        queues: &[&str],
+    ) -> Outbox {
+        self.wait_until_emailed(confirmed, Duration::from_secs(60))
+            .await;
+        node.wait_drained(queues, Duration::from_secs(30)).await;
+        let (status, _) = self
+            .email
+            .terminate(Duration::from_secs(10))
+            .await
+            .expect("email-service exits after SIGTERM");
+        assert!(status.success(), "email-service exit: {status}");
+        let mut unacked = 0;
+        for queue in queues {
+            unacked += node.ready_messages(queue).await;
+        }
+        assert_eq!(unacked, 0, "deliveries left unacked at shutdown");
+        self.outbox()
     }
 
     /// Returns the JSON log lines of `service` whose `message` is `message`.
