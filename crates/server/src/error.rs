@@ -147,6 +147,19 @@ pub fn parse_json<T: DeserializeOwned>(
     Ok(Some(value))
 }
 
+/// The media type a request declares, without parameters, in lowercase (`""` when undeclared).
+pub fn media_type(headers: &http::HeaderMap) -> String {
+    headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .trim()
+        .to_ascii_lowercase()
+}
+
 /// 415 unless the body is declared as JSON (`application/json` or any `+json` type) or not
 /// declared at all. A browser sends a cross-site form or `text/plain` body without asking the
 /// server first (no CORS preflight); refusing those types is what keeps a page on another site
@@ -155,14 +168,7 @@ pub fn require_json(headers: &http::HeaderMap) -> Result<(), ApiError> {
     let Some(value) = headers.get(http::header::CONTENT_TYPE) else {
         return Ok(());
     };
-    let essence = value
-        .to_str()
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let essence = media_type(headers);
     let is_json = essence == "application/json"
         || (essence.starts_with("application/") && essence.ends_with("+json"));
     if is_json {

@@ -130,15 +130,7 @@ fn decode_body(
     body: bytes::Bytes,
     limit: usize,
 ) -> Result<(Encoding, Vec<u8>), OtlpError> {
-    let content_type = headers
-        .get(header::CONTENT_TYPE)
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("")
-        .split(';')
-        .next()
-        .unwrap_or("")
-        .trim()
-        .to_ascii_lowercase();
+    let content_type = server::error::media_type(headers);
     let encoding = match content_type.as_str() {
         "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
         "application/json" => Encoding::Json,
