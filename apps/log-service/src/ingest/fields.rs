@@ -65,21 +65,6 @@ pub(super) fn check_name(field: &str, value: Option<String>) -> Result<Option<St
     }
 }
 
-/// Refuses a field the entry does not define: a misspelt `servce_name` would otherwise vanish
-/// without a word.
-pub(super) fn no_unknown_fields(obj: &Map<String, Value>, known: &[&str]) -> Result<(), AppError> {
-    match obj.keys().find(|key| !known.contains(&key.as_str())) {
-        Some(key) => Err(AppError::field(
-            key.clone(),
-            format!(
-                "is not a field of a log entry; known fields: {}",
-                known.join(", ")
-            ),
-        )),
-        None => Ok(()),
-    }
-}
-
 /// Reads an RFC 3339 timestamp in unix nanoseconds, telling a malformed one from one out of
 /// range (nanoseconds since 1970 fit in 64 bits from 1677-09-21 to 2262-04-11) or too far ahead.
 pub(crate) fn parse_timestamp(field: &str, text: &str) -> Result<i64, AppError> {

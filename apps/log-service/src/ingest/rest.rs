@@ -3,11 +3,13 @@
 use serde_json::Value;
 
 use super::fields::{
-    as_object, check_id, check_name, level_field, metadata_field, no_unknown_fields, opt_string,
-    req_string, timestamp_field,
+    as_object, check_id, check_name, level_field, metadata_field, opt_string, req_string,
+    timestamp_field,
 };
 use crate::error::AppError;
-use crate::model::{LogContext, MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog, object_text};
+use crate::model::{
+    LogContext, MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog, object_text, refuse_unknown_fields,
+};
 
 /// The fields of a minisource REST API log entry (`attributes` is accepted for `metadata`).
 const FIELDS: [&str; 14] = [
@@ -30,7 +32,7 @@ const FIELDS: [&str; 14] = [
 /// Validates one minisource REST API log entry.
 pub fn rest_log(value: &Value) -> Result<NewLog, AppError> {
     let obj = as_object(value)?;
-    no_unknown_fields(obj, &FIELDS)?;
+    refuse_unknown_fields(obj, &FIELDS, "a log entry")?;
     let service = req_string(obj, "service_name", MAX_SHORT_FIELD)?;
     Ok(NewLog {
         service: check_name("service_name", Some(service))?.unwrap_or_default(),

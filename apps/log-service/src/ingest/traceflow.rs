@@ -3,17 +3,19 @@
 use serde_json::Value;
 
 use super::fields::{
-    as_object, check_id, check_name, level_field, metadata_field, no_unknown_fields, opt_string,
-    req_string, timestamp_field,
+    as_object, check_id, check_name, level_field, metadata_field, opt_string, req_string,
+    timestamp_field,
 };
 use crate::error::AppError;
-use crate::model::{LogContext, MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog, object_text};
+use crate::model::{
+    LogContext, MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog, object_text, refuse_unknown_fields,
+};
 
 /// Validates a Traceflow event; a missing `trace_id` gets a fresh one, so every event can be
 /// followed by its trace.
 pub fn ingest_event(value: &Value) -> Result<NewLog, AppError> {
     let obj = as_object(value)?;
-    no_unknown_fields(
+    refuse_unknown_fields(
         obj,
         &[
             "service",
@@ -25,6 +27,7 @@ pub fn ingest_event(value: &Value) -> Result<NewLog, AppError> {
             "metadata",
             "attributes",
         ],
+        "a log entry",
     )?;
     let trace_id = check_id("trace_id", opt_string(obj, "trace_id", 128)?)?
         .unwrap_or_else(|| uuid::Uuid::new_v4().simple().to_string());

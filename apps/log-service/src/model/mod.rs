@@ -54,6 +54,25 @@ impl WriteBatch {
     }
 }
 
+/// Refuses a field `what` (a log entry, a query) does not define, naming it and the `known`
+/// ones: a misspelt `servce_name` or filter would otherwise vanish without a word.
+pub fn refuse_unknown_fields(
+    obj: &serde_json::Map<String, Value>,
+    known: &[&str],
+    what: &str,
+) -> Result<(), crate::error::AppError> {
+    match obj.keys().find(|key| !known.contains(&key.as_str())) {
+        Some(key) => Err(crate::error::AppError::field(
+            key.clone(),
+            format!(
+                "is not a field of {what}; known fields: {}",
+                known.join(", ")
+            ),
+        )),
+        None => Ok(()),
+    }
+}
+
 /// JSON text of an object, `None` for null or an empty object.
 pub fn object_text(value: &Value) -> Option<String> {
     match value {

@@ -5,7 +5,7 @@ use serde_json::{Map, Value};
 
 use super::{DEFAULT_DAG_PAGE_SIZE, DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE};
 use crate::error::AppError;
-use crate::model::{Interval, Level, LogFilter, parse_ts};
+use crate::model::{Interval, Level, LogFilter, parse_ts, refuse_unknown_fields};
 use crate::storage::search_terms;
 
 /// The fields a query body may hold (`POST /api/v1/logs/query` and `/aggregate`).
@@ -32,16 +32,7 @@ const QUERY_FIELDS: [&str; 17] = [
 /// Refuses a field a query body does not define: a misspelt filter would otherwise widen the
 /// query to everything without a word.
 pub fn check_query_fields(obj: &Map<String, Value>) -> Result<(), AppError> {
-    match obj.keys().find(|key| !QUERY_FIELDS.contains(&key.as_str())) {
-        Some(key) => Err(AppError::field(
-            key.clone(),
-            format!(
-                "is not a field of a query; known fields: {}",
-                QUERY_FIELDS.join(", ")
-            ),
-        )),
-        None => Ok(()),
-    }
+    refuse_unknown_fields(obj, &QUERY_FIELDS, "a query")
 }
 
 /// Query parameters as a JSON object, so they are read by the same code as a JSON body.
