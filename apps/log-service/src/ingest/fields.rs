@@ -12,6 +12,12 @@ use crate::model::{Level, MAX_MESSAGE_BYTES, now_ns};
 /// record dated years ahead would stay at the top of every newest-first list.
 const MAX_FUTURE_NS: i64 = 24 * 3600 * 1_000_000_000;
 
+/// Whether `timestamp_ns` is more than a day ahead of this server's clock (a timestamp past
+/// 2262, saturated to the largest one, is).
+pub(super) fn too_far_ahead(timestamp_ns: i64) -> bool {
+    timestamp_ns > now_ns().saturating_add(MAX_FUTURE_NS) || timestamp_ns == i64::MAX
+}
+
 /// A string field that may be absent (missing, null or empty); longer than `max` is an error.
 pub(super) fn opt_string(
     obj: &Map<String, Value>,
@@ -76,7 +82,7 @@ pub(crate) fn parse_timestamp(field: &str, text: &str) -> Result<i64, AppError> 
             format!("{text:?} is out of range: timestamps must fall between 1677-09-21 and 2262-04-11"),
         )
     })?;
-    if ns > now_ns().saturating_add(MAX_FUTURE_NS) {
+    if too_far_ahead(ns) {
         return Err(AppError::field(
             field,
             format!("{text:?} is more than 24 hours ahead of this server's clock"),

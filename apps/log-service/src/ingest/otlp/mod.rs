@@ -177,8 +177,7 @@ fn check_service(service: &str) -> Result<(), String> {
 /// A record dated more than a day ahead (or past 2262, which does not fit) would stay at the top
 /// of every newest-first list.
 fn check_not_ahead(timestamp_ns: i64) -> Result<(), String> {
-    const DAY_NS: i64 = 24 * 3600 * 1_000_000_000;
-    if timestamp_ns > now_ns().saturating_add(DAY_NS) || timestamp_ns == i64::MAX {
+    if super::fields::too_far_ahead(timestamp_ns) {
         return Err("timestamp is more than 24 hours ahead of this server's clock".into());
     }
     Ok(())
