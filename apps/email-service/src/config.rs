@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use server::admin::Simulation;
-use server::{ConfigError, Env};
+use server::{ConfigError, Env, HttpConfig};
 
 /// Everything email-service reads at start-up.
 #[derive(Debug, Clone)]
@@ -30,9 +30,9 @@ pub struct Config {
     pub service_name: String,
 }
 
-impl Config {
+impl HttpConfig for Config {
     /// Reads `env`.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let log_dir = env.string("LOG_DIR", "./logs");
         Ok(Self {
             listen: server::Listen::from_env(env, 3002)?,
@@ -46,6 +46,10 @@ impl Config {
             service_name: env.string("OTEL_SERVICE_NAME", "email-service"),
         })
     }
+
+    fn listen(&self) -> server::Listen {
+        self.listen
+    }
 }
 
 #[cfg(test)]
@@ -55,8 +59,8 @@ mod tests {
     #[test]
     fn defaults_and_errors() {
         let c = Config::from_env(&Env::default()).unwrap();
-        assert_eq!(c.listen.addr.port(), 3002);
         assert_eq!(c.outbox, PathBuf::from("./logs/outbox.jsonl"));
+        assert_eq!(c.listen.addr.port(), 3002);
         assert_eq!(c.max_attempts, 3);
         let e = Config::from_env(&Env::from_pairs([("EMAIL_PREFETCH", "0")])).unwrap_err();
         assert_eq!(e.variable, "EMAIL_PREFETCH");

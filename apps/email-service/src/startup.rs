@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Router;
 use messaging::{ConsumerConfig, ConsumerHandle};
 use prometheus::Registry;
-use server::{Env, Stop};
+use server::Stop;
 
 use crate::config::Config;
 use crate::faults::Faults;
@@ -16,34 +16,22 @@ use crate::routes::{AppState, router};
 use crate::sender::Sender;
 
 /// email-service as a [`server::HttpApp`]: its admin server is its one listener.
-#[derive(Debug)]
 pub struct EmailService;
-
-/// A bound, running email-service: the consumer starts in `build` and connects in the background.
-pub type Application = server::HttpServer<EmailService>;
 
 impl server::HttpApp for EmailService {
     const NAME: &'static str = "email-service";
     type Config = Config;
 
-    fn config(env: &Env) -> Result<Config, server::ConfigError> {
-        Config::from_env(env)
-    }
-
-    fn listen(config: &Config) -> server::Listen {
-        config.listen
-    }
-
     /// Opens the outbox and starts consuming (retrying with backoff until the broker answers;
     /// the service is not ready until then). The consumer stops with intake and is joined at
     /// the stop, after its in-flight deliveries are acked.
     async fn routes(config: Config, registry: &Registry, stop: &Stop) -> anyhow::Result<Router> {
-        let metrics = Metrics::new(registry);
         let faults = Arc::new(RwLock::new(Faults {
             simulation: config.simulation,
             paused: false,
             fail_next: 0,
         }));
+        let metrics = Metrics::new(registry);
         let outbox = Outbox::open(&config.outbox)?;
         let consumer_metrics = metrics.consumer.clone();
         let sender = Arc::new(Sender {
@@ -76,3 +64,6 @@ impl server::HttpApp for EmailService {
         Ok(router(state, registry))
     }
 }
+
+/// A bound, running email-service: the consumer starts in `build` and connects in the background.
+pub type Application = server::HttpServer<EmailService>;

@@ -122,10 +122,6 @@ impl Config {
 mod tests {
     use super::*;
 
-    fn vars(pairs: &[(&str, &str)]) -> Env {
-        Env::from_pairs(pairs.iter().copied())
-    }
-
     #[test]
     fn defaults_follow_the_contract() {
         let config = Config::from_env(&Env::default()).unwrap();
@@ -143,7 +139,7 @@ mod tests {
 
     #[test]
     fn postgres_urls_select_postgres_and_port_zero_is_allowed() {
-        let config = Config::from_env(&vars(&[
+        let config = Config::from_env(&Env::from_pairs([
             ("DATABASE_URL", "postgres://postgres@127.0.0.1/test"),
             ("BIND_ADDR", "0.0.0.0:0"),
         ]))
@@ -154,10 +150,10 @@ mod tests {
 
     #[test]
     fn bad_values_name_the_variable() {
-        let err = Config::from_env(&vars(&[("OTLP_HTTP_ADDR", "nope")])).unwrap_err();
+        let err = Config::from_env(&Env::from_pairs([("OTLP_HTTP_ADDR", "nope")])).unwrap_err();
         assert_eq!(err.variable, "OTLP_HTTP_ADDR");
         assert!(err.to_string().contains("OTLP_HTTP_ADDR"));
-        let err = Config::from_env(&vars(&[("DATABASE_URL", "mysql://x")])).unwrap_err();
+        let err = Config::from_env(&Env::from_pairs([("DATABASE_URL", "mysql://x")])).unwrap_err();
         assert_eq!(err.variable, "DATABASE_URL");
     }
 }

@@ -2,7 +2,7 @@
 
 use std::time::Duration;
 
-use server::{ConfigError, Env};
+use server::{ConfigError, Env, HttpConfig};
 
 /// Everything order-gateway reads at start-up.
 #[derive(Debug, Clone)]
@@ -15,14 +15,18 @@ pub struct Config {
     pub payment_timeout: Duration,
 }
 
-impl Config {
+impl HttpConfig for Config {
     /// Reads `env`.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             listen: server::Listen::from_env(env, 3000)?,
             payment_url: env.http_url("PAYMENT_URL", "http://127.0.0.1:3001")?,
             payment_timeout: Duration::from_millis(env.at_least("PAYMENT_TIMEOUT_MS", 5000, 1)?),
         })
+    }
+
+    fn listen(&self) -> server::Listen {
+        self.listen
     }
 }
 
@@ -33,8 +37,8 @@ mod tests {
     #[test]
     fn defaults_and_errors() {
         let c = Config::from_env(&Env::default()).unwrap();
-        assert_eq!(c.listen.addr.port(), 3000);
         assert_eq!(c.payment_url, "http://127.0.0.1:3001");
+        assert_eq!(c.listen.addr.port(), 3000);
         for (name, value) in [
             ("PAYMENT_URL", "localhost:1"),
             ("PAYMENT_TIMEOUT_MS", "x"),

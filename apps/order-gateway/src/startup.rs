@@ -5,30 +5,18 @@ use std::time::Duration;
 
 use axum::Router;
 use prometheus::Registry;
-use server::{Env, Stop};
+use server::Stop;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::routes::{AppState, router};
 
 /// order-gateway as a [`server::HttpApp`].
-#[derive(Debug)]
 pub struct OrderGateway;
-
-/// A bound, ready-to-run order-gateway.
-pub type Application = server::HttpServer<OrderGateway>;
 
 impl server::HttpApp for OrderGateway {
     const NAME: &'static str = "order-gateway";
     type Config = Config;
-
-    fn config(env: &Env) -> Result<Config, server::ConfigError> {
-        Config::from_env(env)
-    }
-
-    fn listen(config: &Config) -> server::Listen {
-        config.listen
-    }
 
     /// Builds the payment client.
     async fn routes(config: Config, registry: &Registry, _stop: &Stop) -> anyhow::Result<Router> {
@@ -49,3 +37,6 @@ impl server::HttpApp for OrderGateway {
         Ok(router(state, registry))
     }
 }
+
+/// A bound, ready-to-run order-gateway.
+pub type Application = server::HttpServer<OrderGateway>;

@@ -3,7 +3,7 @@
 use std::time::Duration;
 
 use server::admin::Simulation;
-use server::{ConfigError, Env};
+use server::{ConfigError, Env, HttpConfig};
 
 /// Everything payment-service reads at start-up.
 #[derive(Debug, Clone)]
@@ -23,9 +23,9 @@ pub struct Config {
     pub service_name: String,
 }
 
-impl Config {
+impl HttpConfig for Config {
     /// Reads `env`.
-    pub fn from_env(env: &Env) -> Result<Self, ConfigError> {
+    fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
             listen: server::Listen::from_env(env, 3001)?,
             amqp: server::Amqp::from_env(env),
@@ -34,6 +34,10 @@ impl Config {
             admin_token: env.get("ADMIN_TOKEN").map(str::to_owned),
             service_name: env.string("OTEL_SERVICE_NAME", "payment-service"),
         })
+    }
+
+    fn listen(&self) -> server::Listen {
+        self.listen
     }
 }
 
@@ -44,8 +48,8 @@ mod tests {
     #[test]
     fn defaults_and_errors() {
         let c = Config::from_env(&Env::default()).unwrap();
-        assert_eq!(c.listen.addr.port(), 3001);
         assert_eq!(c.simulation.failure_rate, 0.0);
+        assert_eq!(c.listen.addr.port(), 3001);
         for (name, value) in [("PAYMENT_FAILURE_RATE", "2"), ("BIND_ADDR", "nope")] {
             let e = Config::from_env(&Env::from_pairs([(name, value)])).unwrap_err();
             assert_eq!(e.variable, name);

@@ -4,7 +4,7 @@ use std::sync::{Arc, RwLock};
 
 use axum::Router;
 use prometheus::Registry;
-use server::{Env, Stop};
+use server::Stop;
 
 use crate::config::Config;
 use crate::faults::Faults;
@@ -12,23 +12,11 @@ use crate::metrics::Metrics;
 use crate::routes::{AppState, Idempotency, router};
 
 /// payment-service as a [`server::HttpApp`].
-#[derive(Debug)]
 pub struct PaymentService;
-
-/// A bound, ready-to-run payment-service.
-pub type Application = server::HttpServer<PaymentService>;
 
 impl server::HttpApp for PaymentService {
     const NAME: &'static str = "payment-service";
     type Config = Config;
-
-    fn config(env: &Env) -> Result<Config, server::ConfigError> {
-        Config::from_env(env)
-    }
-
-    fn listen(config: &Config) -> server::Listen {
-        config.listen
-    }
 
     /// Starts the publisher, which connects in the background (so the service starts, not
     /// ready, while the broker is down) and closes only after the last requests have drained,
@@ -61,3 +49,6 @@ impl server::HttpApp for PaymentService {
         Ok(router(state, registry))
     }
 }
+
+/// A bound, ready-to-run payment-service.
+pub type Application = server::HttpServer<PaymentService>;

@@ -229,15 +229,14 @@ pub fn check_bearer(headers: &http::HeaderMap, token: Option<&str>) -> Result<()
                 .fold(0u8, |acc, (a, b)| acc | (a ^ b))
                 == 0
     });
-    if matches {
-        Ok(())
-    } else {
-        Err(ApiError::new(
+    if !matches {
+        return Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
             "unauthorized",
             "a valid bearer token is required (ADMIN_TOKEN)",
-        ))
+        ));
     }
+    Ok(())
 }
 
 /// The answer to a path no route matches: 404 in the JSON error shape.

@@ -12,19 +12,23 @@ use prometheus::Registry;
 
 use crate::{ConfigError, Env, Listen, Listener, Service, Stop};
 
+/// The typed configuration of a server of one HTTP listener, validated before anything binds
+/// or connects.
+pub trait HttpConfig: Sized + Send {
+    /// Reads the configuration from `env`.
+    fn from_env(env: &Env) -> Result<Self, ConfigError>;
+
+    /// Where the listener binds, and the limits on its peers.
+    fn listen(&self) -> Listen;
+}
+
 /// What a server of one HTTP listener supplies; [`HttpServer`] makes it a [`Service`].
 pub trait HttpApp: Send + 'static {
     /// The name in error lines and the default `service.name`.
     const NAME: &'static str;
 
-    /// The typed configuration, validated before anything binds or connects.
-    type Config: Send;
-
-    /// Reads the configuration from `env`.
-    fn config(env: &Env) -> Result<Self::Config, ConfigError>;
-
-    /// Where the listener binds, and the limits on its peers.
-    fn listen(config: &Self::Config) -> Listen;
+    /// The configuration the routes are built from.
+    type Config: HttpConfig;
 
     /// Builds the routes, probes included, once the listener is bound: the app registers its
     /// metrics in `registry` (which `/metrics` serves) and spawns its background work on `stop`,
@@ -48,13 +52,13 @@ impl<A: HttpApp> Service for HttpServer<A> {
     type Config = A::Config;
 
     fn config(env: &Env) -> Result<A::Config, ConfigError> {
-        A::config(env)
+        A::Config::from_env(env)
     }
 
     /// Binds the listener first, so a port clash stops the server before any connection is
     /// made, then builds the app's routes.
     async fn build(config: A::Config, stop: &Stop) -> anyhow::Result<Self> {
-        let listener = A::listen(&config).bind(stop).await?;
+        let listener = config.listen().bind(stop).await?;
         let registry = telemetry::metrics::registry();
         let http = telemetry::http::HttpMetrics::new(&registry);
         let routes = A::routes(config, &registry, stop).await?;
