@@ -5,10 +5,8 @@
 //! through [`json`]; our own colour codes are added afterwards, so styling still works.
 
 use std::borrow::Cow;
-use std::io::{self, Write};
 
 use serde::Serialize;
-use serde_json::ser::{CompactFormatter, Formatter, PrettyFormatter};
 
 /// True for the characters a terminal acts on instead of showing: the C0 controls (TAB and newline
 /// too, so that one log line stays one line), DEL, the C1 controls (U+009B is CSI on its own), and
@@ -45,91 +43,30 @@ pub fn safe(text: &str) -> Cow<'_, str> {
 ///
 /// serde_json already writes the C0 controls as `\u0000`-style escapes, as JSON requires, but it
 /// passes DEL, C1 controls and bidi overrides through raw; this writes those as `\uXXXX` escapes
-/// too. The document decodes to exactly the same value, so scripts see no difference.
+/// too. Outside strings a JSON document is ASCII, so every such character found in the output is
+/// inside a string, where the escape is valid: the document decodes to exactly the same value, and
+/// scripts see no difference. (The C0 controls are left alone here: inside strings serde_json has
+/// escaped them, and outside them they are the pretty layout's newlines.)
 pub fn json<T: Serialize + ?Sized>(value: &T, pretty: bool) -> serde_json::Result<String> {
-    let mut out = Vec::with_capacity(256);
-    if pretty {
-        let mut ser =
-            serde_json::Serializer::with_formatter(&mut out, Escaping(PrettyFormatter::new()));
-        value.serialize(&mut ser)?;
+    let text = if pretty {
+        serde_json::to_string_pretty(value)?
     } else {
-        let mut ser = serde_json::Serializer::with_formatter(&mut out, Escaping(CompactFormatter));
-        value.serialize(&mut ser)?;
+        serde_json::to_string(value)?
+    };
+    let raw_in_json = |c: char| c >= '\u{7f}' && is_unsafe(c);
+    if !text.contains(raw_in_json) {
+        return Ok(text);
     }
-    // serde_json writes UTF-8 only, and the escapes added here are ASCII.
-    Ok(String::from_utf8(out).unwrap_or_default())
-}
-
-/// A serde_json formatter that escapes the characters [`is_unsafe`] names inside strings and
-/// leaves the layout to the formatter it wraps.
-struct Escaping<F>(F);
-
-impl<F: Formatter> Formatter for Escaping<F> {
-    fn write_string_fragment<W: ?Sized + Write>(
-        &mut self,
-        writer: &mut W,
-        fragment: &str,
-    ) -> io::Result<()> {
-        let mut rest = fragment;
-        while let Some(at) = rest.find(is_unsafe) {
-            let c = rest[at..].chars().next().unwrap_or_default();
-            self.0.write_string_fragment(writer, &rest[..at])?;
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if raw_in_json(c) {
             // Every unsafe character is in the Basic Multilingual Plane: one \uXXXX, no surrogates.
-            write!(writer, "\\u{:04x}", u32::from(c))?;
-            rest = &rest[at + c.len_utf8()..];
+            out.push_str(&format!("\\u{:04x}", u32::from(c)));
+        } else {
+            out.push(c);
         }
-        self.0.write_string_fragment(writer, rest)
     }
-
-    // The layout hooks PrettyFormatter overrides, passed through so indentation is kept.
-
-    fn begin_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.begin_array(writer)
-    }
-
-    fn end_array<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_array(writer)
-    }
-
-    fn begin_array_value<W: ?Sized + Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        self.0.begin_array_value(writer, first)
-    }
-
-    fn end_array_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_array_value(writer)
-    }
-
-    fn begin_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.begin_object(writer)
-    }
-
-    fn end_object<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_object(writer)
-    }
-
-    fn begin_object_key<W: ?Sized + Write>(
-        &mut self,
-        writer: &mut W,
-        first: bool,
-    ) -> io::Result<()> {
-        self.0.begin_object_key(writer, first)
-    }
-
-    fn end_object_key<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_object_key(writer)
-    }
-
-    fn begin_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.begin_object_value(writer)
-    }
-
-    fn end_object_value<W: ?Sized + Write>(&mut self, writer: &mut W) -> io::Result<()> {
-        self.0.end_object_value(writer)
-    }
+    Ok(out)
 }
 
 #[cfg(test)]
