@@ -15,3 +15,27 @@ mod stack;
 pub use spawn::LogService;
 pub use stack::{Stack, StackOptions, spawn_stack};
 pub use testkit::http::Response;
+
+use serde_json::Value;
+
+/// True for a trace id as the services write it: 32 hex digits.
+pub fn is_trace_id(v: &Value) -> bool {
+    v.as_str()
+        .is_some_and(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
+}
+
+/// Checks the one JSON error body, `{"error": {"code", "message"}, "trace_id"}`: the `code`, a
+/// message that says what is wrong, and the trace the error belongs to. `what` names the request
+/// in a failure.
+pub fn assert_error_body(json: &Value, code: &str, what: &str) {
+    assert_eq!(json["error"]["code"], code, "{what}: {json:?}");
+    let message = json["error"]["message"].as_str().unwrap_or_default();
+    assert!(
+        !message.is_empty(),
+        "{what}: a message says what is wrong: {json:?}"
+    );
+    assert!(
+        is_trace_id(&json["trace_id"]),
+        "{what}: the error names its trace: {json:?}"
+    );
+}

@@ -8,14 +8,11 @@ use testkit::TcpProxy;
 use testkit::http::ready_status;
 
 async fn wait_status(stack: &Stack, url: &str, want: u16) {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    while ready_status(&stack.client, url).await != want {
-        assert!(
-            Instant::now() < deadline,
-            "{url}/ready never answered {want}"
-        );
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let what = format!("{url}/ready to answer {want}");
+    testkit::wait_until(&what, Duration::from_secs(20), || async move {
+        (ready_status(&stack.client, url).await == want).then_some(())
+    })
+    .await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -37,12 +34,7 @@ async fn services_wait_for_the_broker_and_reconnect_after_an_outage() {
 
     // Broker absent: alive, not ready, and an order fails fast with 503.
     tokio::time::sleep(Duration::from_millis(300)).await;
-    let health = stack
-        .client
-        .get(format!("{}/health", stack.payment_url))
-        .send()
-        .await
-        .unwrap();
+    let health = testkit::http::get(&stack.client, &format!("{}/health", stack.payment_url)).await;
     assert_eq!(health.status(), 200);
     assert_eq!(ready_status(&stack.client, &stack.payment_url).await, 503);
     assert_eq!(ready_status(&stack.client, &email_url).await, 503);

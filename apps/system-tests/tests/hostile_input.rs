@@ -23,6 +23,7 @@ use support::{
     Attack, BODY_TIMEOUT, HEADER_TIMEOUT, IDLE_TIMEOUT, LogServiceProcess, Services, addr_of,
     client, closest_timeout, mib, proc_kib, reset_peak,
 };
+use system_tests::{assert_error_body, is_trace_id};
 use testkit::wait_until;
 use tokio::task::JoinSet;
 
@@ -100,31 +101,10 @@ async fn order(
 
 const JSON: (&str, &str) = ("content-type", "application/json");
 
-fn is_trace_id(v: &Value) -> bool {
-    v.as_str()
-        .is_some_and(|s| s.len() == 32 && s.bytes().all(|b| b.is_ascii_hexdigit()))
-}
-
 /// Checks the one JSON error shape, `{"error": {"code", "message"}, "trace_id"}`, and `code`.
 fn assert_error_shape(answer: &Answer, status: u16, code: &str, what: &str) {
     assert_eq!(answer.status, status, "{what}: {:?}", answer.json);
-    assert_eq!(
-        answer.json["error"]["code"], code,
-        "{what}: {:?}",
-        answer.json
-    );
-    assert!(
-        answer.json["error"]["message"]
-            .as_str()
-            .is_some_and(|m| !m.is_empty()),
-        "{what}: a message says what is wrong: {:?}",
-        answer.json
-    );
-    assert!(
-        is_trace_id(&answer.json["trace_id"]),
-        "{what}: the error names its trace: {:?}",
-        answer.json
-    );
+    assert_error_body(&answer.json, code, what);
 }
 
 /// A listening port, with a route of it that takes a body.

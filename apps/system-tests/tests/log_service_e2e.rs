@@ -2,7 +2,7 @@
 //! back whole over REST and over gRPC (a tonic client generated from the repository's protos).
 
 use std::collections::HashSet;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use log_service::grpc::proto::query::TraceIdRequest;
 use log_service::grpc::proto::query::query_service_client::QueryServiceClient;
@@ -20,32 +20,25 @@ async fn wait_for_whole_trace(
     trace_id: &str,
     via: &str,
 ) -> Value {
-    let deadline = Instant::now() + Duration::from_secs(20);
-    loop {
-        let r = client
-            .get(format!("{rest}/api/v1/traces/{trace_id}"))
-            .send()
-            .await
-            .unwrap();
-        if r.status() == 200 {
-            let trace: Value = r.json().await.unwrap();
-            let spans = trace["spans"].as_array().map_or(0, Vec::len);
-            let services: HashSet<&str> = trace["logs"]
-                .as_array()
-                .unwrap()
-                .iter()
-                .filter_map(|l| l["service_name"].as_str())
-                .collect();
-            if spans == 6 && services.len() == 3 {
-                return trace;
-            }
+    let url = &format!("{rest}/api/v1/traces/{trace_id}");
+    let what = format!("trace {trace_id} to be complete {via}");
+    testkit::wait_until(&what, Duration::from_secs(20), || async move {
+        let r = testkit::http::get(client, url).await;
+        if r.status() != 200 {
+            return None;
         }
-        assert!(
-            Instant::now() < deadline,
-            "trace {trace_id} never complete {via}"
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
+        let trace: Value = r.json().await.unwrap();
+        let spans = trace["spans"].as_array().map_or(0, Vec::len);
+        let services: HashSet<&str> = trace["logs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["service_name"].as_str())
+            .collect();
+        let whole = spans == 6 && services.len() == 3;
+        whole.then_some(trace)
+    })
+    .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -31,6 +31,19 @@ async fn burst(stack: &Stack) -> Vec<Sample> {
     all
 }
 
+/// How many orders a burst sent, how many were answered 503, and their latency spread.
+fn summary(samples: &[Sample]) -> String {
+    let latencies = latencies(samples);
+    format!(
+        "{} orders, 503 {}, latency min {:?} p99 {:?} max {:?}",
+        samples.len(),
+        samples.iter().filter(|s| s.status == 503).count(),
+        percentile(&latencies, 0.0),
+        percentile(&latencies, 99.0),
+        percentile(&latencies, 100.0),
+    )
+}
+
 fn latencies(samples: &[Sample]) -> Vec<Duration> {
     samples.iter().map(|s| s.latency).collect()
 }
@@ -116,34 +129,20 @@ async fn the_gateway_answers_503_within_its_timeout_when_payment_is_down() {
     };
 
     println!(
-        "payment slow (latency {} ms): {} orders, 503 {}, latency min {:?} p99 {:?} max {:?}; \
-         e-mailed all the same (so far) {}",
+        "payment slow (latency {} ms): {}; e-mailed all the same (so far) {}",
         2 * TIMEOUT_MS,
-        slow.len(),
-        slow.iter().filter(|s| s.status == 503).count(),
-        percentile(&latencies(&slow), 0.0),
-        percentile(&latencies(&slow), 99.0),
-        percentile(&latencies(&slow), 100.0),
+        summary(&slow),
         emailed_after_503(&slow),
     );
     println!(
-        "payment frozen: {} orders, 503 {}, latency min {:?} p99 {:?} max {:?} \
-         (PAYMENT_TIMEOUT_MS {TIMEOUT_MS}); gateway /ready {gateway_ready_frozen}; \
+        "payment frozen: {} (PAYMENT_TIMEOUT_MS {TIMEOUT_MS}); gateway /ready {gateway_ready_frozen}; \
          e-mailed all the same (so far) {}",
-        frozen.len(),
-        frozen.iter().filter(|s| s.status == 503).count(),
-        percentile(&latencies(&frozen), 0.0),
-        percentile(&latencies(&frozen), 99.0),
-        percentile(&latencies(&frozen), 100.0),
+        summary(&frozen),
         emailed_after_503(&frozen),
     );
     println!(
-        "payment dead: {} orders, 503 {}, latency p99 {:?} max {:?}; gateway /ready {gateway_ready_dead}; \
-         back after restart in {back_after:?}",
-        dead.len(),
-        dead.iter().filter(|s| s.status == 503).count(),
-        percentile(&latencies(&dead), 99.0),
-        percentile(&latencies(&dead), 100.0),
+        "payment dead: {}; gateway /ready {gateway_ready_dead}; back after restart in {back_after:?}",
+        summary(&dead),
     );
     println!(
         "payment down: confirmed {}, e-mailed {}, duplicated {}",

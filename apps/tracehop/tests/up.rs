@@ -39,19 +39,14 @@ fn tracehop_exe() -> PathBuf {
 
 /// The directory of the tracehop binary, which `up` takes the service binaries from.
 fn bin_dir() -> PathBuf {
-    let dir = tracehop_exe()
+    // Each lookup fails the test, saying how to build it, when a service binary is missing.
+    for name in SERVICES {
+        testkit::process::binary(name);
+    }
+    tracehop_exe()
         .parent()
         .expect("the tracehop binary has a directory")
-        .to_path_buf();
-    for name in SERVICES {
-        let path = dir.join(name);
-        assert!(
-            path.is_file(),
-            "{} is missing: run `cargo build --workspace --bins` first",
-            path.display()
-        );
-    }
-    dir
+        .to_path_buf()
 }
 
 /// A fresh `AMQP_PREFIX`, so this run's queues are its own.

@@ -39,16 +39,18 @@ pub async fn create_order(
     })
 }
 
+/// Sends `GET url`; a transport failure fails the test, naming the URL.
+pub async fn get(client: &reqwest::Client, url: &str) -> reqwest::Response {
+    match client.get(url).send().await {
+        Ok(response) => response,
+        Err(e) => panic!("GET {url}: {e}"),
+    }
+}
+
 /// Returns the `/metrics` text of the service at `base_url`.
 pub async fn metrics(client: &reqwest::Client, base_url: &str) -> String {
-    client
-        .get(format!("{base_url}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text")
+    let response = get(client, &format!("{base_url}/metrics")).await;
+    response.text().await.expect("metrics text")
 }
 
 /// Returns the status code of `GET /ready` at `base_url`, 0 when nothing answers within a second

@@ -88,6 +88,12 @@ impl TestApp {
         send(self.client.get(format!("{}{path}", self.rest)), tenant).await
     }
 
+    /// The REST port's `/metrics` page.
+    pub async fn metrics(&self) -> String {
+        let response = self.client.get(format!("{}/metrics", self.rest)).send();
+        response.await.unwrap().text().await.unwrap()
+    }
+
     /// Posts `body` as it is, declared as `content_type`, to `url` (any listener's): for bodies
     /// the JSON helpers cannot send (protobuf, broken JSON, other media types).
     pub async fn post_raw(

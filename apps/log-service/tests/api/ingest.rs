@@ -240,15 +240,7 @@ async fn grpc_send_log_stores_the_entry_and_rejects_bad_fields() {
     assert_eq!(status, "3");
 
     // Each refused call is counted as a rejected request of its service, as REST's are.
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.rest))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     let refused: u64 = metrics
         .lines()
         .filter(|l| l.starts_with("http_requests_rejected_total{code=\"invalid_argument\""))

@@ -305,15 +305,7 @@ async fn stats_services_and_storage_describe_the_data() {
         let (status, _) = app.get(path, None).await;
         assert_eq!(status, 200, "{path}");
     }
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.rest))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(
         metrics.contains(r#"log_service_ingested_records_total{outcome="accepted",protocol="rest",signal="logs"} 7"#),
         "{metrics}"

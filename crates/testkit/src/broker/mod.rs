@@ -9,10 +9,7 @@ pub use node::RabbitNode;
 
 use std::collections::HashMap;
 
-use lapin::options::{
-    BasicGetOptions, BasicPublishOptions, ExchangeDeleteOptions, QueueDeclareOptions,
-    QueueDeleteOptions,
-};
+use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
 
 /// Returns the AMQP URL of the shared broker (`AMQP_URL`, else the local default).
@@ -122,17 +119,7 @@ pub async fn delete_topology(amqp_url: &str, prefix: &str) {
         return;
     };
     if let Ok(channel) = connection.create_channel().await {
-        let names = messaging::Names::new(prefix);
-        for q in [&names.queue, &names.retry_queue, &names.dead_letter_queue] {
-            let _ = channel
-                .queue_delete(q.as_str().into(), QueueDeleteOptions::default())
-                .await;
-        }
-        for e in [&names.exchange, &names.dead_letter_exchange] {
-            let _ = channel
-                .exchange_delete(e.as_str().into(), ExchangeDeleteOptions::default())
-                .await;
-        }
+        messaging::delete_topology(&channel, &messaging::Names::new(prefix)).await;
     }
     let _ = connection.close(200, "done".into()).await;
 }

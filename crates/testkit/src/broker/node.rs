@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::process::{free_port, signal_group, spawn, tail};
+use crate::process::{exited, free_port, signal_group, spawn, tail};
 
 /// Where the Debian package keeps the scripts that run as the calling user. The `/usr/sbin`
 /// wrappers switch to the `rabbitmq` user with `su` when called by root, which would hide the
@@ -132,11 +132,7 @@ impl RabbitNode {
         let deadline = Instant::now() + BOOT_TIMEOUT;
         let url = self.amqp_url();
         loop {
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = exited(&mut self.child) {
                 panic!(
                     "rabbitmq-server exited during boot ({status}); output:\n{}",
                     self.output_tail()

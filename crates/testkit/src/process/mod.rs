@@ -36,7 +36,7 @@ pub fn binary(name: &str) -> PathBuf {
     let path = profile_dir.join(name);
     assert!(
         path.exists(),
-        "{} is missing: run `cargo build --bins -p order-gateway -p payment-service -p email-service` first",
+        "{} is missing: run `cargo build --workspace --bins` first",
         path.display()
     );
     path
@@ -81,6 +81,11 @@ pub(crate) fn spawn(
 }
 
 /// The last `n` lines of the file `path` (for failure messages).
+/// The exit status of `child` once it has exited; `None` while it runs (or was never started).
+pub(crate) fn exited(child: &mut Option<Child>) -> Option<ExitStatus> {
+    child.as_mut().and_then(|c| c.try_wait().ok().flatten())
+}
+
 pub(crate) fn tail(path: &Path, n: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
@@ -195,11 +200,7 @@ impl Service {
             if ready {
                 return;
             }
-            if let Some(status) = self
-                .child
-                .as_mut()
-                .and_then(|c| c.try_wait().ok().flatten())
-            {
+            if let Some(status) = exited(&mut self.child) {
                 panic!(
                     "{} exited ({status}) before becoming ready:\n{}",
                     self.name,
