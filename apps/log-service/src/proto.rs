@@ -1,9 +1,10 @@
-//! Code generated from `proto/*.proto`, this repository's own definitions of the
-//! distributed-logging gRPC API.
+//! Code generated from `proto/*.proto`: the distributed-logging system's gRPC contract as
+//! log-service serves it (the original fields and numbers, plus log-service's additions under new
+//! numbers), and the encoded descriptors that gRPC server reflection serves.
 //!
-//! The generated types live apart from the services that use them: ingest converts a
-//! `logs.LogEntry` and the gRPC handlers call ingest, so with the types inside the handlers'
-//! module the two would import each other.
+//! The generated types live apart from the services that use them: ingest converts a `logs.Log`
+//! and the gRPC handlers call ingest, so with the types inside the handlers' module the two would
+//! import each other.
 
 /// `logs.LogIngestionService`.
 pub mod logs {
@@ -14,3 +15,8 @@ pub mod logs {
 pub mod query {
     tonic::include_proto!("query");
 }
+
+/// The encoded `FileDescriptorSet` of both services and what they import
+/// (`google/protobuf/struct.proto`), with their comments, for gRPC server reflection.
+pub const FILE_DESCRIPTOR_SET: &[u8] =
+    include_bytes!(concat!(env!("OUT_DIR"), "/log_service_descriptor.bin"));

@@ -143,10 +143,15 @@ impl Application {
         // Timed and traced like every route, and a refused call (INVALID_ARGUMENT, NOT_FOUND,
         // ...) logged once and counted like any rejected request.
         let otlp_grpc = telemetry::http::instrument(otlp_grpc, state.metrics.http.clone());
+        // Server reflection, so that `grpcurl` and other generic clients list and call both
+        // services without a .proto file; v1alpha for clients that predate v1.
+        let (reflection_v1, reflection_v1alpha) = reflection()?;
         let grpc = tonic::service::Routes::new(
             LogIngestionServiceServer::new(grpc_state.clone()).max_decoding_message_size(max),
         )
         .add_service(QueryServiceServer::new(grpc_state).max_decoding_message_size(max))
+        .add_service(reflection_v1)
+        .add_service(reflection_v1alpha)
         .into_axum_router()
         .layer(relabel);
         let grpc = telemetry::http::instrument(grpc, state.metrics.http.clone());
@@ -162,6 +167,27 @@ impl Application {
         }
         Ok(())
     }
+}
+
+/// The gRPC server reflection services, v1 and v1alpha, describing the distributed-logging gRPC
+/// API from the descriptors compiled with it (`proto::FILE_DESCRIPTOR_SET`).
+fn reflection() -> anyhow::Result<(
+    tonic_reflection::server::v1::ServerReflectionServer<
+        impl tonic_reflection::server::v1::ServerReflection,
+    >,
+    tonic_reflection::server::v1alpha::ServerReflectionServer<
+        impl tonic_reflection::server::v1alpha::ServerReflection,
+    >,
+)> {
+    let builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(crate::proto::FILE_DESCRIPTOR_SET)
+    };
+    let context = "failed to build the gRPC reflection service";
+    Ok((
+        builder().build_v1().context(context)?,
+        builder().build_v1alpha().context(context)?,
+    ))
 }
 
 /// tonic answers a request whose protobuf does not decode with INTERNAL (gRPC's own convention);

@@ -1,4 +1,4 @@
-//! Field readers shared by the JSON-shaped entries (REST, Traceflow, gRPC `LogEntry`): each
+//! Field readers shared by the JSON-shaped entries (REST, Traceflow, gRPC `logs.Log`): each
 //! checks one field and, when it is wrong, says which field and why.
 
 use serde_json::{Map, Value};

@@ -1,7 +1,7 @@
 //! Turns what arrives into validated rows and hands them to storage.
 //!
 //! One module per way in: the minisource REST API's entries (`rest`), the Traceflow ingest API's
-//! events (`traceflow`), the distributed-logging gRPC API's `LogEntry` (`grpc`) and OTLP logs and
+//! events (`traceflow`), the distributed-logging gRPC API's `logs.Log` (`grpc`) and OTLP logs and
 //! spans (`otlp`). Every rejection names the field, so a client can fix its input. What is
 //! stored is counted by protocol, signal and outcome in one place, [`commit`]; a single entry
 //! ([`commit_one`]) and an OTLP export ([`otlp_export`]) also count what they reject.

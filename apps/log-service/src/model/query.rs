@@ -78,9 +78,15 @@ impl Interval {
 #[derive(Debug, Clone, Serialize)]
 pub struct LogPage {
     pub logs: Vec<LogView>,
+    /// Number of matches in all pages (the minisource REST API's name).
     pub total: i64,
+    /// The same number under the Traceflow listing's name.
+    pub count: i64,
+    /// The page the first entry falls on, from 1.
     pub page: u32,
     pub page_size: u32,
+    /// Entries skipped before the first.
+    pub offset: u64,
 }
 
 /// Counts returned by `/api/v1/logs/stats`.

@@ -6,7 +6,7 @@ mod dag;
 mod params;
 
 pub use dag::{Dag, DagEdge, DagNode};
-use params::parse_page;
+use params::parse_window;
 pub use params::{
     check_path_id, check_query_fields, limit_offset, params_object, parse_dag_page, parse_filter,
     parse_interval, required_trace_id, time_of,
@@ -26,21 +26,24 @@ pub const DEFAULT_PAGE_SIZE: u32 = 100;
 pub const DEFAULT_DAG_PAGE_SIZE: u32 = 20;
 
 /// The page of logs that the filter and page fields of `obj` (a query body, or the list route's
-/// parameters) ask for, newest first, with the total.
+/// parameters) ask for, newest first, with the total number of matches.
 pub async fn log_page(
     store: &Store,
     tenant: &str,
     obj: &Map<String, Value>,
 ) -> Result<LogPage, AppError> {
     let filter = parse_filter(obj)?;
-    let (page, page_size) = parse_page(obj)?;
-    let offset = (page as u64 - 1) * page_size as u64;
-    let (logs, total) = store.query_logs(tenant, &filter, page_size, offset).await?;
+    let window = parse_window(obj)?;
+    let (logs, total) = store
+        .query_logs(tenant, &filter, window.page_size, window.offset)
+        .await?;
     Ok(LogPage {
         logs,
         total,
-        page,
-        page_size,
+        count: total,
+        page: window.page,
+        page_size: window.page_size,
+        offset: window.offset,
     })
 }
 

@@ -9,7 +9,7 @@ use crate::model::{Interval, Level, LogFilter, parse_ts, refuse_unknown_fields};
 use crate::storage::search_terms;
 
 /// The fields a query body may hold (`POST /api/v1/logs/query` and `/aggregate`).
-const QUERY_FIELDS: [&str; 17] = [
+const QUERY_FIELDS: [&str; 18] = [
     "service",
     "service_name",
     "level",
@@ -26,6 +26,7 @@ const QUERY_FIELDS: [&str; 17] = [
     "page",
     "page_size",
     "limit",
+    "offset",
     "interval",
 ];
 
@@ -153,9 +154,49 @@ fn page_with_default(obj: &Map<String, Value>, default_size: u32) -> Result<(u32
     Ok((page as u32, size as u32))
 }
 
-/// Reads a page of logs: `page` and `page_size`, 100 logs by default.
-pub fn parse_page(obj: &Map<String, Value>) -> Result<(u32, u32), AppError> {
-    page_with_default(obj, DEFAULT_PAGE_SIZE)
+/// Largest `offset` a caller may ask for: far past any page a person reads, and well inside the
+/// backends' 64-bit OFFSET.
+pub const MAX_OFFSET: u64 = 1_000_000_000;
+
+/// Which window of a newest-first list of logs a caller asks for.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LogWindow {
+    /// The page the first entry falls on, from 1.
+    pub page: u32,
+    pub page_size: u32,
+    /// Entries skipped before the first.
+    pub offset: u64,
+}
+
+/// Reads a window of logs, 100 by default: `page` and `page_size` (the minisource REST API's),
+/// or `offset` and `limit` (the Traceflow listing's). `offset` counts entries, so it cannot be
+/// combined with `page`, which counts pages.
+pub fn parse_window(obj: &Map<String, Value>) -> Result<LogWindow, AppError> {
+    let (page, page_size) = page_with_default(obj, DEFAULT_PAGE_SIZE)?;
+    let Some(offset) = number_of(obj, "offset")? else {
+        return Ok(LogWindow {
+            page,
+            page_size,
+            offset: (page as u64 - 1) * page_size as u64,
+        });
+    };
+    if number_of(obj, "page")?.is_some() {
+        return Err(AppError::field(
+            "offset",
+            "cannot be combined with page; send one of them",
+        ));
+    }
+    if offset > MAX_OFFSET {
+        return Err(AppError::field(
+            "offset",
+            format!("must be between 0 and {MAX_OFFSET}"),
+        ));
+    }
+    Ok(LogWindow {
+        page: (offset / page_size as u64 + 1).min(u32::MAX as u64) as u32,
+        page_size,
+        offset,
+    })
 }
 
 /// Reads a page of DAGs: `page` and `page_size`, 20 DAGs by default (a DAG is much larger than
@@ -227,11 +268,34 @@ mod tests {
 
     #[test]
     fn pages_default_per_kind_and_name_the_bad_size() {
-        assert_eq!(parse_page(&Map::new()).unwrap(), (1, 100));
+        let window = |page, page_size, offset| LogWindow {
+            page,
+            page_size,
+            offset,
+        };
+        assert_eq!(parse_window(&Map::new()).unwrap(), window(1, 100, 0));
         assert_eq!(parse_dag_page(&Map::new()).unwrap(), (1, 20));
-        assert_eq!(parse_page(&obj(json!({"limit": "5"}))).unwrap(), (1, 5));
-        let err = parse_page(&obj(json!({"page_size": 1001}))).unwrap_err();
+        let limited = parse_window(&obj(json!({"limit": "5"}))).unwrap();
+        assert_eq!(limited, window(1, 5, 0));
+        let paged = parse_window(&obj(json!({"page": "3", "page_size": "10"}))).unwrap();
+        assert_eq!(paged, window(3, 10, 20));
+        let err = parse_window(&obj(json!({"page_size": 1001}))).unwrap_err();
         assert_eq!(err.to_string(), "page_size: must be between 1 and 1000");
+    }
+
+    #[test]
+    fn offsets_count_entries_and_name_the_field_when_wrong() {
+        let window = parse_window(&obj(json!({"limit": "50", "offset": "75"}))).unwrap();
+        assert_eq!((window.offset, window.page, window.page_size), (75, 2, 50));
+        for bad in [
+            json!({"offset": "-1"}),
+            json!({"offset": "ten"}),
+            json!({"offset": 1_000_000_001u64}),
+            json!({"offset": "10", "page": "2"}),
+        ] {
+            let err = parse_window(&obj(bad.clone())).unwrap_err().to_string();
+            assert!(err.starts_with("offset: "), "{bad} -> {err}");
+        }
     }
 
     #[test]

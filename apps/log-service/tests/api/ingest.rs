@@ -1,8 +1,8 @@
 //! REST, Traceflow and distributed-logging gRPC ingest: acknowledgements, bad input on every
 //! path, back-pressure.
 
-use log_service::grpc::proto::logs::LogEntry;
 use log_service::grpc::proto::logs::log_ingestion_service_client::LogIngestionServiceClient;
+use log_service::grpc::proto::logs::{Log, LogLevel};
 use serde_json::json;
 
 use crate::helpers::{messages, raw_grpc_status, spawn_app, spawn_with};
@@ -177,16 +177,17 @@ async fn grpc_send_log_stores_the_entry_and_rejects_bad_fields() {
     let mut client = LogIngestionServiceClient::connect(format!("http://{}", app.grpc))
         .await
         .unwrap();
-    let entry = LogEntry {
+    let entry = Log {
         trace_id: "abc123".into(),
         span_id: "span456".into(),
         parent_id: "span123".into(),
         service: "auth-service".into(),
-        level: "error".into(),
+        level: LogLevel::Error.into(),
         message: "User login failed: invalid credentials".into(),
         timestamp: "2025-04-16T14:30:00Z".into(),
     };
     let response = client.send_log(entry.clone()).await.unwrap().into_inner();
+    assert_eq!(response.status, "ok");
     assert!(response.success);
     let (status, log) = app
         .get(&format!("/api/v1/logs/{}", response.id), None)
@@ -201,28 +202,28 @@ async fn grpc_send_log_stores_the_entry_and_rejects_bad_fields() {
 
     for (bad, field) in [
         (
-            LogEntry {
-                level: "shout".into(),
+            Log {
+                level: 17,
                 ..entry.clone()
             },
             "level",
         ),
         (
-            LogEntry {
+            Log {
                 timestamp: "16/04/2025".into(),
                 ..entry.clone()
             },
             "timestamp",
         ),
         (
-            LogEntry {
+            Log {
                 service: String::new(),
                 ..entry.clone()
             },
             "service",
         ),
         (
-            LogEntry {
+            Log {
                 trace_id: "has space".into(),
                 ..entry.clone()
             },

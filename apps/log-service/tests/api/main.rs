@@ -1,6 +1,7 @@
 //! Integration tests: each starts the real application in-process on port 0 with its own database.
 
 mod crash;
+mod grpc;
 mod helpers;
 mod ingest;
 mod otlp;

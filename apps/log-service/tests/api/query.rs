@@ -197,6 +197,53 @@ async fn the_list_route_paginates_newest_first_and_takes_filters_as_parameters()
 }
 
 #[tokio::test]
+async fn the_traceflow_listing_skips_offset_entries_and_counts_every_match() {
+    let app = spawn_app().await;
+    // 120 entries a second apart: entry n is the n-th oldest.
+    let batch: Vec<Value> = (0..120)
+        .map(|n| {
+            json!({
+                "service_name": "listing", "level": "INFO", "message": format!("entry {n}"),
+                "timestamp": format!("2024-03-01T10:{:02}:{:02}Z", n / 60, n % 60),
+            })
+        })
+        .collect();
+    let (status, body) = app
+        .post("/api/v1/logs/batch", None, &Value::Array(batch))
+        .await;
+    assert_eq!(status, 201, "{body}");
+
+    let (status, body) = app.get("/api/v1/logs?limit=50&offset=50", None).await;
+    assert_eq!(status, 200, "{body}");
+    // Newest first, past the newest 50: entries 69 down to 20.
+    let expected: Vec<String> = (20..70).rev().map(|n| format!("entry {n}")).collect();
+    assert_eq!(messages(&body), expected);
+    assert_eq!(body["count"], 120);
+    assert_eq!(body["total"], 120);
+    assert_eq!(body["offset"], 50);
+
+    // The last, partial window, and one past the end.
+    let (_, body) = app.get("/api/v1/logs?limit=50&offset=100", None).await;
+    assert_eq!(messages(&body).len(), 20);
+    assert_eq!(messages(&body).last().unwrap(), "entry 0");
+    let (status, body) = app.get("/api/v1/logs?limit=50&offset=500", None).await;
+    assert_eq!(status, 200);
+    assert!(messages(&body).is_empty());
+    assert_eq!(body["count"], 120);
+
+    for bad in [
+        "offset=-1",
+        "offset=fifty",
+        "offset=1000000001",
+        "offset=50&page=2",
+    ] {
+        let (status, body) = app.get(&format!("/api/v1/logs?{bad}"), None).await;
+        assert_eq!(status, 422, "{bad} -> {body}");
+        assert_eq!(body["error"]["field"], "offset", "{bad} -> {body}");
+    }
+}
+
+#[tokio::test]
 async fn logs_are_found_by_id_trace_and_request() {
     let (app, id) = app_with_dataset().await;
     let (status, log) = app.get(&format!("/api/v1/logs/{}", id[2]), None).await;

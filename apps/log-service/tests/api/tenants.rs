@@ -2,7 +2,7 @@
 //! (and to the default tenant) through every read route, REST and gRPC alike, even when both use
 //! the same trace, request and span ids.
 
-use log_service::grpc::proto::query::{GetDagsRequest, GetLogsRequest};
+use log_service::grpc::proto::query::Empty;
 use serde_json::{Value, json};
 
 use crate::helpers::{grpc_code, hex, messages, spawn_app, trace_request, with_tenant};
@@ -132,7 +132,7 @@ async fn no_route_shows_one_tenant_the_data_of_another() {
         let mut client = app.query_client().await;
         let logs = client
             .get_logs(with_tenant(
-                GetLogsRequest {
+                Empty {
                     limit: 100,
                     offset: 0,
                 },
@@ -153,7 +153,7 @@ async fn no_route_shows_one_tenant_the_data_of_another() {
         let code = grpc_code(dag);
         assert_eq!(code, tonic::Code::NotFound, "{label} grpc GetDagByTraceId");
         let dags = client
-            .get_dags(with_tenant(GetDagsRequest::default(), tenant))
+            .get_dags(with_tenant(Empty::default(), tenant))
             .await
             .unwrap()
             .into_inner();

@@ -14,7 +14,9 @@ use crate::model::LogPage;
 use crate::query::{self, check_path_id, params_object};
 use crate::storage::LogKey;
 
-/// `GET /api/v1/logs`: the filters and pagination as query parameters.
+/// `GET /api/v1/logs`: the filters and pagination as query parameters, `page` and `page_size`
+/// (the minisource REST API's) or `offset` and `limit` (the Traceflow listing's); the answer
+/// carries the number of matches as both `total` and `count`.
 pub async fn list(
     State(state): State<AppState>,
     Tenant(tenant): Tenant,
