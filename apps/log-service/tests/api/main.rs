@@ -6,4 +6,5 @@ mod ingest;
 mod otlp;
 mod postgres;
 mod query;
+mod stream;
 mod tenants;
