@@ -63,6 +63,10 @@ pub struct Config {
     pub max_batch_rows: usize,
     /// Largest accepted request body, in bytes (HTTP and gRPC).
     pub max_body_bytes: usize,
+    /// Logs the live tail's broadcast keeps for subscribers that are behind (`STREAM_BUFFER`).
+    pub stream_buffer: usize,
+    /// Interval of the live tail's `: keep-alive` comments (`STREAM_HEARTBEAT_MS`).
+    pub stream_heartbeat: std::time::Duration,
     /// How long a peer may take on any listener (`HTTP_*_TIMEOUT_MS`).
     pub limits: server::Limits,
 }
@@ -94,6 +98,8 @@ impl Config {
             queue_capacity: 500_000,
             max_batch_rows: 50_000,
             max_body_bytes: 16 * 1024 * 1024,
+            stream_buffer: 16_384,
+            stream_heartbeat: std::time::Duration::from_secs(15),
             limits: server::Limits::default(),
         }
     }
@@ -106,13 +112,29 @@ impl Config {
             Some(url) => DatabaseConfig::parse(url)
                 .map_err(|reason| ConfigError::new("DATABASE_URL", url, reason))?,
         };
+        let limits = server::Limits::from_env(env)?;
+        let heartbeat_ms = env.at_least(
+            "STREAM_HEARTBEAT_MS",
+            defaults.stream_heartbeat.as_millis() as u64,
+            1,
+        )?;
+        // A heartbeat rarer than the idle timeout would let the listener close a quiet stream.
+        if heartbeat_ms >= limits.idle_timeout.as_millis() as u64 {
+            return Err(ConfigError::new(
+                "STREAM_HEARTBEAT_MS",
+                heartbeat_ms.to_string(),
+                "must be shorter than HTTP_IDLE_TIMEOUT_MS",
+            ));
+        }
         Ok(Config {
+            stream_buffer: env.at_least("STREAM_BUFFER", defaults.stream_buffer, 1)?,
+            stream_heartbeat: std::time::Duration::from_millis(heartbeat_ms),
             rest_addr: env.addr("BIND_ADDR", defaults.rest_addr)?,
             otlp_grpc_addr: env.addr("OTLP_GRPC_ADDR", defaults.otlp_grpc_addr)?,
             otlp_http_addr: env.addr("OTLP_HTTP_ADDR", defaults.otlp_http_addr)?,
             grpc_addr: env.addr("GRPC_ADDR", defaults.grpc_addr)?,
             database,
-            limits: server::Limits::from_env(env)?,
+            limits,
             ..defaults
         })
     }
@@ -155,5 +177,9 @@ mod tests {
         assert!(err.to_string().contains("OTLP_HTTP_ADDR"));
         let err = Config::from_env(&Env::from_pairs([("DATABASE_URL", "mysql://x")])).unwrap_err();
         assert_eq!(err.variable, "DATABASE_URL");
+        let err = Config::from_env(&vars(&[("STREAM_HEARTBEAT_MS", "200000")])).unwrap_err();
+        assert_eq!(err.variable, "STREAM_HEARTBEAT_MS");
+        let err = Config::from_env(&vars(&[("STREAM_BUFFER", "0")])).unwrap_err();
+        assert_eq!(err.variable, "STREAM_BUFFER");
     }
 }

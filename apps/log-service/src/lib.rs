@@ -18,6 +18,7 @@
 //! - `ingest`: what arrives, validated into rows and committed (REST, Traceflow, gRPC, OTLP);
 //! - `query`: reading, shared by REST and gRPC (filters, pages, traces, DAGs);
 //! - `storage`: the write queue, the `Backend` trait, and SQLite and PostgreSQL behind it;
+//! - `tail`: the live tail, committed logs pushed to `/api/v1/logs/stream` subscribers;
 //! - `api`: the handlers of the four listeners (REST, OTLP/HTTP, OTLP gRPC, gRPC API);
 //! - `config`, `startup`, `error`, `metrics`: configuration, wiring, errors and counters.
 //!
@@ -35,6 +36,7 @@ pub mod proto;
 mod query;
 mod startup;
 mod storage;
+mod tail;
 
 /// The distributed-logging gRPC API's generated types at the path clients already import
 /// (`log_service::grpc::proto::query::...`); the same module as [`crate::proto`].

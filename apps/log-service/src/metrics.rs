@@ -18,6 +18,14 @@ pub struct Metrics {
     pub commit_rows: Histogram,
     /// Group commits that failed and were rolled back.
     pub commit_failures: IntCounter,
+    /// Live tails (`/api/v1/logs/stream`) open now.
+    pub stream_subscribers: IntGauge,
+    /// `lagged` events sent to live tails that fell behind.
+    pub stream_lagged: IntCounter,
+    /// Logs a lagging live tail skipped.
+    pub stream_skipped: IntCounter,
+    /// Live tails ended by a failed replay read.
+    pub stream_failures: IntCounter,
     /// The HTTP metrics every server has: request durations and rejections.
     pub http: telemetry::http::HttpMetrics,
 }
@@ -63,6 +71,26 @@ impl Metrics {
             "log_service_commit_failures_total",
             "Group commits that failed and were rolled back.",
         )?;
+        let stream_subscribers = IntGauge::new(
+            "log_service_stream_subscribers",
+            "Live tails (GET /api/v1/logs/stream) open now.",
+        )?;
+        let stream_lagged = IntCounter::new(
+            "log_service_stream_lagged_total",
+            "Lagged events sent to live tails that fell behind the broadcast buffer.",
+        )?;
+        let stream_skipped = IntCounter::new(
+            "log_service_stream_skipped_logs_total",
+            "Logs skipped by live tails that fell behind the broadcast buffer.",
+        )?;
+        let stream_failures = IntCounter::new(
+            "log_service_stream_replay_failures_total",
+            "Live tails ended because a replay read from storage failed.",
+        )?;
+        registry.register(Box::new(stream_subscribers.clone()))?;
+        for counter in [&stream_lagged, &stream_skipped, &stream_failures] {
+            registry.register(Box::new(counter.clone()))?;
+        }
         registry.register(Box::new(ingested.clone()))?;
         registry.register(Box::new(queued_rows.clone()))?;
         registry.register(Box::new(commit_seconds.clone()))?;
@@ -79,6 +107,10 @@ impl Metrics {
             commit_seconds,
             commit_rows,
             commit_failures,
+            stream_subscribers,
+            stream_lagged,
+            stream_skipped,
+            stream_failures,
         })
     }
 

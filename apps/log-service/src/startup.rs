@@ -9,12 +9,13 @@ use server::{Env, Listener, Stop};
 use tonic::codec::CompressionEncoding;
 use tower::util::MapResponseLayer;
 
-use crate::api::{AppState, GrpcState, otlp_http_router, rest_router};
+use crate::api::{AppState, GrpcState, TailState, otlp_http_router, rest_router};
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::proto::logs::log_ingestion_service_server::LogIngestionServiceServer;
 use crate::proto::query::query_service_server::QueryServiceServer;
 use crate::storage::{Store, WriterHandle};
+use crate::tail::Hub;
 
 /// A built, bound, not yet running log-service.
 #[derive(Debug)]
@@ -27,6 +28,7 @@ pub struct Application {
     metrics: Metrics,
     writer: WriterHandle,
     max_body_bytes: usize,
+    tail: TailState,
     stop: Stop,
 }
 
@@ -48,11 +50,13 @@ impl server::Service for Application {
     /// Opens storage and binds every listener; port 0 picks a free port (see the `*_addr` getters).
     async fn build(config: Config, stop: &Stop) -> anyhow::Result<Application> {
         let metrics = Metrics::new().context("failed to register metrics")?;
+        let hub = Hub::new(config.stream_buffer, metrics.clone());
         let (store, writer) = Store::open(
             &config.database,
             config.queue_capacity,
             config.max_batch_rows,
             metrics.clone(),
+            hub.clone(),
         )
         .await
         .context("failed to open storage")?;
@@ -67,6 +71,11 @@ impl server::Service for Application {
             metrics,
             writer,
             max_body_bytes: config.max_body_bytes,
+            tail: TailState {
+                hub,
+                heartbeat: config.stream_heartbeat,
+                stop: stop.clone(),
+            },
             stop: stop.clone(),
         })
     }
@@ -118,6 +127,7 @@ impl Application {
             store: self.store.clone(),
             metrics: self.metrics.clone(),
             max_body_bytes: self.max_body_bytes,
+            tail: self.tail,
         };
         let grpc_state = GrpcState {
             store: self.store,

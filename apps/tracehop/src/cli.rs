@@ -219,8 +219,11 @@ pub struct LogsArgs {
     #[arg(long, default_value_t = 100, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub limit: u32,
     /// Prints log-service's JSON page instead of lines.
-    #[arg(long)]
+    #[arg(long, conflicts_with = "follow")]
     pub json: bool,
+    /// Prints new lines as they are stored, until Ctrl-C (resumes after a log-service restart).
+    #[arg(long, short)]
+    pub follow: bool,
 }
 
 /// Flags of `tracehop load`.

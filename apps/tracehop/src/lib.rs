@@ -1,6 +1,6 @@
 //! tracehop, the command line front door of the workspace: `up` starts log-service and the three
 //! services as child processes (and `down` stops a detached run), `order` places orders, `trace`
-//! draws a trace from log-service as a waterfall, `logs` searches log-service, `load` measures the
+//! draws a trace from log-service as a waterfall, `logs` searches log-service (or follows it live), `load` measures the
 //! order path with an HDR histogram, and `faults` reads and sets the services' fault knobs.
 //!
 //! Every failure reaches `main` as one `anyhow` error whose message names the service, the address
@@ -10,6 +10,7 @@
 pub mod cli;
 mod client;
 mod faults;
+mod follow;
 mod load;
 mod logs;
 mod order;

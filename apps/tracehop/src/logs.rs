@@ -13,7 +13,7 @@ use crate::terminal::{self, safe};
 const LEVELS: [&str; 6] = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
 
 /// The query body for the flags.
-fn query(args: &LogsArgs) -> anyhow::Result<Value> {
+pub(crate) fn query(args: &LogsArgs) -> anyhow::Result<Value> {
     let mut body = Map::new();
     body.insert("page_size".into(), json!(args.limit));
     if let Some(service) = &args.service {
@@ -49,7 +49,7 @@ fn query(args: &LogsArgs) -> anyhow::Result<Value> {
 
 /// One log line as printed: time, level, service, trace id and message, each escaped before it is
 /// coloured.
-fn line(log: &Value, palette: Palette) -> String {
+pub(crate) fn line(log: &Value, palette: Palette) -> String {
     let s = |k: &str| safe(log[k].as_str().unwrap_or(""));
     let trace_id = s("trace_id");
     format!(
@@ -64,6 +64,9 @@ fn line(log: &Value, palette: Palette) -> String {
 
 /// Runs the search and prints the page.
 pub async fn run(urls: &Urls, args: LogsArgs, palette: Palette) -> anyhow::Result<()> {
+    if args.follow {
+        return crate::follow::run(urls, &args, palette).await;
+    }
     let log_service = Service::new("log-service", &urls.log_service);
     let page = log_service
         .call_ok(Method::POST, "/api/v1/logs/query", Some(&query(&args)?))
@@ -107,6 +110,7 @@ mod tests {
             search: Some("confirmed".into()),
             limit: 10,
             json: false,
+            follow: false,
         }
     }
 

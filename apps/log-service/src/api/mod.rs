@@ -23,6 +23,16 @@ pub struct AppState {
     pub metrics: Metrics,
     /// Largest accepted request body, in bytes.
     pub max_body_bytes: usize,
+    /// What the live tail route needs.
+    pub tail: TailState,
+}
+
+/// The live tail's hub, its heartbeat, and the stop that ends every open stream.
+#[derive(Clone, Debug)]
+pub struct TailState {
+    pub hub: crate::tail::Hub,
+    pub heartbeat: std::time::Duration,
+    pub stop: server::Stop,
 }
 
 /// Every gRPC service of log-service shares this state.

@@ -21,6 +21,7 @@ use crate::model::{
     Bucket, Interval, Level, LogFilter, LogView, SpanView, Stats, StorageInfo, WriteBatch,
     format_ts,
 };
+use crate::tail::{Hub, Publisher};
 
 pub use queue::{QueueReceiver, WriteJob};
 pub use search::search_terms;
@@ -126,6 +127,16 @@ pub trait Backend: Send + Sync {
     /// Row counts and estimated size of `tenant`'s data.
     fn storage<'a>(&'a self, tenant: &'a str) -> Read<'a, StorageInfo>;
 
+    /// Up to `limit` logs matching `filter` with an id above `after_id`, in id order: what a
+    /// live tail replays when a client resumes.
+    fn logs_after<'a>(
+        &'a self,
+        tenant: &'a str,
+        filter: &'a LogFilter,
+        after_id: i64,
+        limit: u32,
+    ) -> Read<'a, Vec<LogView>>;
+
     /// Ids of traces with an error (span status Error or an ERROR/FATAL log), newest first.
     fn error_traces<'a>(
         &'a self,
@@ -183,14 +194,21 @@ impl WriterHandle {
 }
 
 impl Store {
-    /// Opens (and creates or migrates) the database and starts the writer.
+    /// Opens (and creates or migrates) the database and starts the writer, which publishes
+    /// every committed log to `tail`.
     pub async fn open(
         database: &DatabaseConfig,
         queue_capacity: usize,
         max_batch_rows: usize,
         metrics: Metrics,
+        tail: Hub,
     ) -> Result<(Store, WriterHandle), StoreError> {
-        let (queue, receiver) = queue::channel(queue_capacity, max_batch_rows, metrics);
+        let resolution_ns = match database {
+            DatabaseConfig::Sqlite { .. } => 1,
+            DatabaseConfig::Postgres { .. } => postgres::TIMESTAMP_RESOLUTION_NS,
+        };
+        let tail = Publisher::new(tail, resolution_ns);
+        let (queue, receiver) = queue::channel(queue_capacity, max_batch_rows, metrics, tail);
         let (backend, writer): (Box<dyn Backend>, WriterHandle) = match database {
             DatabaseConfig::Sqlite { path } => {
                 let (reader, thread) = sqlite::open(path, receiver).await?;

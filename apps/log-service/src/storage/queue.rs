@@ -15,6 +15,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, mpsc, oneshot};
 use super::StoreError;
 use crate::metrics::Metrics;
 use crate::model::WriteBatch;
+use crate::tail::Publisher;
 
 /// A batch waiting for the writer, with the queue room it holds until it is committed.
 pub struct WriteJob {
@@ -46,6 +47,8 @@ pub struct QueueReceiver {
     capacity: usize,
     max_batch_rows: usize,
     metrics: Metrics,
+    /// Hands committed logs to the live tail.
+    tail: Publisher,
 }
 
 /// Creates a queue holding at most `capacity` rows, drained in groups of up to `max_batch_rows`.
@@ -53,6 +56,7 @@ pub(super) fn channel(
     capacity: usize,
     max_batch_rows: usize,
     metrics: Metrics,
+    tail: Publisher,
 ) -> (WriteQueue, QueueReceiver) {
     let (tx, rx) = mpsc::unbounded_channel();
     let permits = Arc::new(Semaphore::new(capacity));
@@ -67,6 +71,7 @@ pub(super) fn channel(
         capacity,
         max_batch_rows,
         metrics,
+        tail,
     };
     (queue, receiver)
 }
@@ -140,7 +145,7 @@ impl QueueReceiver {
     }
 
     /// Answers every caller of the group: its log ids after a commit (one list per job, in
-    /// order), or the error of the rolled-back transaction. Records the commit's duration and
+    /// order; the committed logs are published to the live tail first), or the error of the rolled-back transaction. Records the commit's duration and
     /// size, and the queue depth.
     pub fn finish(&self, group: CommitGroup, result: Result<Vec<Vec<i64>>, StoreError>) {
         let metrics = &self.metrics;
@@ -150,6 +155,11 @@ impl QueueReceiver {
         metrics.commit_rows.observe(group.rows as f64);
         match result {
             Ok(ids) => {
+                // Published before the callers hear of the commit, so a live tail has a log by
+                // the time its ingest call returns.
+                for (job, ids) in group.jobs.iter().zip(&ids) {
+                    self.tail.publish(&job.batch.tenant, &job.batch.logs, ids);
+                }
                 for (job, ids) in group.jobs.into_iter().zip(ids) {
                     let _ = job.done.send(Ok(ids));
                 }

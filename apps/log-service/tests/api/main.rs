@@ -7,4 +7,5 @@ mod ingest;
 mod otlp;
 mod postgres;
 mod query;
+mod stream;
 mod tenants;

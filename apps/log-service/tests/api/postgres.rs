@@ -9,7 +9,7 @@ use crate::otlp::{order_logs, order_trace, send_grpc, span_id, trace_id};
 
 const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-async fn admin() -> Option<tokio_postgres::Client> {
+pub async fn admin() -> Option<tokio_postgres::Client> {
     let url = std::env::var("LOG_SERVICE_TEST_POSTGRES").unwrap_or_else(|_| ADMIN_URL.into());
     match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
         Ok((client, connection)) => {

@@ -4,6 +4,7 @@
 mod ingest;
 mod probes;
 mod query;
+mod stream;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
@@ -24,6 +25,7 @@ pub fn rest_router(state: AppState) -> Router {
         .route("/api/v1/logs", post(ingest::create).get(query::list))
         .route("/api/v1/logs/batch", post(ingest::batch))
         .route("/api/v1/logs/query", post(query::query))
+        .route("/api/v1/logs/stream", get(stream::stream))
         .route("/api/v1/logs/services", get(query::services))
         .route("/api/v1/logs/stats", get(query::stats))
         .route("/api/v1/logs/storage", get(query::storage))

@@ -36,7 +36,10 @@ pub(super) async fn open(
     Ok((Box::new(reader::PgReader::new(Arc::new(reader))), task))
 }
 
+/// PostgreSQL keeps timestamps to the microsecond.
+pub(super) const TIMESTAMP_RESOLUTION_NS: i64 = 1000;
+
 /// Unix nanoseconds to the microseconds PostgreSQL stores.
 fn micros(ns: i64) -> i64 {
-    ns.div_euclid(1000)
+    ns.div_euclid(TIMESTAMP_RESOLUTION_NS)
 }

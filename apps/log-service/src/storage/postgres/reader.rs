@@ -387,6 +387,29 @@ impl Backend for PgReader {
         })
     }
 
+    fn logs_after<'a>(
+        &'a self,
+        tenant: &'a str,
+        filter: &'a LogFilter,
+        after_id: i64,
+        limit: u32,
+    ) -> Read<'a, Vec<LogView>> {
+        Box::pin(async move {
+            let (where_sql, params) = where_clause(tenant, filter);
+            let rows = self
+                .client
+                .query(
+                    &format!(
+                        "SELECT {LOG_COLUMNS} FROM log_entries WHERE {where_sql} \
+                         AND id > {after_id} ORDER BY id LIMIT {limit}"
+                    ),
+                    &refs(&params),
+                )
+                .await?;
+            Ok(rows.iter().map(log_from_row).collect())
+        })
+    }
+
     fn error_traces<'a>(
         &'a self,
         tenant: &'a str,

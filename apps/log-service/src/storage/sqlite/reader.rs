@@ -384,6 +384,30 @@ impl Backend for SqliteReader {
         }))
     }
 
+    fn logs_after<'a>(
+        &'a self,
+        tenant: &'a str,
+        filter: &'a LogFilter,
+        after_id: i64,
+        limit: u32,
+    ) -> Read<'a, Vec<LogView>> {
+        let filter = filter.clone();
+        let name = tenant.to_owned();
+        Box::pin(self.with_tenant(tenant, vec![], move |conn, tid| {
+            let (where_sql, params) = where_clause(tid, &filter);
+            // NOT INDEXED keeps the planner on the rowid range from the resume point instead of
+            // walking the whole tenant through `logs_tenant_ts` and sorting it.
+            let sql = format!(
+                "SELECT {LOG_COLUMNS} FROM logs NOT INDEXED WHERE {where_sql} \
+                 AND id > {after_id} ORDER BY id LIMIT {limit}"
+            );
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_map(params_from_iter(params.iter()), |r| log_from_row(r, &name))?
+                .collect::<Result<Vec<_>, _>>()?)
+        }))
+    }
+
     fn error_traces<'a>(
         &'a self,
         tenant: &'a str,
