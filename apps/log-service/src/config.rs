@@ -177,9 +177,10 @@ mod tests {
         assert!(err.to_string().contains("OTLP_HTTP_ADDR"));
         let err = Config::from_env(&Env::from_pairs([("DATABASE_URL", "mysql://x")])).unwrap_err();
         assert_eq!(err.variable, "DATABASE_URL");
-        let err = Config::from_env(&vars(&[("STREAM_HEARTBEAT_MS", "200000")])).unwrap_err();
+        let err =
+            Config::from_env(&Env::from_pairs([("STREAM_HEARTBEAT_MS", "200000")])).unwrap_err();
         assert_eq!(err.variable, "STREAM_HEARTBEAT_MS");
-        let err = Config::from_env(&vars(&[("STREAM_BUFFER", "0")])).unwrap_err();
+        let err = Config::from_env(&Env::from_pairs([("STREAM_BUFFER", "0")])).unwrap_err();
         assert_eq!(err.variable, "STREAM_BUFFER");
     }
 }
