@@ -8,8 +8,8 @@ mod params;
 pub use dag::{Dag, DagEdge, DagNode};
 use params::parse_window;
 pub use params::{
-    check_path_id, check_query_fields, limit_offset, params_object, parse_dag_page, parse_filter,
-    parse_interval, required_trace_id, time_of,
+    FILTER_FIELDS, check_path_id, check_query_fields, limit_offset, params_object, parse_dag_page,
+    parse_filter, parse_interval, required_trace_id, time_of,
 };
 
 use serde_json::{Map, Value};

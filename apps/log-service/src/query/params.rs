@@ -8,8 +8,8 @@ use crate::error::AppError;
 use crate::model::{Interval, Level, LogFilter, parse_ts, refuse_unknown_fields};
 use crate::storage::search_terms;
 
-/// The fields a query body may hold (`POST /api/v1/logs/query` and `/aggregate`).
-const QUERY_FIELDS: [&str; 18] = [
+/// The filter fields, the same wherever logs are selected: a query body, the listing, the stream.
+pub const FILTER_FIELDS: [&str; 13] = [
     "service",
     "service_name",
     "level",
@@ -23,17 +23,16 @@ const QUERY_FIELDS: [&str; 18] = [
     "end_time",
     "from",
     "to",
-    "page",
-    "page_size",
-    "limit",
-    "offset",
-    "interval",
 ];
+
+/// What a query body (`POST /api/v1/logs/query` and `/aggregate`) holds beside the filter.
+const PAGING_FIELDS: [&str; 5] = ["page", "page_size", "limit", "offset", "interval"];
 
 /// Refuses a field a query body does not define: a misspelt filter would otherwise widen the
 /// query to everything without a word.
 pub fn check_query_fields(obj: &Map<String, Value>) -> Result<(), AppError> {
-    refuse_unknown_fields(obj, &QUERY_FIELDS, "a query")
+    let known = [FILTER_FIELDS.as_slice(), &PAGING_FIELDS].concat();
+    refuse_unknown_fields(obj, &known, "a query")
 }
 
 /// Query parameters as a JSON object, so they are read by the same code as a JSON body.

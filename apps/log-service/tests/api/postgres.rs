@@ -4,12 +4,45 @@
 
 use serde_json::json;
 
-use crate::helpers::{TempDir, hex, spawn_config};
+use crate::helpers::{TempDir, TestApp, hex, spawn_config};
 use crate::otlp::{order_logs, order_trace, send_grpc, span_id, trace_id};
 
 const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 
-pub async fn admin() -> Option<tokio_postgres::Client> {
+/// log-service on a fresh database of the local server, dropped by [`PostgresApp::finish`].
+pub struct PostgresApp {
+    pub app: TestApp,
+    admin: tokio_postgres::Client,
+    name: String,
+}
+
+impl PostgresApp {
+    /// Creates the database and starts log-service on it; `None` (the test is skipped) when no
+    /// PostgreSQL server answers.
+    pub async fn spawn() -> Option<PostgresApp> {
+        let admin = admin().await?;
+        let name = format!("log_service_test_{}", uuid::Uuid::new_v4().simple());
+        admin
+            .batch_execute(&format!("CREATE DATABASE {name}"))
+            .await
+            .unwrap();
+        let mut config = log_service::Config::for_tests("unused.db");
+        config.database = log_service::DatabaseConfig::Postgres {
+            url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+        };
+        let app = spawn_config(config, TempDir::new()).await;
+        Some(PostgresApp { app, admin, name })
+    }
+
+    /// Stops log-service and drops its database.
+    pub async fn finish(self) {
+        drop(self.app);
+        let drop_database = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
+        let _ = self.admin.batch_execute(&drop_database).await;
+    }
+}
+
+async fn admin() -> Option<tokio_postgres::Client> {
     let url = std::env::var("LOG_SERVICE_TEST_POSTGRES").unwrap_or_else(|_| ADMIN_URL.into());
     match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
         Ok((client, connection)) => {
@@ -25,18 +58,10 @@ pub async fn admin() -> Option<tokio_postgres::Client> {
 
 #[tokio::test]
 async fn the_postgres_backend_answers_like_sqlite() {
-    let Some(admin) = admin().await else { return };
-    let name = format!("log_service_test_{}", uuid::Uuid::new_v4().simple());
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-
-    let mut config = log_service::Config::for_tests("unused.db");
-    config.database = log_service::DatabaseConfig::Postgres {
-        url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
+    let Some(postgres) = PostgresApp::spawn().await else {
+        return;
     };
-    let app = spawn_config(config, TempDir::new()).await;
+    let app = &postgres.app;
 
     let batch = json!([
         {"service_name": "auth", "level": "INFO", "message": "user login ok", "timestamp": "2024-01-15T10:00:00Z", "trace_id": "t1", "request_id": "r1"},
@@ -85,7 +110,7 @@ async fn the_postgres_backend_answers_like_sqlite() {
     assert_eq!(services["services"], json!(["auth", "billing"]));
 
     send_grpc(
-        &app,
+        app,
         Some("pg-tenant"),
         order_trace(8),
         order_logs(8, vec![]),
@@ -111,8 +136,5 @@ async fn the_postgres_backend_answers_like_sqlite() {
     assert_eq!(storage["backend"], "postgres");
     assert_eq!(storage["span_count"], 6);
 
-    drop(app);
-    let _ = admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await;
+    postgres.finish().await;
 }

@@ -5,7 +5,7 @@ use std::time::{Duration, Instant};
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TempDir, TestApp, spawn_app, spawn_config, spawn_with};
+use crate::helpers::{TempDir, TestApp, spawn_app, spawn_with};
 
 /// One event of an SSE stream (comments are skipped).
 #[derive(Debug, Default)]
@@ -374,23 +374,9 @@ async fn heartbeats_keep_a_quiet_stream_alive() {
 
 #[tokio::test]
 async fn the_postgres_backend_streams_logs_as_it_stores_them() {
-    let Some(admin) = crate::postgres::admin().await else {
+    let Some(postgres) = crate::postgres::PostgresApp::spawn().await else {
         return;
     };
-    let name = format!("log_service_test_{}", uuid::Uuid::new_v4().simple());
-    admin
-        .batch_execute(&format!("CREATE DATABASE {name}"))
-        .await
-        .unwrap();
-    let mut config = log_service::Config::for_tests("unused.db");
-    config.database = log_service::DatabaseConfig::Postgres {
-        url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
-    };
-    let app = spawn_config(config, TempDir::new()).await;
-    delivered_as_stored(&app, "postgres").await;
-    drop(app);
-    admin
-        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
-        .await
-        .unwrap();
+    delivered_as_stored(&postgres.app, "postgres").await;
+    postgres.finish().await;
 }

@@ -19,27 +19,11 @@ use crate::api::extract::Tenant;
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::model::refuse_unknown_fields;
-use crate::query::{params_object, parse_filter};
+use crate::query::{FILTER_FIELDS, params_object, parse_filter};
 use crate::tail::{Follow, Item};
 
-/// The parameters the stream takes: the query API's filters and the resume point.
-const STREAM_FIELDS: [&str; 15] = [
-    "service",
-    "service_name",
-    "level",
-    "min_level",
-    "search",
-    "trace_id",
-    "request_id",
-    "user_id",
-    "environment",
-    "start_time",
-    "end_time",
-    "from",
-    "to",
-    "last_event_id",
-    "since_id",
-];
+/// What the stream takes beside the query API's filters: the resume point.
+const RESUME_FIELDS: [&str; 2] = ["last_event_id", "since_id"];
 
 /// `GET /api/v1/logs/stream`.
 pub async fn stream(
@@ -49,7 +33,8 @@ pub async fn stream(
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
     let obj = params_object(params);
-    refuse_unknown_fields(&obj, &STREAM_FIELDS, "a log stream")?;
+    let known = [FILTER_FIELDS.as_slice(), &RESUME_FIELDS].concat();
+    refuse_unknown_fields(&obj, &known, "a log stream")?;
     let after_id = resume_point(&headers, &obj)?;
     let filter = parse_filter(&obj)?;
     let tail = &state.tail;
