@@ -113,13 +113,12 @@ impl Config {
                 .map_err(|reason| ConfigError::new("DATABASE_URL", url, reason))?,
         };
         let limits = server::Limits::from_env(env)?;
-        let heartbeat_ms = env.at_least(
-            "STREAM_HEARTBEAT_MS",
-            defaults.stream_heartbeat.as_millis() as u64,
-            1,
-        )?;
-        // A heartbeat rarer than the idle timeout would let the listener close a quiet stream.
-        if heartbeat_ms >= limits.idle_timeout.as_millis() as u64 {
+        // A heartbeat rarer than the idle timeout would let the listener close a quiet stream,
+        // so a short idle timeout shortens the default heartbeat to half of it.
+        let idle_ms = limits.idle_timeout.as_millis() as u64;
+        let default_heartbeat_ms = (defaults.stream_heartbeat.as_millis() as u64).min(idle_ms / 2);
+        let heartbeat_ms = env.at_least("STREAM_HEARTBEAT_MS", default_heartbeat_ms.max(1), 1)?;
+        if heartbeat_ms >= idle_ms {
             return Err(ConfigError::new(
                 "STREAM_HEARTBEAT_MS",
                 heartbeat_ms.to_string(),
@@ -182,5 +181,17 @@ mod tests {
         assert_eq!(err.variable, "STREAM_HEARTBEAT_MS");
         let err = Config::from_env(&Env::from_pairs([("STREAM_BUFFER", "0")])).unwrap_err();
         assert_eq!(err.variable, "STREAM_BUFFER");
+    }
+
+    #[test]
+    fn a_short_idle_timeout_shortens_the_default_heartbeat() {
+        let config =
+            Config::from_env(&Env::from_pairs([("HTTP_IDLE_TIMEOUT_MS", "1000")])).unwrap();
+        assert_eq!(
+            config.stream_heartbeat,
+            std::time::Duration::from_millis(500)
+        );
+        let config = Config::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
+        assert_eq!(config.stream_heartbeat, std::time::Duration::from_secs(15));
     }
 }

@@ -200,14 +200,18 @@ pub struct Amqp {
     /// `AMQP_PREFIX` (default none), in front of every exchange and queue name, so parallel
     /// runs never share a queue.
     pub prefix: String,
+    /// `OTEL_SERVICE_NAME` (default the server's name): the `app_id` of published messages and
+    /// the name of the connection in the broker's management view.
+    pub app_id: String,
 }
 
 impl Amqp {
-    /// Reads `AMQP_URL` and `AMQP_PREFIX` from `env`.
-    pub fn from_env(env: &Env) -> Self {
+    /// Reads `AMQP_URL`, `AMQP_PREFIX` and `OTEL_SERVICE_NAME` (default `service`) from `env`.
+    pub fn from_env(env: &Env, service: &str) -> Self {
         Self {
             url: env.string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
             prefix: env.string("AMQP_PREFIX", ""),
+            app_id: env.string("OTEL_SERVICE_NAME", service),
         }
     }
 }
