@@ -30,7 +30,7 @@ impl FromEnv for Config {
     fn from_env(env: &Env) -> Result<Self, ConfigError> {
         let log_dir = env.string("LOG_DIR", "./logs");
         Ok(Self {
-            amqp: server::Amqp::from_env(env, "email-service"),
+            amqp: server::Amqp::from_env(env, "email-service")?,
             faults: FaultsConfig::from_env(env, "EMAIL_FAILURE_RATE", "EMAIL_LATENCY_MS")?,
             max_attempts: env.at_least("EMAIL_MAX_ATTEMPTS", 3, 1)?,
             prefetch: env.at_least("EMAIL_PREFETCH", 32, 1)?,

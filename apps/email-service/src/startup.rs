@@ -43,6 +43,7 @@ impl server::HttpApp for EmailService {
             ConsumerConfig {
                 url: config.amqp.url,
                 names: messaging::Names::new(&config.amqp.prefix),
+                quorum: config.amqp.quorum,
                 app_id: config.amqp.app_id,
                 prefetch: config.prefetch,
                 max_attempts: config.max_attempts,

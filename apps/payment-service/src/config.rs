@@ -22,7 +22,7 @@ impl FromEnv for Config {
     /// Reads `env`.
     fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            amqp: server::Amqp::from_env(env, "payment-service"),
+            amqp: server::Amqp::from_env(env, "payment-service")?,
             faults: FaultsConfig::from_env(env, "PAYMENT_FAILURE_RATE", "PAYMENT_LATENCY_MS")?,
             confirm_timeout: env.millis("PUBLISH_CONFIRM_TIMEOUT_MS", 5000)?,
         })

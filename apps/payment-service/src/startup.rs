@@ -26,6 +26,7 @@ impl server::HttpApp for PaymentService {
             messaging::PublisherConfig {
                 url: config.amqp.url,
                 names: messaging::Names::new(&config.amqp.prefix),
+                quorum: config.amqp.quorum,
                 app_id: config.amqp.app_id,
                 confirm_timeout: config.confirm_timeout,
             },

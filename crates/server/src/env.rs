@@ -195,7 +195,8 @@ impl Env {
 /// Where a server that uses RabbitMQ finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Amqp {
-    /// `AMQP_URL` (default the local broker as `guest`).
+    /// `AMQP_URL` (default the local broker as `guest`): one node's URL, or a cluster's nodes'
+    /// separated by commas, tried in order.
     pub url: String,
     /// `AMQP_PREFIX` (default none), in front of every exchange and queue name, so parallel
     /// runs never share a queue.
@@ -203,16 +204,46 @@ pub struct Amqp {
     /// `OTEL_SERVICE_NAME` (default the server's name): the `app_id` of published messages and
     /// the name of the connection in the broker's management view.
     pub app_id: String,
+    /// `AMQP_QUEUE_TYPE=quorum` (default `classic`): declare quorum queues, replicated on the
+    /// cluster's nodes.
+    pub quorum: bool,
 }
 
 impl Amqp {
-    /// Reads `AMQP_URL`, `AMQP_PREFIX` and `OTEL_SERVICE_NAME` (default `service`) from `env`.
-    pub fn from_env(env: &Env, service: &str) -> Self {
-        Self {
-            url: env.string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
+    /// Reads `AMQP_URL`, `AMQP_PREFIX`, `AMQP_QUEUE_TYPE` and `OTEL_SERVICE_NAME` (default
+    /// `service`) from `env`.
+    pub fn from_env(env: &Env, service: &str) -> Result<Self, ConfigError> {
+        let url = env.string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
+        let nodes: Vec<&str> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        let not_amqp = |node: &&str| !(node.starts_with("amqp://") || node.starts_with("amqps://"));
+        if nodes.is_empty() || nodes.iter().any(not_amqp) {
+            return Err(ConfigError::new(
+                "AMQP_URL",
+                "(not shown: it may hold a password)",
+                "must be one or more amqp:// or amqps:// URLs separated by commas",
+            ));
+        }
+        let quorum = match env.get("AMQP_QUEUE_TYPE").unwrap_or("classic") {
+            "classic" => false,
+            "quorum" => true,
+            other => {
+                return Err(ConfigError::new(
+                    "AMQP_QUEUE_TYPE",
+                    other,
+                    "must be classic or quorum",
+                ));
+            }
+        };
+        Ok(Self {
+            url,
             prefix: env.string("AMQP_PREFIX", ""),
             app_id: env.string("OTEL_SERVICE_NAME", service),
-        }
+            quorum,
+        })
     }
 }
 
