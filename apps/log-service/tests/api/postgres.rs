@@ -34,6 +34,17 @@ impl PostgresApp {
         Some(PostgresApp { app, admin, name })
     }
 
+    /// The first column of `sql`'s rows, run on log-service's database with `arg` as `$1`.
+    pub async fn query_strings(&self, sql: &str, arg: &str) -> Vec<String> {
+        let url = format!("postgres://postgres@127.0.0.1:5432/{}", self.name);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let rows = client.query(sql, &[&arg]).await.unwrap();
+        rows.iter().map(|r| r.get(0)).collect()
+    }
+
     /// Stops log-service and drops its database.
     pub async fn finish(self) {
         drop(self.app);
