@@ -219,6 +219,14 @@ impl Retention {
             let mut ticks = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
             ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             tokio::pin!(stopped);
+            // The gauge shows the size from the start, not only after the first run.
+            match retention.store.partitions().size().await {
+                Ok(size) => retention.metrics.storage_bytes.set(size.on_disk),
+                Err(err) => {
+                    retention.metrics.retention_failures.inc();
+                    tracing::error!(error = %err, "storage size unreadable");
+                }
+            }
             loop {
                 tokio::select! {
                     _ = &mut stopped => break,
