@@ -519,3 +519,31 @@ async fn a_database_in_the_old_layout_is_refused_naming_the_file() {
     assert!(message.contains(&path.display().to_string()), "{message}");
     assert!(message.contains("unpartitioned layout"), "{message}");
 }
+
+#[tokio::test]
+async fn retention_runs_by_itself_every_interval() {
+    let app = spawn_with(|c| {
+        c.retention.default_days = 1;
+        c.retention.interval = std::time::Duration::from_millis(200);
+    })
+    .await;
+    ingest_day(&app, "acme", 5, 10, "old").await;
+    ingest_day(&app, "acme", 0, 10, "new").await;
+
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while stored_days(&app, "acme").await.len() > 1 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no periodic run removed the old day"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+
+    assert_eq!(stored_days(&app, "acme").await, vec![(iso_day(0), 10)]);
+    let metrics = app.metrics().await;
+    assert!(
+        !metrics.contains("log_service_retention_runs_total 0\n"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("log_service_retention_failures_total 0"));
+}
