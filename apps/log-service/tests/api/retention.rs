@@ -547,3 +547,50 @@ async fn retention_runs_by_itself_every_interval() {
     );
     assert!(metrics.contains("log_service_retention_failures_total 0"));
 }
+
+#[tokio::test]
+async fn ingest_into_a_day_being_dropped_never_fails() {
+    let app = spawn_app().await;
+    ingest_races_retention(&app).await;
+}
+
+#[tokio::test]
+async fn postgres_ingest_into_a_day_being_dropped_never_fails() {
+    let Some(postgres) = PostgresApp::spawn().await else {
+        return;
+    };
+    ingest_races_retention(&postgres.app).await;
+    postgres.finish().await;
+}
+
+/// Ingest into a day retention keeps dropping, and retention runs, at the same time.
+async fn ingest_races_retention(app: &TestApp) {
+    create_policy(app, "acme", 7).await;
+    let writes = async {
+        for round in 0..40 {
+            ingest_day(app, "acme", 10, 50, &format!("late {round}")).await;
+            ingest_day(app, "acme", 0, 5, "now").await;
+        }
+    };
+    let runs = async {
+        let mut dropped = 0;
+        for _ in 0..40 {
+            dropped += removed(&run(app).await).len();
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        dropped
+    };
+
+    let ((), dropped) = tokio::join!(writes, runs);
+
+    // Every ingest call above asserted its 201; the old day was dropped and recreated.
+    assert!(dropped > 0);
+    let last = run(app).await;
+    let today = stored_days(app, "acme").await;
+    assert_eq!(today, vec![(iso_day(0), 200)], "{last}");
+    let metrics = app.metrics().await;
+    assert!(
+        metrics.contains("log_service_commit_failures_total 0"),
+        "{metrics}"
+    );
+}
