@@ -14,6 +14,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::proto::logs::log_ingestion_service_server::LogIngestionServiceServer;
 use crate::proto::query::query_service_server::QueryServiceServer;
+use crate::retention::Retention;
 use crate::storage::{Store, WriterHandle};
 use crate::tail::Hub;
 
@@ -29,6 +30,8 @@ pub struct Application {
     writer: WriterHandle,
     max_body_bytes: usize,
     tail: TailState,
+    retention: Retention,
+    admin_token: Option<std::sync::Arc<str>>,
     stop: Stop,
 }
 
@@ -60,6 +63,7 @@ impl server::Service for Application {
         )
         .await
         .context("failed to open storage")?;
+        let retention = Retention::new(store.clone(), config.retention, metrics.clone());
         // One set of timeouts and one stop apply to every listener.
         let bind = |variable, addr| Listener::bind(variable, addr, config.limits, stop);
         Ok(Application {
@@ -76,6 +80,8 @@ impl server::Service for Application {
                 heartbeat: config.stream_heartbeat,
                 stop: stop.clone(),
             },
+            retention,
+            admin_token: config.admin_token.as_deref().map(Into::into),
             stop: stop.clone(),
         })
     }
@@ -128,7 +134,12 @@ impl Application {
             metrics: self.metrics.clone(),
             max_body_bytes: self.max_body_bytes,
             tail: self.tail,
+            retention: self.retention,
+            admin_token: self.admin_token,
         };
+        // The periodic task holds a `Store` until intake stops, so the writer's drain below
+        // does not wait for it.
+        state.retention.spawn(&stop);
         let grpc_state = GrpcState {
             store: self.store,
             metrics: self.metrics,

@@ -37,6 +37,31 @@ impl ConfigError {
     }
 }
 
+/// Parses `250ms`, `30s`, `5m`, `2h` or `1d` (see [`Env::duration`]).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let expected = "expected a whole number with a unit: ms, s, m, h or d (e.g. 250ms, 30s, 5m)";
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| expected.to_owned())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| expected.to_owned())?;
+    let millis_per_unit: u64 = match unit.trim() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(expected.to_owned()),
+    };
+    if n == 0 {
+        return Err("must be longer than zero".into());
+    }
+    n.checked_mul(millis_per_unit)
+        .map(Duration::from_millis)
+        .ok_or_else(|| "too long".into())
+}
+
 /// A snapshot of environment variables. Tests build one from pairs instead of mutating the
 /// process environment, which would leak between tests running in parallel.
 #[derive(Debug, Clone, Default)]
@@ -101,6 +126,16 @@ impl Env {
     /// Parses a duration given in milliseconds.
     pub fn millis(&self, name: &'static str, default_ms: u64) -> Result<Duration, ConfigError> {
         self.parse(name, default_ms).map(Duration::from_millis)
+    }
+
+    /// Parses a duration written as a whole number and a unit: `250ms`, `30s`, `5m`, `2h` or
+    /// `1d`; `default` when unset. Zero is refused: every such setting is an interval or a
+    /// deadline, and zero of either means a busy loop or no time at all.
+    pub fn duration(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => parse_duration(raw).map_err(|reason| ConfigError::new(name, raw, reason)),
+        }
     }
 
     /// Parses a whole number of at least `min`.
@@ -287,6 +322,45 @@ fn percent_decode(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_take_a_unit() {
+        let env = Env::from_pairs([("A", "250ms"), ("B", "30s"), ("C", "5m"), ("D", "1d")]);
+        assert_eq!(
+            env.duration("A", Duration::ZERO).unwrap(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            env.duration("B", Duration::ZERO).unwrap(),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            env.duration("C", Duration::ZERO).unwrap(),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            env.duration("D", Duration::ZERO).unwrap(),
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            env.duration("UNSET", Duration::from_secs(7)).unwrap(),
+            Duration::from_secs(7)
+        );
+        for bad in [
+            "5",
+            "m",
+            "5 minutes",
+            "-5s",
+            "0s",
+            "1.5s",
+            "99999999999999999d",
+        ] {
+            let err = Env::from_pairs([("X", bad)])
+                .duration("X", Duration::ZERO)
+                .unwrap_err();
+            assert_eq!(err.variable, "X", "{bad}");
+        }
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Env {
         Env::from_pairs(pairs.iter().copied())

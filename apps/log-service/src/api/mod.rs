@@ -25,6 +25,10 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// What the live tail route needs.
     pub tail: TailState,
+    /// Retention, for its admin routes.
+    pub retention: crate::retention::Retention,
+    /// The bearer token the admin routes require, when set (`ADMIN_TOKEN`).
+    pub admin_token: Option<std::sync::Arc<str>>,
 }
 
 /// The live tail's hub, its heartbeat, and the stop that ends every open stream.

@@ -5,6 +5,8 @@
 //! PostgreSQL (`postgres`) implement; each backend is a folder with its schema, its writer and
 //! its reader. [`Store`] is the handle the handlers hold: the queue's end plus the backend.
 
+pub mod day;
+mod partitions;
 mod postgres;
 mod queue;
 mod search;
@@ -23,6 +25,7 @@ use crate::model::{
 };
 use crate::tail::{Hub, Publisher};
 
+pub use partitions::{Dropped, Partitions, Policy, Size, StoredPartition};
 pub use queue::{QueueReceiver, WriteJob};
 pub use search::search_terms;
 
@@ -50,6 +53,13 @@ pub enum StoreError {
     /// The transaction holding this batch failed; nothing of it was stored.
     #[error("write failed: {0}")]
     WriteFailed(String),
+    /// A row with the same unique key exists (a second retention policy for a tenant).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database was written in a layout this build does not read; the message names the
+    /// file and what to do.
+    #[error("{0}")]
+    OldLayout(String),
     /// A blocking task panicked or was cancelled.
     #[error("task failed: {0}")]
     Task(String),
@@ -148,6 +158,7 @@ pub trait Backend: Send + Sync {
 
 struct Inner {
     backend: Box<dyn Backend>,
+    partitions: Box<dyn Partitions>,
     queue: queue::WriteQueue,
 }
 
@@ -209,26 +220,30 @@ impl Store {
         };
         let tail = Publisher::new(tail, resolution_ns);
         let (queue, receiver) = queue::channel(queue_capacity, max_batch_rows, metrics, tail);
-        let (backend, writer): (Box<dyn Backend>, WriterHandle) = match database {
+        let (backend, partitions, writer) = match database {
             DatabaseConfig::Sqlite { path } => {
-                let (reader, thread) = sqlite::open(path, receiver).await?;
+                let (reader, partitions, thread) = sqlite::open(path, receiver).await?;
                 let writer = WriterHandle {
                     thread: Some(thread),
                     task: None,
                 };
-                (reader, writer)
+                (reader, partitions, writer)
             }
             DatabaseConfig::Postgres { url } => {
-                let (reader, task) = postgres::open(url, receiver).await?;
+                let (reader, partitions, task) = postgres::open(url, receiver).await?;
                 let writer = WriterHandle {
                     thread: None,
                     task: Some(task),
                 };
-                (reader, writer)
+                (reader, partitions, writer)
             }
         };
         let store = Store {
-            inner: Arc::new(Inner { backend, queue }),
+            inner: Arc::new(Inner {
+                backend,
+                partitions,
+                queue,
+            }),
         };
         Ok((store, writer))
     }
@@ -236,6 +251,11 @@ impl Store {
     /// `sqlite` or `postgres`.
     pub fn backend_name(&self) -> &'static str {
         self.inner.backend.name()
+    }
+
+    /// Policies and day partitions, for retention.
+    pub fn partitions(&self) -> &dyn Partitions {
+        self.inner.partitions.as_ref()
     }
 
     /// Writes the batch and returns the ids of its logs once the transaction has committed.

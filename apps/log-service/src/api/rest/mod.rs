@@ -1,14 +1,16 @@
 //! The REST API on `BIND_ADDR`: the minisource REST API's routes under `/api/v1/logs`, the
-//! Traceflow ingest API's `POST /ingest`, traces and DAGs, probes and metrics.
+//! Traceflow ingest API's `POST /ingest`, traces and DAGs, retention policies (admin), probes
+//! and metrics.
 
 mod ingest;
 mod probes;
 mod query;
+mod retention;
 mod stream;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 use super::AppState;
 
@@ -39,6 +41,19 @@ pub fn rest_router(state: AppState) -> Router {
         .route("/api/v1/traces/{trace_id}", get(query::trace))
         .route("/api/v1/traces/{trace_id}/dag", get(query::trace_dag))
         .route("/api/v1/dags", get(query::dags))
+        .route(
+            "/api/v1/retention",
+            get(retention::list).post(retention::create),
+        )
+        .route("/api/v1/retention/run", post(retention::run))
+        .route(
+            "/api/v1/retention/tenant/{tenant_id}",
+            get(retention::for_tenant),
+        )
+        .route(
+            "/api/v1/retention/{id}",
+            put(retention::update).delete(retention::delete),
+        )
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state.clone())
         .merge(server::probes(state.metrics.registry().clone(), readiness));
