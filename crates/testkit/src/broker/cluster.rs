@@ -80,6 +80,31 @@ impl RabbitCluster {
             .unwrap_or_else(|| panic!("leader {leader} of {queue} is not a node of the cluster"))
     }
 
+    /// What a running node says of the queues (type, leader, members, members online) and of
+    /// the cluster: for a failing test's output.
+    pub async fn describe(&mut self) -> String {
+        let asker = self.running_node().await;
+        let node = &self.nodes[asker];
+        let queues = node
+            .ctl(&[
+                "list_queues",
+                "name",
+                "type",
+                "leader",
+                "members",
+                "online",
+                "messages",
+            ])
+            .await;
+        let status = node.ctl(&["cluster_status"]).await;
+        format!(
+            "{}\n{}{}",
+            node.name(),
+            String::from_utf8_lossy(&queues.stdout),
+            String::from_utf8_lossy(&status.stdout)
+        )
+    }
+
     /// Waits until a running node reports `expected` running nodes; panics after `timeout`.
     pub async fn wait_running(&self, expected: usize, timeout: Duration) {
         let first = &self.nodes[0];
