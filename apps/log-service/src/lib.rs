@@ -19,6 +19,8 @@
 //! - `query`: reading, shared by REST and gRPC (filters, pages, traces, DAGs);
 //! - `storage`: the write queue, the `Backend` trait, and SQLite and PostgreSQL behind it;
 //! - `tail`: the live tail, committed logs pushed to `/api/v1/logs/stream` subscribers;
+//! - `alerts`: log alert rules (`/api/v1/alerts`), evaluated on a timer and delivered to
+//!   Alertmanager;
 //! - `api`: the handlers of the four listeners (REST, OTLP/HTTP, OTLP gRPC, gRPC API);
 //! - `config`, `startup`, `error`, `metrics`: configuration, wiring, errors and counters.
 //!
@@ -26,6 +28,7 @@
 //! serves until the stop; tests use [`Config::for_tests`] (every address on port 0) and the
 //! `*_addr` getters.
 
+mod alerts;
 mod api;
 mod config;
 mod error;
@@ -44,7 +47,7 @@ pub mod grpc {
     pub use crate::proto;
 }
 
-pub use config::{Config, DatabaseConfig};
+pub use config::{AlertsConfig, Config, DatabaseConfig};
 pub use error::AppError;
 pub use query::{Dag, DagEdge, DagNode};
 pub use startup::Application;

@@ -103,6 +103,15 @@ impl Env {
         self.parse(name, default_ms).map(Duration::from_millis)
     }
 
+    /// Parses a duration written as Prometheus writes one: a whole number with a unit, `ms`, `s`,
+    /// `m` or `h` (`200ms`, `15s`, `5m`), or several in a row (`1m30s`); `0` needs no unit.
+    pub fn duration(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
+        match self.get(name) {
+            None => Ok(default),
+            Some(raw) => parse_duration(raw).map_err(|reason| ConfigError::new(name, raw, reason)),
+        }
+    }
+
     /// Parses a whole number of at least `min`.
     pub fn at_least<T>(&self, name: &'static str, default: T, min: T) -> Result<T, ConfigError>
     where
@@ -249,6 +258,36 @@ fn percent_decode(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
+/// Reads `15s`, `200ms`, `1m30s` or `0`; the reason names what was expected.
+fn parse_duration(raw: &str) -> Result<Duration, String> {
+    const EXPECTED: &str = "expected a duration such as 200ms, 15s, 5m or 1h";
+    if raw == "0" {
+        return Ok(Duration::ZERO);
+    }
+    let mut total = Duration::ZERO;
+    let mut rest = raw;
+    while !rest.is_empty() {
+        let digits = rest
+            .find(|c: char| !c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let number: u64 = rest[..digits].parse().map_err(|_| EXPECTED.to_owned())?;
+        rest = &rest[digits..];
+        let unit_len = rest
+            .find(|c: char| c.is_ascii_digit())
+            .unwrap_or(rest.len());
+        let part = match &rest[..unit_len] {
+            "ms" => Duration::from_millis(number),
+            "s" => Duration::from_secs(number),
+            "m" => Duration::from_secs(number.saturating_mul(60)),
+            "h" => Duration::from_secs(number.saturating_mul(3600)),
+            _ => return Err(EXPECTED.to_owned()),
+        };
+        rest = &rest[unit_len..];
+        total = total.saturating_add(part);
+    }
+    Ok(total)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -275,6 +314,28 @@ mod tests {
                 .variable,
             "X"
         );
+    }
+
+    #[test]
+    fn durations_take_prometheus_units_and_refuse_bare_numbers() {
+        let e = env(&[
+            ("A", "200ms"),
+            ("B", "15s"),
+            ("C", "1m30s"),
+            ("D", "2h"),
+            ("Z", "0"),
+            ("BARE", "15"),
+            ("BAD", "5 days"),
+        ]);
+        let d = |n| e.duration(n, Duration::from_secs(9));
+        assert_eq!(d("A").unwrap(), Duration::from_millis(200));
+        assert_eq!(d("B").unwrap(), Duration::from_secs(15));
+        assert_eq!(d("C").unwrap(), Duration::from_secs(90));
+        assert_eq!(d("D").unwrap(), Duration::from_secs(7200));
+        assert_eq!(d("Z").unwrap(), Duration::ZERO);
+        assert_eq!(d("UNSET").unwrap(), Duration::from_secs(9));
+        assert_eq!(d("BARE").unwrap_err().variable, "BARE");
+        assert!(d("BAD").unwrap_err().reason.contains("15s"));
     }
 
     #[test]

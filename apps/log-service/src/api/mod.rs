@@ -25,6 +25,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// What the live tail route needs.
     pub tail: TailState,
+    /// Log alert rules, their evaluation and delivery.
+    pub alerts: crate::alerts::Alerts,
 }
 
 /// The live tail's hub, its heartbeat, and the stop that ends every open stream.

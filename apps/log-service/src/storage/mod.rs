@@ -7,6 +7,7 @@
 
 mod postgres;
 mod queue;
+mod rules;
 mod search;
 mod sqlite;
 
@@ -24,6 +25,7 @@ use crate::model::{
 use crate::tail::{Hub, Publisher};
 
 pub use queue::{QueueReceiver, WriteJob};
+pub use rules::{RuleStore, open_rules};
 pub use search::search_terms;
 
 /// Most logs returned for one trace or request id.

@@ -5,8 +5,11 @@
 //! queries). PostgreSQL keeps microseconds, so timestamps are stored at that precision.
 
 mod reader;
+mod rules;
 mod schema;
 mod writer;
+
+pub(super) use rules::open_rules;
 
 use std::sync::Arc;
 

@@ -2,8 +2,11 @@
 //! read-only connections, FTS5 for free-text search.
 
 mod reader;
+mod rules;
 mod schema;
 mod writer;
+
+pub(super) use rules::open_rules;
 
 use std::path::Path;
 
