@@ -3,7 +3,7 @@
 
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{Connection, Transaction, params};
+use rusqlite::{Connection, Transaction, TransactionBehavior, params};
 
 use crate::model::SpanStatus;
 use crate::storage::{QueueReceiver, StoreError, WriteJob};
@@ -80,7 +80,10 @@ fn write_jobs(
     jobs: &[WriteJob],
     caches: &mut Caches,
 ) -> Result<Vec<Vec<i64>>, StoreError> {
-    let tx = conn.transaction()?;
+    // IMMEDIATE takes the write lock first: a deferred transaction that reads (the caches) and
+    // then writes fails at once with SQLITE_BUSY when another connection (the alert rules')
+    // committed in between, where the busy timeout cannot help.
+    let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     caches.load(&tx)?;
     let mut all_ids = Vec::with_capacity(jobs.len());
     {
