@@ -4,6 +4,8 @@
 //! writer. Reads go to the backend through the [`Backend`] trait, which SQLite (`sqlite`) and
 //! PostgreSQL (`postgres`) implement; each backend is a folder with its schema, its writer and
 //! its reader. [`Store`] is the handle the handlers hold: the queue's end plus the backend.
+//! Log alert rules are kept apart from the logs, behind [`RuleStore`] (`rules`), in a table of
+//! each backend written on a connection of its own.
 
 mod postgres;
 mod queue;

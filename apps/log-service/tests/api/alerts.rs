@@ -368,6 +368,53 @@ async fn delivery_failures_are_counted_and_ingest_goes_on() {
 }
 
 #[tokio::test]
+async fn an_alertmanager_that_never_answers_is_timed_out() {
+    // Accepts connections and never answers: only the request timeout ends a delivery.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", silent.local_addr().unwrap());
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket);
+        }
+    });
+    let app = spawn_with(|c| {
+        c.alerts.eval_interval = Duration::from_millis(100);
+        c.alerts.alertmanager_url = Some(url);
+        c.alerts.alertmanager_timeout = Duration::from_millis(200);
+    })
+    .await;
+    let id = create(&app, None, &declined_rule("unanswered", 1, 600)).await;
+    ingest_declines(&app, None, 1, "trace-unanswered").await;
+    wait_for_state(&app, None, &id, "firing").await;
+    wait_until(
+        "timed-out deliveries counted",
+        Duration::from_secs(15),
+        || async {
+            let metrics = app.metrics().await;
+            (sample(
+                &metrics,
+                "log_service_alert_notifications_total{outcome=\"failed\"}",
+            ) >= 1.0)
+                .then_some(())
+        },
+    )
+    .await;
+    let started = Instant::now();
+    ingest_declines(&app, None, 1, "trace-unanswered").await;
+    assert!(
+        started.elapsed() < Duration::from_secs(1),
+        "{:?}",
+        started.elapsed()
+    );
+    wait_until("evaluation going on", Duration::from_secs(10), || async {
+        let (_, rule) = app.get(&format!("/api/v1/alerts/{id}"), None).await;
+        (rule["last_value"] == 2).then_some(())
+    })
+    .await;
+}
+
+#[tokio::test]
 async fn without_alertmanager_rules_are_evaluated_and_their_state_shown() {
     let app = spawn_with(|c| c.alerts.eval_interval = Duration::from_millis(200)).await;
     let (status, rule) = app
