@@ -154,6 +154,7 @@ impl Application {
             alerts: self.alerts.clone(),
         };
         // The evaluator holds a `Store`, so it must end (at the stop) before the writer can.
+        let alerts = self.alerts.clone();
         let evaluator = tokio::spawn(self.alerts.run_evaluator(self.store.clone(), stop.clone()));
         let grpc_state = GrpcState {
             store: self.store,
@@ -199,6 +200,7 @@ impl Application {
         );
         if let Err(error) = evaluator.await {
             tracing::warn!(%error, "alert evaluator failed");
+            alerts.count_evaluation_failure();
         }
         // Every `Store` handle is gone with the servers, so the writer commits its queue and stops.
         if stop.drain(self.writer.join()).await.is_none() {

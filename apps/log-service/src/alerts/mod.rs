@@ -94,7 +94,6 @@ impl Alerts {
             alerts
                 .upsert(&tenant, spec)
                 .await
-                .map_err(|e| anyhow::anyhow!("{e}"))
                 .context("failed to store the rules of ALERT_RULES_FILE")?;
         }
         if let Some(path) = &config.rules_file {
@@ -106,6 +105,11 @@ impl Alerts {
     /// Evaluates every enabled rule every `ALERT_EVAL_INTERVAL` until intake stops.
     pub async fn run_evaluator(self, store: Store, stop: server::Stop) {
         evaluator::run(self, store, stop).await;
+    }
+
+    /// Counts an evaluation that failed outside a rule (the evaluator's task itself).
+    pub fn count_evaluation_failure(&self) {
+        self.inner.metrics.alert_evaluation_failures.inc();
     }
 
     /// The rules of `tenant`, by name.
