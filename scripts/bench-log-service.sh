@@ -4,6 +4,7 @@
 #
 #   scripts/bench-log-service.sh                      # 1M rows, both backends
 #   ROWS=10000000 BACKEND=sqlite scripts/bench-log-service.sh
+#   DAYS=30 BACKEND=sqlite scripts/bench-log-service.sh   # traces spread over 30 day partitions
 #
 # PostgreSQL: POSTGRES_URL (default postgres://postgres@127.0.0.1:5432, a database is created and dropped).
 set -euo pipefail
@@ -12,6 +13,7 @@ cd "$(dirname "$0")/.."
 ROWS="${ROWS:-1000000}"
 INGEST_ROWS="${INGEST_ROWS:-200000}"
 LOOKUPS="${LOOKUPS:-2000}"
+DAYS="${DAYS:-1}"
 BACKEND="${BACKEND:-both}"
 POSTGRES_URL="${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}"
 BENCH_DIR="${BENCH_DIR:-${TMPDIR:-/tmp}/log-service-bench}"
@@ -21,6 +23,7 @@ exec target/release/examples/bench \
   --rows "$ROWS" \
   --ingest-rows "$INGEST_ROWS" \
   --lookups "$LOOKUPS" \
+  --days "$DAYS" \
   --backend "$BACKEND" \
   --postgres-url "$POSTGRES_URL" \
   --dir "$BENCH_DIR"

@@ -5,8 +5,7 @@ use std::time::Duration;
 
 use axum::Router;
 use messaging::{ConsumerConfig, ConsumerHandle};
-use prometheus::Registry;
-use server::Stop;
+use server::HttpContext;
 
 use crate::config::Config;
 use crate::faults::Faults;
@@ -25,13 +24,13 @@ impl server::HttpApp for EmailService {
     /// Opens the outbox and starts consuming (retrying with backoff until the broker answers;
     /// the service is not ready until then). The consumer stops with intake and is joined at
     /// the stop, after its in-flight deliveries are acked.
-    async fn routes(config: Config, registry: &Registry, stop: &Stop) -> anyhow::Result<Router> {
+    async fn routes(config: Config, context: &HttpContext) -> anyhow::Result<Router> {
         let faults = Arc::new(RwLock::new(Faults {
-            simulation: config.simulation,
+            simulation: config.faults.simulation,
             paused: false,
             fail_next: 0,
         }));
-        let metrics = Metrics::new(registry);
+        let metrics = Metrics::new(&context.registry);
         let outbox = Outbox::open(&config.outbox)?;
         let consumer_metrics = metrics.consumer.clone();
         let sender = Arc::new(Sender {
@@ -40,11 +39,12 @@ impl server::HttpApp for EmailService {
             metrics,
         });
         let handle = ConsumerHandle::new();
-        stop.spawn(messaging::run_consumer(
+        context.stop.spawn(messaging::run_consumer(
             ConsumerConfig {
                 url: config.amqp.url,
                 names: messaging::Names::new(&config.amqp.prefix),
-                app_id: config.service_name,
+                quorum: config.amqp.quorum,
+                app_id: config.amqp.app_id,
                 prefetch: config.prefetch,
                 max_attempts: config.max_attempts,
                 retry_backoff: config.retry_backoff,
@@ -54,14 +54,14 @@ impl server::HttpApp for EmailService {
             sender,
             consumer_metrics,
             handle.clone(),
-            stop.intake_token(),
+            context.stop.intake_token(),
         ));
         let state = AppState {
             consumer: handle,
             faults,
-            admin_token: config.admin_token.map(Arc::from),
+            admin_token: config.faults.token,
         };
-        Ok(router(state, registry))
+        Ok(router(state, &context.registry))
     }
 }
 

@@ -21,6 +21,16 @@ use opentelemetry_proto::tonic::resource::v1::Resource;
 use serde_json::{Value, json};
 
 const BATCH: usize = 512;
+/// Days the generated traces are spread over (`--days`), one trace within one day, so trace
+/// lookups are measured against a store of that many day partitions.
+static DAYS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// The timestamp of record `n`: its trace's day, then a millisecond per record.
+fn record_ns(n: u64, base_ns: u64) -> u64 {
+    const DAY_NS: u64 = 86_400 * 1_000_000_000;
+    let days = *DAYS.get().unwrap_or(&1);
+    base_ns + (n / LOGS_PER_TRACE % days) * DAY_NS + n * 1_000_000
+}
 /// Logs per trace in the generated data.
 const LOGS_PER_TRACE: u64 = 20;
 
@@ -29,6 +39,7 @@ struct Args {
     rows: u64,
     ingest_rows: u64,
     lookups: usize,
+    days: u64,
     backend: String,
     postgres_url: String,
     dir: PathBuf,
@@ -40,6 +51,7 @@ fn parse_args() -> Args {
         rows: 1_000_000,
         ingest_rows: 200_000,
         lookups: 2_000,
+        days: 1,
         backend: "both".into(),
         postgres_url: "postgres://postgres@127.0.0.1:5432".into(),
         dir: std::env::temp_dir().join("log-service-bench"),
@@ -52,6 +64,7 @@ fn parse_args() -> Args {
             "--rows" => args.rows = value.parse().expect("--rows N"),
             "--ingest-rows" => args.ingest_rows = value.parse().expect("--ingest-rows N"),
             "--lookups" => args.lookups = value.parse().expect("--lookups N"),
+            "--days" => args.days = value.parse().expect("--days N (at least 1)"),
             "--backend" => args.backend = value,
             "--postgres-url" => args.postgres_url = value,
             "--dir" => args.dir = value.into(),
@@ -100,7 +113,7 @@ fn otlp_batch(first: u64, base_ns: u64) -> ExportLogsServiceRequest {
             let mut span = [0u8; 8];
             span[..].copy_from_slice(&(n % LOGS_PER_TRACE / 4 + 1).to_be_bytes());
             LogRecord {
-                time_unix_nano: base_ns + n * 1_000_000,
+                time_unix_nano: record_ns(n, base_ns),
                 severity_number: if n % 97 == 0 { 17 } else { 9 },
                 body: Some(AnyValue {
                     value: Some(any_value::Value::StringValue(format!(
@@ -146,7 +159,7 @@ fn rest_batch(first: u64, base_ns: u64) -> Value {
     let entries: Vec<Value> = (first..first + BATCH as u64)
         .map(|n| {
             let trace = n / LOGS_PER_TRACE;
-            let ts = chrono::DateTime::from_timestamp_nanos((base_ns + n * 1_000_000) as i64);
+            let ts = chrono::DateTime::from_timestamp_nanos(record_ns(n, base_ns) as i64);
             json!({
                 "service_name": SERVICES[(n % 3) as usize],
                 "level": if n % 97 == 0 { "ERROR" } else { "INFO" },
@@ -309,6 +322,9 @@ struct Report {
 
 async fn run_backend(args: &Args, backend: &'static str) -> Report {
     let mut config = Config::for_tests(args.dir.join("bench.db"));
+    // The generated records are dated November 2023: keep them past the default 30 days, so a
+    // retention run during a long benchmark never drops what is being measured.
+    config.retention.default_days = 3650;
     let _ = std::fs::remove_dir_all(&args.dir);
     let mut admin = None;
     let db_name = format!("log_service_bench_{}", std::process::id());
@@ -410,6 +426,7 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
 #[tokio::main]
 async fn main() {
     let args = parse_args();
+    DAYS.set(args.days.max(1)).expect("set once");
     let backends: Vec<&'static str> = match args.backend.as_str() {
         "sqlite" => vec!["sqlite"],
         "postgres" => vec!["postgres"],

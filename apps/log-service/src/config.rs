@@ -6,6 +6,8 @@ use std::time::Duration;
 
 use server::{ConfigError, Env};
 
+use crate::retention::{MAX_RETENTION_DAYS, RetentionConfig};
+
 /// Where rows are stored.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum DatabaseConfig {
@@ -45,6 +47,9 @@ impl DatabaseConfig {
     }
 }
 
+/// Bytes in one GiB, the unit of `LOG_MAX_SIZE_GB`.
+const GIB: u64 = 1 << 30;
+
 /// Everything log-service needs to start.
 #[derive(Debug, Clone)]
 pub struct Config {
@@ -70,6 +75,11 @@ pub struct Config {
     pub stream_heartbeat: std::time::Duration,
     /// How long a peer may take on any listener (`HTTP_*_TIMEOUT_MS`).
     pub limits: server::Limits,
+    /// Default days kept, the size cap and the enforcement interval (`LOG_RETENTION_DAYS`,
+    /// `LOG_MAX_SIZE_GB`, `RETENTION_INTERVAL`).
+    pub retention: RetentionConfig,
+    /// When set, the bearer token the retention admin routes require (`ADMIN_TOKEN`).
+    pub admin_token: Option<String>,
     /// Log alert rules: evaluation and delivery to Alertmanager.
     pub alerts: AlertsConfig,
 }
@@ -115,13 +125,6 @@ impl AlertsConfig {
         }
         let alertmanager_timeout =
             env.duration("ALERTMANAGER_TIMEOUT", defaults.alertmanager_timeout)?;
-        if alertmanager_timeout.is_zero() {
-            return Err(ConfigError::new(
-                "ALERTMANAGER_TIMEOUT",
-                "0",
-                "must be longer than 0",
-            ));
-        }
         let alertmanager_url = match env.get("ALERTMANAGER_URL") {
             None => None,
             // The HTTP client is built without TLS: Alertmanager sits beside log-service.
@@ -179,6 +182,12 @@ impl Config {
             stream_heartbeat: std::time::Duration::from_secs(15),
             limits: server::Limits::default(),
             alerts: AlertsConfig::default(),
+            retention: RetentionConfig {
+                default_days: 30,
+                max_size_bytes: 50 * GIB,
+                interval: std::time::Duration::from_secs(300),
+            },
+            admin_token: None,
         }
     }
 
@@ -191,20 +200,42 @@ impl Config {
                 .map_err(|reason| ConfigError::new("DATABASE_URL", url, reason))?,
         };
         let limits = server::Limits::from_env(env)?;
-        let heartbeat_ms = env.at_least(
-            "STREAM_HEARTBEAT_MS",
-            defaults.stream_heartbeat.as_millis() as u64,
-            1,
-        )?;
-        // A heartbeat rarer than the idle timeout would let the listener close a quiet stream.
-        if heartbeat_ms >= limits.idle_timeout.as_millis() as u64 {
+        // A heartbeat rarer than the idle timeout would let the listener close a quiet stream,
+        // so a short idle timeout shortens the default heartbeat to half of it.
+        let idle_ms = limits.idle_timeout.as_millis() as u64;
+        let default_heartbeat_ms = (defaults.stream_heartbeat.as_millis() as u64).min(idle_ms / 2);
+        let heartbeat_ms = env.at_least("STREAM_HEARTBEAT_MS", default_heartbeat_ms.max(1), 1)?;
+        if heartbeat_ms >= idle_ms {
             return Err(ConfigError::new(
                 "STREAM_HEARTBEAT_MS",
                 heartbeat_ms.to_string(),
                 "must be shorter than HTTP_IDLE_TIMEOUT_MS",
             ));
         }
+        let default_days = env.parse("LOG_RETENTION_DAYS", defaults.retention.default_days)?;
+        if !(1..=MAX_RETENTION_DAYS).contains(&default_days) {
+            return Err(ConfigError::new(
+                "LOG_RETENTION_DAYS",
+                default_days.to_string(),
+                format!("expected 1 to {MAX_RETENTION_DAYS} days"),
+            ));
+        }
+        let max_gb: f64 = env.parse("LOG_MAX_SIZE_GB", 50.0)?;
+        if !(max_gb.is_finite() && max_gb > 0.0) {
+            return Err(ConfigError::new(
+                "LOG_MAX_SIZE_GB",
+                max_gb.to_string(),
+                "expected a positive number of GiB (fractions allowed)",
+            ));
+        }
+        let retention = RetentionConfig {
+            default_days,
+            max_size_bytes: (max_gb * GIB as f64) as u64,
+            interval: env.duration("RETENTION_INTERVAL", defaults.retention.interval)?,
+        };
         Ok(Config {
+            retention,
+            admin_token: env.get("ADMIN_TOKEN").map(str::to_owned),
             stream_buffer: env.at_least("STREAM_BUFFER", defaults.stream_buffer, 1)?,
             stream_heartbeat: std::time::Duration::from_millis(heartbeat_ms),
             rest_addr: env.addr("BIND_ADDR", defaults.rest_addr)?,
@@ -239,6 +270,26 @@ mod tests {
     }
 
     #[test]
+    fn retention_has_defaults_and_takes_fractional_caps() {
+        let config = Config::from_env(&Env::default()).unwrap();
+        assert_eq!(config.retention.default_days, 30);
+        assert_eq!(config.retention.max_size_bytes, 50 * GIB);
+        assert_eq!(config.retention.interval.as_secs(), 300);
+        assert_eq!(config.admin_token, None);
+        let config = Config::from_env(&Env::from_pairs([
+            ("LOG_RETENTION_DAYS", "7"),
+            ("LOG_MAX_SIZE_GB", "0.5"),
+            ("RETENTION_INTERVAL", "250ms"),
+            ("ADMIN_TOKEN", "s3cret"),
+        ]))
+        .unwrap();
+        assert_eq!(config.retention.default_days, 7);
+        assert_eq!(config.retention.max_size_bytes, GIB / 2);
+        assert_eq!(config.retention.interval.as_millis(), 250);
+        assert_eq!(config.admin_token.as_deref(), Some("s3cret"));
+    }
+
+    #[test]
     fn postgres_urls_select_postgres_and_port_zero_is_allowed() {
         let config = Config::from_env(&Env::from_pairs([
             ("DATABASE_URL", "postgres://postgres@127.0.0.1/test"),
@@ -261,6 +312,29 @@ mod tests {
         assert_eq!(err.variable, "STREAM_HEARTBEAT_MS");
         let err = Config::from_env(&Env::from_pairs([("STREAM_BUFFER", "0")])).unwrap_err();
         assert_eq!(err.variable, "STREAM_BUFFER");
+        for (variable, value) in [
+            ("LOG_RETENTION_DAYS", "0"),
+            ("LOG_RETENTION_DAYS", "3651"),
+            ("LOG_MAX_SIZE_GB", "0"),
+            ("LOG_MAX_SIZE_GB", "-1"),
+            ("LOG_MAX_SIZE_GB", "lots"),
+            ("RETENTION_INTERVAL", "5"),
+        ] {
+            let err = Config::from_env(&Env::from_pairs([(variable, value)])).unwrap_err();
+            assert_eq!(err.variable, variable, "{value}");
+        }
+    }
+
+    #[test]
+    fn a_short_idle_timeout_shortens_the_default_heartbeat() {
+        let config =
+            Config::from_env(&Env::from_pairs([("HTTP_IDLE_TIMEOUT_MS", "1000")])).unwrap();
+        assert_eq!(
+            config.stream_heartbeat,
+            std::time::Duration::from_millis(500)
+        );
+        let config = Config::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
+        assert_eq!(config.stream_heartbeat, std::time::Duration::from_secs(15));
     }
 
     #[test]

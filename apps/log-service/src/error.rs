@@ -32,6 +32,12 @@ pub enum AppError {
     /// The thing asked for does not exist for this tenant.
     #[error("{0}")]
     NotFound(String),
+    /// The thing to create exists already (a second retention policy for a tenant).
+    #[error("{0}")]
+    Conflict(String),
+    /// An admin route without the configured bearer token.
+    #[error("a valid bearer token is required (ADMIN_TOKEN)")]
+    Unauthorized,
     /// The write queue is full: the caller should retry later.
     #[error("write queue is full, retry later")]
     QueueFull,
@@ -82,6 +88,8 @@ impl AppError {
             AppError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
+            AppError::Conflict(_) => StatusCode::CONFLICT,
+            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
             AppError::QueueFull => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -95,6 +103,8 @@ impl AppError {
             AppError::PayloadTooLarge { .. } => "payload_too_large",
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::NotFound(_) => "not_found",
+            AppError::Conflict(_) => "conflict",
+            AppError::Unauthorized => "unauthorized",
             AppError::QueueFull => "resource_exhausted",
             AppError::Unavailable => "unavailable",
             AppError::Internal(_) => "internal",
@@ -124,6 +134,7 @@ impl From<StoreError> for AppError {
         match err {
             StoreError::QueueFull => AppError::QueueFull,
             StoreError::Closed => AppError::Unavailable,
+            StoreError::Conflict(message) => AppError::Conflict(message),
             StoreError::TooLarge { rows, capacity } => AppError::invalid(format!(
                 "batch of {rows} rows exceeds the write queue capacity of {capacity} rows"
             )),
@@ -164,6 +175,8 @@ impl From<AppError> for tonic::Status {
             | AppError::PayloadTooLarge { .. }
             | AppError::UnsupportedMediaType(_) => tonic::Status::invalid_argument(message),
             AppError::NotFound(_) => tonic::Status::not_found(message),
+            AppError::Conflict(_) => tonic::Status::already_exists(message),
+            AppError::Unauthorized => tonic::Status::unauthenticated(message),
             AppError::QueueFull => tonic::Status::resource_exhausted(message),
             AppError::Unavailable => tonic::Status::unavailable(message),
             AppError::Internal(_) => tonic::Status::internal(message),

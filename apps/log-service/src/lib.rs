@@ -18,6 +18,8 @@
 //! - `ingest`: what arrives, validated into rows and committed (REST, Traceflow, gRPC, OTLP);
 //! - `query`: reading, shared by REST and gRPC (filters, pages, traces, DAGs);
 //! - `storage`: the write queue, the `Backend` trait, and SQLite and PostgreSQL behind it;
+//! - `retention`: per-tenant retention policies and the size cap, enforced by dropping day
+//!   partitions;
 //! - `tail`: the live tail, committed logs pushed to `/api/v1/logs/stream` subscribers;
 //! - `alerts`: log alert rules (`/api/v1/alerts`), evaluated on a timer and delivered to
 //!   Alertmanager;
@@ -37,6 +39,7 @@ mod metrics;
 mod model;
 pub mod proto;
 mod query;
+mod retention;
 mod startup;
 mod storage;
 mod tail;
@@ -50,4 +53,5 @@ pub mod grpc {
 pub use config::{AlertsConfig, Config, DatabaseConfig};
 pub use error::AppError;
 pub use query::{Dag, DagEdge, DagNode};
+pub use retention::RetentionConfig;
 pub use startup::Application;

@@ -38,6 +38,16 @@ pub struct Metrics {
     pub alert_rules: IntGaugeVec,
     /// Alerts waiting for delivery to Alertmanager.
     pub alert_queue: IntGauge,
+    /// Logs and spans removed by retention, by `signal` (logs, spans).
+    pub retention_rows: IntCounterVec,
+    /// Partitions (one tenant's day) dropped, by `reason` (retention, size_cap).
+    pub retention_partitions: IntCounterVec,
+    /// Bytes of the database on disk, measured at each retention run.
+    pub storage_bytes: IntGauge,
+    /// Retention runs, periodic and asked for.
+    pub retention_runs: IntCounter,
+    /// Retention runs that failed, and runs that left the store over its cap.
+    pub retention_failures: IntCounter,
     /// The HTTP metrics every server has: request durations and rejections.
     pub http: telemetry::http::HttpMetrics,
 }
@@ -138,6 +148,37 @@ impl Metrics {
         registry.register(Box::new(alert_notifications.clone()))?;
         registry.register(Box::new(alert_rules.clone()))?;
         registry.register(Box::new(alert_queue.clone()))?;
+        let retention_rows = IntCounterVec::new(
+            Opts::new(
+                "log_service_retention_rows_removed_total",
+                "Logs and spans removed by retention, by signal.",
+            ),
+            &["signal"],
+        )?;
+        let retention_partitions = IntCounterVec::new(
+            Opts::new(
+                "log_service_retention_partitions_dropped_total",
+                "Partitions (one tenant's day) dropped, by reason (retention, size_cap).",
+            ),
+            &["reason"],
+        )?;
+        let storage_bytes = IntGauge::new(
+            "log_service_storage_bytes",
+            "Bytes of the database on disk, measured at each retention run.",
+        )?;
+        let retention_runs = IntCounter::new(
+            "log_service_retention_runs_total",
+            "Retention runs, periodic and asked for.",
+        )?;
+        let retention_failures = IntCounter::new(
+            "log_service_retention_failures_total",
+            "Retention runs that failed or left the store over its size cap.",
+        )?;
+        registry.register(Box::new(retention_rows.clone()))?;
+        registry.register(Box::new(retention_partitions.clone()))?;
+        registry.register(Box::new(storage_bytes.clone()))?;
+        registry.register(Box::new(retention_runs.clone()))?;
+        registry.register(Box::new(retention_failures.clone()))?;
         registry.register(Box::new(stream_subscribers.clone()))?;
         for counter in [&stream_lagged, &stream_skipped, &stream_failures] {
             registry.register(Box::new(counter.clone()))?;
@@ -167,6 +208,11 @@ impl Metrics {
             alert_notifications,
             alert_rules,
             alert_queue,
+            retention_rows,
+            retention_partitions,
+            storage_bytes,
+            retention_runs,
+            retention_failures,
         })
     }
 

@@ -15,6 +15,7 @@ use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::proto::logs::log_ingestion_service_server::LogIngestionServiceServer;
 use crate::proto::query::query_service_server::QueryServiceServer;
+use crate::retention::Retention;
 use crate::storage::{Store, WriterHandle};
 use crate::tail::Hub;
 
@@ -31,6 +32,8 @@ pub struct Application {
     max_body_bytes: usize,
     tail: TailState,
     alerts: Alerts,
+    retention: Retention,
+    admin_token: Option<std::sync::Arc<str>>,
     stop: Stop,
 }
 
@@ -67,6 +70,7 @@ impl server::Service for Application {
         )
         .await
         .context("failed to open storage")?;
+        let retention = Retention::new(store.clone(), config.retention, metrics.clone());
         // One set of timeouts and one stop apply to every listener.
         let bind = |variable, addr| Listener::bind(variable, addr, config.limits, stop);
         let rest = bind("BIND_ADDR", config.rest_addr).await?;
@@ -99,6 +103,8 @@ impl server::Service for Application {
                 stop: stop.clone(),
             },
             alerts,
+            retention,
+            admin_token: config.admin_token.as_deref().map(Into::into),
             stop: stop.clone(),
         })
     }
@@ -151,8 +157,13 @@ impl Application {
             metrics: self.metrics.clone(),
             max_body_bytes: self.max_body_bytes,
             tail: self.tail,
+            retention: self.retention,
+            admin_token: self.admin_token,
             alerts: self.alerts.clone(),
         };
+        // The periodic task holds a `Store` until intake stops, so the writer's drain below
+        // does not wait for it.
+        state.retention.spawn(&stop);
         // The evaluator holds a `Store`, so it must end (at the stop) before the writer can.
         let alerts = self.alerts.clone();
         let evaluator = tokio::spawn(self.alerts.run_evaluator(self.store.clone(), stop.clone()));

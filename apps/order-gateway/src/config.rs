@@ -2,31 +2,26 @@
 
 use std::time::Duration;
 
-use server::{ConfigError, Env, HttpConfig};
+use server::{ConfigError, Env, FromEnv};
 
 /// Everything order-gateway reads at start-up.
 #[derive(Debug, Clone)]
 pub struct Config {
-    /// `BIND_ADDR` (default `127.0.0.1:3000`) and the `HTTP_*_TIMEOUT_MS` limits.
-    pub listen: server::Listen,
     /// `PAYMENT_URL` (default `http://127.0.0.1:3001`).
     pub payment_url: String,
     /// `PAYMENT_TIMEOUT_MS` (default 5000): the whole payment call, connect included.
     pub payment_timeout: Duration,
 }
 
-impl HttpConfig for Config {
+impl FromEnv for Config {
+    const PORT: u16 = 3000;
+
     /// Reads `env`.
     fn from_env(env: &Env) -> Result<Self, ConfigError> {
         Ok(Self {
-            listen: server::Listen::from_env(env, 3000)?,
             payment_url: env.http_url("PAYMENT_URL", "http://127.0.0.1:3001")?,
             payment_timeout: Duration::from_millis(env.at_least("PAYMENT_TIMEOUT_MS", 5000, 1)?),
         })
-    }
-
-    fn listen(&self) -> server::Listen {
-        self.listen
     }
 }
 
@@ -38,7 +33,6 @@ mod tests {
     fn defaults_and_errors() {
         let c = Config::from_env(&Env::default()).unwrap();
         assert_eq!(c.payment_url, "http://127.0.0.1:3001");
-        assert_eq!(c.listen.addr.port(), 3000);
         for (name, value) in [
             ("PAYMENT_URL", "localhost:1"),
             ("PAYMENT_TIMEOUT_MS", "x"),

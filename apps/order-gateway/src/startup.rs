@@ -4,8 +4,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use axum::Router;
-use prometheus::Registry;
-use server::Stop;
+use server::HttpContext;
 
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -19,22 +18,22 @@ impl server::HttpApp for OrderGateway {
     type Config = Config;
 
     /// Builds the payment client.
-    async fn routes(config: Config, registry: &Registry, _stop: &Stop) -> anyhow::Result<Router> {
+    async fn routes(config: Config, context: &HttpContext) -> anyhow::Result<Router> {
         let client = reqwest::Client::builder()
             .timeout(config.payment_timeout)
             .connect_timeout(config.payment_timeout.min(Duration::from_secs(2)))
             .pool_max_idle_per_host(256)
             // Dropped well before payment-service's header timeout (the same setting on every
             // service) could close an idle connection under a new request.
-            .pool_idle_timeout(config.listen.limits.header_timeout / 2)
+            .pool_idle_timeout(context.listen.limits.header_timeout / 2)
             .tcp_nodelay(true)
             .build()?;
         let state = AppState {
             client,
             payment_url: Arc::from(config.payment_url.as_str()),
-            metrics: Metrics::new(registry),
+            metrics: Metrics::new(&context.registry),
         };
-        Ok(router(state, registry))
+        Ok(router(state, &context.registry))
     }
 }
 

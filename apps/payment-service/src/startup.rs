@@ -3,8 +3,7 @@
 use std::sync::{Arc, RwLock};
 
 use axum::Router;
-use prometheus::Registry;
-use server::Stop;
+use server::HttpContext;
 
 use crate::config::Config;
 use crate::faults::Faults;
@@ -21,32 +20,33 @@ impl server::HttpApp for PaymentService {
     /// Starts the publisher, which connects in the background (so the service starts, not
     /// ready, while the broker is down) and closes only after the last requests have drained,
     /// so their events are still confirmed.
-    async fn routes(config: Config, registry: &Registry, stop: &Stop) -> anyhow::Result<Router> {
-        let metrics = Metrics::new(registry);
+    async fn routes(config: Config, context: &HttpContext) -> anyhow::Result<Router> {
+        let metrics = Metrics::new(&context.registry);
         let (publisher, supervisor) = messaging::Publisher::start(
             messaging::PublisherConfig {
                 url: config.amqp.url,
                 names: messaging::Names::new(&config.amqp.prefix),
-                app_id: config.service_name,
+                quorum: config.amqp.quorum,
+                app_id: config.amqp.app_id,
                 confirm_timeout: config.confirm_timeout,
             },
             metrics.publisher.clone(),
-            stop.background_token(),
+            context.stop.background_token(),
         );
-        stop.spawn(async move {
+        context.stop.spawn(async move {
             let _ = supervisor.await;
         });
         let state = AppState {
             publisher,
             metrics,
             faults: Arc::new(RwLock::new(Faults {
-                simulation: config.simulation,
+                simulation: config.faults.simulation,
                 unavailable: false,
             })),
             idempotency: Arc::new(Idempotency::default()),
-            admin_token: config.admin_token.map(Arc::from),
+            admin_token: config.faults.token,
         };
-        Ok(router(state, registry))
+        Ok(router(state, &context.registry))
     }
 }
 

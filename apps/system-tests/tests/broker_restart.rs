@@ -85,7 +85,11 @@ async fn confirmed_orders_are_emailed_once_across_broker_stop_and_kill() {
     // cleanly, so nothing is left that could still send later.
     let confirmed = confirmed_order_ids(&samples);
     let outbox = stack
-        .finish_emailing(&node, &confirmed, &[&names.queue, &names.retry_queue])
+        .finish_emailing(
+            &node.amqp_url(),
+            &confirmed,
+            &[&names.queue, &names.retry_queue],
+        )
         .await;
 
     // The figures.

@@ -62,7 +62,7 @@ async fn a_killed_email_service_loses_and_repeats_no_email() {
 
     let confirmed = confirmed_order_ids(&samples);
     let outbox = stack
-        .finish_emailing(&node, &confirmed, &[&names.queue])
+        .finish_emailing(&node.amqp_url(), &confirmed, &[&names.queue])
         .await;
     let duplicates = outbox.duplicates();
     let ignored = stack

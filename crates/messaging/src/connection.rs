@@ -45,13 +45,37 @@ impl Default for Backoff {
     }
 }
 
-/// Opens one connection named `name` (shown in the management UI).
-pub async fn connect(url: &str, name: &str) -> lapin::Result<Connection> {
-    Connection::connect(
-        url,
-        ConnectionProperties::default().with_connection_name(name.into()),
-    )
-    .await
+/// How long one node may take to accept a connection before the next is tried: a node that
+/// is gone from the network (not refusing, just silent) must not hold up the failover.
+const NODE_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+
+/// Opens one connection named `name` (shown in the management UI) to the first node of `urls`
+/// (one AMQP URL, or several separated by commas) that accepts it; the error is the last
+/// node's.
+pub async fn connect(urls: &str, name: &str) -> lapin::Result<Connection> {
+    let mut last_error = None;
+    for url in node_urls(urls) {
+        let properties = ConnectionProperties::default().with_connection_name(name.into());
+        match tokio::time::timeout(NODE_CONNECT_TIMEOUT, Connection::connect(url, properties)).await
+        {
+            Ok(Ok(connection)) => return Ok(connection),
+            Ok(Err(error)) => last_error = Some(error),
+            Err(_) => {
+                last_error = Some(lapin::Error::from(std::io::Error::new(
+                    std::io::ErrorKind::TimedOut,
+                    format!("no answer within {NODE_CONNECT_TIMEOUT:?}"),
+                )));
+            }
+        }
+    }
+    Err(last_error.unwrap_or_else(|| {
+        std::io::Error::new(std::io::ErrorKind::InvalidInput, "no AMQP URL given").into()
+    }))
+}
+
+/// The node URLs of a comma-separated list, blanks skipped.
+pub fn node_urls(urls: &str) -> impl Iterator<Item = &str> {
+    urls.split(',').map(str::trim).filter(|url| !url.is_empty())
 }
 
 /// Why a connection could not be opened and set up: the step that failed, and its error.
@@ -93,6 +117,7 @@ pub(crate) async fn open_confirmed<T, F, Fut>(
     url: &str,
     name: &str,
     names: &crate::Names,
+    quorum: bool,
     setup: F,
 ) -> Result<(Connection, lapin::Channel, T), OpenError>
 where
@@ -102,7 +127,7 @@ where
     let connection = connect(url, name).await.map_err(OpenError::connect)?;
     let prepared = async {
         let channel = connection.create_channel().await?;
-        crate::topology::declare_topology(&channel, names).await?;
+        crate::topology::declare_topology(&channel, names, quorum).await?;
         channel
             .confirm_select(lapin::options::ConfirmSelectOptions::default())
             .await?;

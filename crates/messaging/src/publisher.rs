@@ -24,10 +24,15 @@ use crate::topology::Names;
 /// Settings of a [`Publisher`].
 #[derive(Debug, Clone)]
 pub struct PublisherConfig {
-    /// AMQP URL.
+    /// AMQP URL, or several nodes' URLs separated by commas: a connection goes to the first
+    /// that answers, and after a loss the next connection tries them again in order.
     pub url: String,
     /// Exchange and queue names.
     pub names: Names,
+    /// Declare the queues as quorum queues (replicated on the cluster's nodes) instead of
+    /// classic ones. Every client of one topology must agree, or the broker refuses the second
+    /// declaration.
+    pub quorum: bool,
     /// The AMQP `app_id` and connection name (the service name).
     pub app_id: String,
     /// How long to wait for the broker's confirm before reporting failure.
@@ -289,7 +294,13 @@ async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
 
 async fn open(config: &PublisherConfig) -> Result<(Connection, Channel), OpenError> {
     let name = format!("{} publisher", config.app_id);
-    let (connection, channel, ()) =
-        open_confirmed(&config.url, &name, &config.names, |_| async { Ok(()) }).await?;
+    let (connection, channel, ()) = open_confirmed(
+        &config.url,
+        &name,
+        &config.names,
+        config.quorum,
+        |_| async { Ok(()) },
+    )
+    .await?;
     Ok((connection, channel))
 }

@@ -35,12 +35,22 @@ impl Names {
     }
 }
 
+/// How many times a quorum queue delivers one message without an ack (a consumer that crashes
+/// or loses its channel while holding it) before it dead-letters the message: the broker's
+/// count, where a classic queue would redeliver a poison message forever. Handler failures do
+/// not count against it: they go through the retry queue as a new message with its attempt
+/// number, up to the consumer's `max_attempts`.
+pub const QUORUM_DELIVERY_LIMIT: i64 = 10;
+
 /// Declares the whole topology, idempotently; both the publisher and the consumer call it, so
-/// either may start first without losing a message.
-pub async fn declare_topology(channel: &Channel, names: &Names) -> lapin::Result<()> {
+/// either may start first without losing a message. `quorum` declares the three queues as
+/// quorum queues, with at-least-once dead-lettering so a message on its way to the
+/// dead-letter queue or back from the retry queue survives a node's failure.
+pub async fn declare_topology(channel: &Channel, names: &Names, quorum: bool) -> lapin::Result<()> {
+    let queue = |dead_letter: Option<(&str, Option<&str>)>| queue_arguments(quorum, dead_letter);
     declare_exchange(channel, &names.exchange, ExchangeKind::Topic).await?;
     declare_exchange(channel, &names.dead_letter_exchange, ExchangeKind::Fanout).await?;
-    declare_queue(channel, &names.dead_letter_queue, FieldTable::default()).await?;
+    declare_queue(channel, &names.dead_letter_queue, queue(None)).await?;
     bind_queue(
         channel,
         &names.dead_letter_queue,
@@ -50,25 +60,44 @@ pub async fn declare_topology(channel: &Channel, names: &Names) -> lapin::Result
     .await?;
 
     // A delivery rejected without requeue (the consumer's last resort) still reaches the DLQ.
-    let mut main_args = FieldTable::default();
-    main_args.insert(
-        "x-dead-letter-exchange".into(),
-        AMQPValue::LongString(names.dead_letter_exchange.as_str().into()),
-    );
+    let main_args = queue(Some((&names.dead_letter_exchange, None)));
     declare_queue(channel, &names.queue, main_args).await?;
     bind_queue(channel, &names.queue, &names.exchange, "payment.*").await?;
 
     // Retries wait here for their per-message TTL, then dead-letter back to the main queue.
-    let mut retry_args = FieldTable::default();
-    retry_args.insert(
-        "x-dead-letter-exchange".into(),
-        AMQPValue::LongString("".into()),
-    );
-    retry_args.insert(
-        "x-dead-letter-routing-key".into(),
-        AMQPValue::LongString(names.queue.as_str().into()),
-    );
+    let retry_args = queue(Some(("", Some(&names.queue))));
     declare_queue(channel, &names.retry_queue, retry_args).await
+}
+
+/// The arguments of one queue: its type and, with `dead_letter`, where its rejected and
+/// expired messages go (`(exchange, routing key)`).
+fn queue_arguments(quorum: bool, dead_letter: Option<(&str, Option<&str>)>) -> FieldTable {
+    let mut arguments = FieldTable::default();
+    let mut text = |key: &str, value: &str| {
+        arguments.insert(key.into(), AMQPValue::LongString(value.into()));
+    };
+    if quorum {
+        text("x-queue-type", "quorum");
+    }
+    if let Some((exchange, routing_key)) = dead_letter {
+        text("x-dead-letter-exchange", exchange);
+        if let Some(routing_key) = routing_key {
+            text("x-dead-letter-routing-key", routing_key);
+        }
+        if quorum {
+            // At-least-once dead-lettering needs the queue to refuse publishes when full
+            // rather than drop its oldest messages.
+            text("x-dead-letter-strategy", "at-least-once");
+            text("x-overflow", "reject-publish");
+        }
+    }
+    if quorum {
+        arguments.insert(
+            "x-delivery-limit".into(),
+            AMQPValue::LongLongInt(QUORUM_DELIVERY_LIMIT),
+        );
+    }
+    arguments
 }
 
 /// Deletes every queue and exchange of the topology, so a run under its own prefix leaves a

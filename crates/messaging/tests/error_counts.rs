@@ -31,6 +31,7 @@ async fn publisher_errors_are_counted_by_reason() {
         PublisherConfig {
             url: amqp_url(),
             names: names.clone(),
+            quorum: false,
             app_id: "messaging-test".into(),
             confirm_timeout: Duration::from_secs(5),
         },

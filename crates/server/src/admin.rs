@@ -96,6 +96,31 @@ async fn put_faults<K: Knobs>(
     Ok(Json(next))
 }
 
+/// What a service's `/admin/faults` starts from: the simulated faults it reads at start-up and
+/// the token the route requires.
+#[derive(Debug, Clone)]
+pub struct FaultsConfig {
+    /// The starting knobs.
+    pub simulation: Simulation,
+    /// `ADMIN_TOKEN`: when set, required as a bearer token by `/admin/faults`.
+    pub token: Option<Arc<str>>,
+}
+
+impl FaultsConfig {
+    /// Reads `ADMIN_TOKEN` and the knobs named by `rate_var` and `latency_var` (see
+    /// [`Simulation::from_env`]).
+    pub fn from_env(
+        env: &Env,
+        rate_var: &'static str,
+        latency_var: &'static str,
+    ) -> Result<Self, ConfigError> {
+        Ok(Self {
+            simulation: Simulation::from_env(env, rate_var, latency_var)?,
+            token: env.get("ADMIN_TOKEN").map(Arc::from),
+        })
+    }
+}
+
 /// The knobs every service with simulated work has: how often the work fails and how long it
 /// takes. A service's knobs hold them under `#[serde(flatten)]`, so the JSON stays flat
 /// (`{"failure_rate", "latency_ms", ...}`). Their update fields stay in the service's own update

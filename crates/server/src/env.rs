@@ -37,6 +37,31 @@ impl ConfigError {
     }
 }
 
+/// Parses `250ms`, `30s`, `5m`, `2h` or `1d` (see [`Env::duration`]).
+pub fn parse_duration(text: &str) -> Result<Duration, String> {
+    let expected = "expected a whole number with a unit: ms, s, m, h or d (e.g. 250ms, 30s, 5m)";
+    let text = text.trim();
+    let split = text
+        .find(|c: char| !c.is_ascii_digit())
+        .ok_or_else(|| expected.to_owned())?;
+    let (number, unit) = text.split_at(split);
+    let n: u64 = number.parse().map_err(|_| expected.to_owned())?;
+    let millis_per_unit: u64 = match unit.trim() {
+        "ms" => 1,
+        "s" => 1_000,
+        "m" => 60_000,
+        "h" => 3_600_000,
+        "d" => 86_400_000,
+        _ => return Err(expected.to_owned()),
+    };
+    if n == 0 {
+        return Err("must be longer than zero".into());
+    }
+    n.checked_mul(millis_per_unit)
+        .map(Duration::from_millis)
+        .ok_or_else(|| "too long".into())
+}
+
 /// A snapshot of environment variables. Tests build one from pairs instead of mutating the
 /// process environment, which would leak between tests running in parallel.
 #[derive(Debug, Clone, Default)]
@@ -103,8 +128,9 @@ impl Env {
         self.parse(name, default_ms).map(Duration::from_millis)
     }
 
-    /// Parses a duration written as Prometheus writes one: a whole number with a unit, `ms`, `s`,
-    /// `m` or `h` (`200ms`, `15s`, `5m`), or several in a row (`1m30s`); `0` needs no unit.
+    /// Parses a duration written as a whole number and a unit: `250ms`, `30s`, `5m`, `2h` or
+    /// `1d`; `default` when unset. Zero is refused: every such setting is an interval or a
+    /// deadline, and zero of either means a busy loop or no time at all.
     pub fn duration(&self, name: &'static str, default: Duration) -> Result<Duration, ConfigError> {
         match self.get(name) {
             None => Ok(default),
@@ -204,20 +230,55 @@ impl Env {
 /// Where a server that uses RabbitMQ finds it.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Amqp {
-    /// `AMQP_URL` (default the local broker as `guest`).
+    /// `AMQP_URL` (default the local broker as `guest`): one node's URL, or a cluster's nodes'
+    /// separated by commas, tried in order.
     pub url: String,
     /// `AMQP_PREFIX` (default none), in front of every exchange and queue name, so parallel
     /// runs never share a queue.
     pub prefix: String,
+    /// `OTEL_SERVICE_NAME` (default the server's name): the `app_id` of published messages and
+    /// the name of the connection in the broker's management view.
+    pub app_id: String,
+    /// `AMQP_QUEUE_TYPE=quorum` (default `classic`): declare quorum queues, replicated on the
+    /// cluster's nodes.
+    pub quorum: bool,
 }
 
 impl Amqp {
-    /// Reads `AMQP_URL` and `AMQP_PREFIX` from `env`.
-    pub fn from_env(env: &Env) -> Self {
-        Self {
-            url: env.string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f"),
-            prefix: env.string("AMQP_PREFIX", ""),
+    /// Reads `AMQP_URL`, `AMQP_PREFIX`, `AMQP_QUEUE_TYPE` and `OTEL_SERVICE_NAME` (default
+    /// `service`) from `env`.
+    pub fn from_env(env: &Env, service: &str) -> Result<Self, ConfigError> {
+        let url = env.string("AMQP_URL", "amqp://guest:guest@127.0.0.1:5672/%2f");
+        let nodes: Vec<&str> = url
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .collect();
+        let not_amqp = |node: &&str| !(node.starts_with("amqp://") || node.starts_with("amqps://"));
+        if nodes.is_empty() || nodes.iter().any(not_amqp) {
+            return Err(ConfigError::new(
+                "AMQP_URL",
+                "(not shown: it may hold a password)",
+                "must be one or more amqp:// or amqps:// URLs separated by commas",
+            ));
         }
+        let quorum = match env.get("AMQP_QUEUE_TYPE").unwrap_or("classic") {
+            "classic" => false,
+            "quorum" => true,
+            other => {
+                return Err(ConfigError::new(
+                    "AMQP_QUEUE_TYPE",
+                    other,
+                    "must be classic or quorum",
+                ));
+            }
+        };
+        Ok(Self {
+            url,
+            prefix: env.string("AMQP_PREFIX", ""),
+            app_id: env.string("OTEL_SERVICE_NAME", service),
+            quorum,
+        })
     }
 }
 
@@ -258,39 +319,48 @@ fn percent_decode(value: &str) -> String {
     String::from_utf8_lossy(&out).into_owned()
 }
 
-/// Reads `15s`, `200ms`, `1m30s` or `0`; the reason names what was expected.
-fn parse_duration(raw: &str) -> Result<Duration, String> {
-    const EXPECTED: &str = "expected a duration such as 200ms, 15s, 5m or 1h";
-    if raw == "0" {
-        return Ok(Duration::ZERO);
-    }
-    let mut total = Duration::ZERO;
-    let mut rest = raw;
-    while !rest.is_empty() {
-        let digits = rest
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let number: u64 = rest[..digits].parse().map_err(|_| EXPECTED.to_owned())?;
-        rest = &rest[digits..];
-        let unit_len = rest
-            .find(|c: char| c.is_ascii_digit())
-            .unwrap_or(rest.len());
-        let part = match &rest[..unit_len] {
-            "ms" => Duration::from_millis(number),
-            "s" => Duration::from_secs(number),
-            "m" => Duration::from_secs(number.saturating_mul(60)),
-            "h" => Duration::from_secs(number.saturating_mul(3600)),
-            _ => return Err(EXPECTED.to_owned()),
-        };
-        rest = &rest[unit_len..];
-        total = total.saturating_add(part);
-    }
-    Ok(total)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn durations_take_a_unit() {
+        let env = Env::from_pairs([("A", "250ms"), ("B", "30s"), ("C", "5m"), ("D", "1d")]);
+        assert_eq!(
+            env.duration("A", Duration::ZERO).unwrap(),
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            env.duration("B", Duration::ZERO).unwrap(),
+            Duration::from_secs(30)
+        );
+        assert_eq!(
+            env.duration("C", Duration::ZERO).unwrap(),
+            Duration::from_secs(300)
+        );
+        assert_eq!(
+            env.duration("D", Duration::ZERO).unwrap(),
+            Duration::from_secs(86_400)
+        );
+        assert_eq!(
+            env.duration("UNSET", Duration::from_secs(7)).unwrap(),
+            Duration::from_secs(7)
+        );
+        for bad in [
+            "5",
+            "m",
+            "5 minutes",
+            "-5s",
+            "0s",
+            "1.5s",
+            "99999999999999999d",
+        ] {
+            let err = Env::from_pairs([("X", bad)])
+                .duration("X", Duration::ZERO)
+                .unwrap_err();
+            assert_eq!(err.variable, "X", "{bad}");
+        }
+    }
 
     fn env(pairs: &[(&str, &str)]) -> Env {
         Env::from_pairs(pairs.iter().copied())
@@ -314,28 +384,6 @@ mod tests {
                 .variable,
             "X"
         );
-    }
-
-    #[test]
-    fn durations_take_prometheus_units_and_refuse_bare_numbers() {
-        let e = env(&[
-            ("A", "200ms"),
-            ("B", "15s"),
-            ("C", "1m30s"),
-            ("D", "2h"),
-            ("Z", "0"),
-            ("BARE", "15"),
-            ("BAD", "5 days"),
-        ]);
-        let d = |n| e.duration(n, Duration::from_secs(9));
-        assert_eq!(d("A").unwrap(), Duration::from_millis(200));
-        assert_eq!(d("B").unwrap(), Duration::from_secs(15));
-        assert_eq!(d("C").unwrap(), Duration::from_secs(90));
-        assert_eq!(d("D").unwrap(), Duration::from_secs(7200));
-        assert_eq!(d("Z").unwrap(), Duration::ZERO);
-        assert_eq!(d("UNSET").unwrap(), Duration::from_secs(9));
-        assert_eq!(d("BARE").unwrap_err().variable, "BARE");
-        assert!(d("BAD").unwrap_err().reason.contains("15s"));
     }
 
     #[test]

@@ -12,14 +12,23 @@ use prometheus::Registry;
 
 use crate::{ConfigError, Env, Listen, Listener, Service, Stop};
 
-/// The typed configuration of a server of one HTTP listener, validated before anything binds
-/// or connects.
-pub trait HttpConfig: Sized + Send {
+/// An app's own typed configuration, validated before anything binds or connects; the
+/// listener's part (`BIND_ADDR`, `HTTP_*_TIMEOUT_MS`) is read by [`HttpServer`], not by the app.
+pub trait FromEnv: Sized + Send {
+    /// The port `BIND_ADDR` defaults to.
+    const PORT: u16;
+
     /// Reads the configuration from `env`.
     fn from_env(env: &Env) -> Result<Self, ConfigError>;
+}
 
-    /// Where the listener binds, and the limits on its peers.
-    fn listen(&self) -> Listen;
+/// The whole configuration of a server of one HTTP listener: the listener's and the app's.
+#[derive(Debug, Clone)]
+pub struct HttpConfig<C> {
+    /// `BIND_ADDR` (default port [`FromEnv::PORT`]) and the `HTTP_*_TIMEOUT_MS` limits.
+    pub listen: Listen,
+    /// What the app reads for itself.
+    pub app: C,
 }
 
 /// What a server of one HTTP listener supplies; [`HttpServer`] makes it a [`Service`].
@@ -28,16 +37,23 @@ pub trait HttpApp: Send + 'static {
     const NAME: &'static str;
 
     /// The configuration the routes are built from.
-    type Config: HttpConfig;
+    type Config: FromEnv;
 
-    /// Builds the routes, probes included, once the listener is bound: the app registers its
-    /// metrics in `registry` (which `/metrics` serves) and spawns its background work on `stop`,
-    /// so it is joined at the end.
+    /// Builds the routes, probes included, once the listener is bound.
     fn routes(
         config: Self::Config,
-        registry: &Registry,
-        stop: &Stop,
+        context: &HttpContext,
     ) -> impl Future<Output = anyhow::Result<Router>> + Send;
+}
+
+/// What [`HttpServer`] gives an app to build its routes with.
+pub struct HttpContext {
+    /// The listener's configuration, for an app whose clients must agree with its timeouts.
+    pub listen: Listen,
+    /// Where the app registers its metrics; `/metrics` serves it.
+    pub registry: Registry,
+    /// The server's stop: the app spawns its background work on it, so it is joined at the end.
+    pub stop: Stop,
 }
 
 /// A bound, ready-to-run [`HttpApp`].
@@ -49,19 +65,26 @@ pub struct HttpServer<A> {
 
 impl<A: HttpApp> Service for HttpServer<A> {
     const NAME: &'static str = A::NAME;
-    type Config = A::Config;
+    type Config = HttpConfig<A::Config>;
 
-    fn config(env: &Env) -> Result<A::Config, ConfigError> {
-        A::Config::from_env(env)
+    fn config(env: &Env) -> Result<HttpConfig<A::Config>, ConfigError> {
+        Ok(HttpConfig {
+            listen: Listen::from_env(env, A::Config::PORT)?,
+            app: A::Config::from_env(env)?,
+        })
     }
 
     /// Binds the listener first, so a port clash stops the server before any connection is
     /// made, then builds the app's routes.
-    async fn build(config: A::Config, stop: &Stop) -> anyhow::Result<Self> {
-        let listener = config.listen().bind(stop).await?;
-        let registry = telemetry::metrics::registry();
-        let http = telemetry::http::HttpMetrics::new(&registry);
-        let routes = A::routes(config, &registry, stop).await?;
+    async fn build(config: HttpConfig<A::Config>, stop: &Stop) -> anyhow::Result<Self> {
+        let listener = config.listen.bind(stop).await?;
+        let context = HttpContext {
+            listen: config.listen,
+            registry: telemetry::metrics::registry(),
+            stop: stop.clone(),
+        };
+        let http = telemetry::http::HttpMetrics::new(&context.registry);
+        let routes = A::routes(config.app, &context).await?;
         Ok(Self {
             listener,
             router: crate::router(routes, http),

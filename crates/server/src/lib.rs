@@ -26,9 +26,9 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 
-pub use env::{Amqp, ConfigError, Env};
+pub use env::{Amqp, ConfigError, Env, parse_duration};
 pub use error::ApiError;
-pub use http_app::{HttpApp, HttpConfig, HttpServer};
+pub use http_app::{FromEnv, HttpApp, HttpConfig, HttpContext, HttpServer};
 pub use serve::{Limits, Listen, Listener, Readiness, probes, router};
 pub use stop::Stop;
 

@@ -25,7 +25,7 @@ mod outbox;
 pub mod process;
 mod proxy;
 
-pub use broker::RabbitNode;
+pub use broker::{RabbitCluster, RabbitNode};
 pub use load::{Load, Sample};
 pub use log_dir::LogDir;
 pub use otlp::{LogRecord, OtlpReceiver, Span};

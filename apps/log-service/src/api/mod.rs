@@ -27,6 +27,10 @@ pub struct AppState {
     pub tail: TailState,
     /// Log alert rules, their evaluation and delivery.
     pub alerts: crate::alerts::Alerts,
+    /// Retention, for its admin routes.
+    pub retention: crate::retention::Retention,
+    /// The bearer token the admin routes require, when set (`ADMIN_TOKEN`).
+    pub admin_token: Option<std::sync::Arc<str>>,
 }
 
 /// The live tail's hub, its heartbeat, and the stop that ends every open stream.

@@ -116,4 +116,16 @@ pub struct StorageInfo {
     pub log_count: i64,
     pub span_count: i64,
     pub estimated_bytes: i64,
+    /// Rows and bytes of each stored day, oldest first.
+    pub days: Vec<DayUsage>,
+}
+
+/// One day of a tenant's storage: its partition's rows and bytes.
+#[derive(Debug, Clone, Serialize)]
+pub struct DayUsage {
+    /// `YYYY-MM-DD`, UTC.
+    pub day: String,
+    pub log_count: i64,
+    pub span_count: i64,
+    pub bytes: i64,
 }

@@ -7,6 +7,8 @@
 //! Log alert rules are kept apart from the logs, behind [`RuleStore`] (`rules`), in a table of
 //! each backend written on a connection of its own.
 
+pub mod day;
+mod partitions;
 mod postgres;
 mod queue;
 mod rules;
@@ -26,6 +28,7 @@ use crate::model::{
 };
 use crate::tail::{Hub, Publisher};
 
+pub use partitions::{Dropped, Partitions, Policy, Size, StoredPartition};
 pub use queue::{QueueReceiver, WriteJob};
 pub use rules::{RuleStore, open_rules};
 pub use search::search_terms;
@@ -54,6 +57,13 @@ pub enum StoreError {
     /// The transaction holding this batch failed; nothing of it was stored.
     #[error("write failed: {0}")]
     WriteFailed(String),
+    /// A row with the same unique key exists (a second retention policy for a tenant).
+    #[error("{0}")]
+    Conflict(String),
+    /// The database was written in a layout this build does not read; the message names the
+    /// file and what to do.
+    #[error("{0}")]
+    OldLayout(String),
     /// A blocking task panicked or was cancelled.
     #[error("task failed: {0}")]
     Task(String),
@@ -152,6 +162,7 @@ pub trait Backend: Send + Sync {
 
 struct Inner {
     backend: Box<dyn Backend>,
+    partitions: Box<dyn Partitions>,
     queue: queue::WriteQueue,
 }
 
@@ -213,26 +224,30 @@ impl Store {
         };
         let tail = Publisher::new(tail, resolution_ns);
         let (queue, receiver) = queue::channel(queue_capacity, max_batch_rows, metrics, tail);
-        let (backend, writer): (Box<dyn Backend>, WriterHandle) = match database {
+        let (backend, partitions, writer) = match database {
             DatabaseConfig::Sqlite { path } => {
-                let (reader, thread) = sqlite::open(path, receiver).await?;
+                let (reader, partitions, thread) = sqlite::open(path, receiver).await?;
                 let writer = WriterHandle {
                     thread: Some(thread),
                     task: None,
                 };
-                (reader, writer)
+                (reader, partitions, writer)
             }
             DatabaseConfig::Postgres { url } => {
-                let (reader, task) = postgres::open(url, receiver).await?;
+                let (reader, partitions, task) = postgres::open(url, receiver).await?;
                 let writer = WriterHandle {
                     thread: None,
                     task: Some(task),
                 };
-                (reader, writer)
+                (reader, partitions, writer)
             }
         };
         let store = Store {
-            inner: Arc::new(Inner { backend, queue }),
+            inner: Arc::new(Inner {
+                backend,
+                partitions,
+                queue,
+            }),
         };
         Ok((store, writer))
     }
@@ -240,6 +255,11 @@ impl Store {
     /// `sqlite` or `postgres`.
     pub fn backend_name(&self) -> &'static str {
         self.inner.backend.name()
+    }
+
+    /// Policies and day partitions, for retention.
+    pub fn partitions(&self) -> &dyn Partitions {
+        self.inner.partitions.as_ref()
     }
 
     /// Writes the batch and returns the ids of its logs once the transaction has committed.

@@ -8,5 +8,6 @@ mod ingest;
 mod otlp;
 mod postgres;
 mod query;
+mod retention;
 mod stream;
 mod tenants;

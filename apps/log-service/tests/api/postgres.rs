@@ -47,6 +47,17 @@ impl PostgresApp {
         })
     }
 
+    /// The first column of `sql`'s rows, run on log-service's database with `arg` as `$1`.
+    pub async fn query_strings(&self, sql: &str, arg: &str) -> Vec<String> {
+        let url = format!("postgres://postgres@127.0.0.1:5432/{}", self.name);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        let rows = client.query(sql, &[&arg]).await.unwrap();
+        rows.iter().map(|r| r.get(0)).collect()
+    }
+
     /// Stops log-service and drops its database.
     pub async fn finish(self) {
         drop(self.app);
@@ -150,4 +161,37 @@ async fn the_postgres_backend_answers_like_sqlite() {
     assert_eq!(storage["span_count"], 6);
 
     postgres.finish().await;
+}
+
+#[tokio::test]
+async fn a_database_in_the_old_layout_is_refused_naming_it() {
+    let Some(admin) = admin().await else {
+        return;
+    };
+    let name = format!("log_service_test_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    let url = format!("postgres://postgres@127.0.0.1:5432/{name}");
+    let (old, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+        .await
+        .unwrap();
+    tokio::spawn(connection);
+    old.batch_execute("CREATE TABLE log_entries (id BIGINT PRIMARY KEY, tenant_id TEXT)")
+        .await
+        .unwrap();
+    drop(old);
+    let mut config = log_service::Config::for_tests("unused.db");
+    config.database = log_service::DatabaseConfig::Postgres { url };
+
+    let built =
+        <log_service::Application as server::Service>::build(config, &server::Stop::new()).await;
+
+    let message = format!("{:#}", built.unwrap_err());
+    assert!(message.contains(&name), "{message}");
+    assert!(message.contains("unpartitioned"), "{message}");
+    let _ = admin
+        .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        .await;
 }

@@ -30,10 +30,15 @@ use process::Shared;
 /// Settings of the consumer.
 #[derive(Debug, Clone)]
 pub struct ConsumerConfig {
-    /// AMQP URL.
+    /// AMQP URL, or several nodes' URLs separated by commas: a connection goes to the first
+    /// that answers, and after a loss the next connection tries them again in order.
     pub url: String,
     /// Exchange and queue names.
     pub names: Names,
+    /// Declare the queues as quorum queues (replicated on the cluster's nodes) instead of
+    /// classic ones. Every client of one topology must agree, or the broker refuses the second
+    /// declaration.
+    pub quorum: bool,
     /// Connection name (the service name).
     pub app_id: String,
     /// Deliveries in flight at most (basic.qos prefetch).
@@ -225,18 +230,24 @@ async fn open(
     config: &ConsumerConfig,
 ) -> Result<(Connection, Channel, lapin::Consumer), OpenError> {
     let name = format!("{} consumer", config.app_id);
-    open_confirmed(&config.url, &name, &config.names, |channel| async move {
-        channel
-            .basic_qos(config.prefetch, BasicQosOptions::default())
-            .await?;
-        channel
-            .basic_consume(
-                config.names.queue.as_str().into(),
-                "".into(),
-                BasicConsumeOptions::default(),
-                FieldTable::default(),
-            )
-            .await
-    })
+    open_confirmed(
+        &config.url,
+        &name,
+        &config.names,
+        config.quorum,
+        |channel| async move {
+            channel
+                .basic_qos(config.prefetch, BasicQosOptions::default())
+                .await?;
+            channel
+                .basic_consume(
+                    config.names.queue.as_str().into(),
+                    "".into(),
+                    BasicConsumeOptions::default(),
+                    FieldTable::default(),
+                )
+                .await
+        },
+    )
     .await
 }

@@ -123,7 +123,13 @@ impl<H: Handler> Shared<H> {
                 span.record("error.type", "decode_error");
                 self.count_error(ErrorReason::Undecodable);
                 tracing::error!(error = %reason, "undecodable message; dead-lettering it");
-                return self.dead_letter(channel, delivery, &reason, attempt).await;
+                return self
+                    .republish(
+                        channel,
+                        delivery,
+                        self.dead_letter(delivery, &reason, attempt),
+                    )
+                    .await;
             }
         };
         let handled = self
@@ -149,77 +155,79 @@ impl<H: Handler> Shared<H> {
                 self.count_error(ErrorReason::HandlerFailed);
                 if attempt >= self.config.max_attempts {
                     tracing::error!(attempt, reason = %reason, "giving up; dead-lettering the message");
-                    self.dead_letter(channel, delivery, &reason, attempt).await
+                    self.republish(
+                        channel,
+                        delivery,
+                        self.dead_letter(delivery, &reason, attempt),
+                    )
+                    .await
                 } else {
                     let delay = self.config.retry_backoff * 2u32.saturating_pow(attempt - 1);
                     tracing::warn!(attempt, retry_in_ms = delay.as_millis() as u64, reason = %reason, "delivery failed; retrying");
-                    self.retry(channel, delivery, attempt + 1, delay).await
+                    self.republish(channel, delivery, self.retry(delivery, attempt + 1, delay))
+                        .await
                 }
             }
         }
     }
 
-    /// Republishes to the retry queue with the next attempt number, then acks the original.
-    async fn retry(
+    /// The copy that retries a delivery: to the retry queue, with the next attempt number,
+    /// expiring back onto the work queue after `delay`.
+    fn retry(
         &self,
-        channel: &Channel,
         delivery: &lapin::message::Delivery,
         next_attempt: u32,
         delay: Duration,
-    ) -> Outcome {
-        let properties = delivery
-            .properties
-            .clone()
-            .with_headers(headers_with_attempt(delivery, next_attempt))
-            .with_expiration(delay.as_millis().max(1).to_string().into());
-        let names = &self.config.names;
-        self.republish(
-            channel,
-            delivery,
-            ("", &names.retry_queue),
-            properties,
-            Outcome::Retried,
-        )
-        .await
+    ) -> Copy<'_> {
+        Copy {
+            exchange: "",
+            routing_key: &self.config.names.retry_queue,
+            properties: delivery
+                .properties
+                .clone()
+                .with_headers(headers_with_attempt(delivery, next_attempt))
+                .with_expiration(delay.as_millis().max(1).to_string().into()),
+            outcome: Outcome::Retried,
+        }
     }
 
-    /// Publishes to the dead-letter exchange with the reason, then acks the original.
-    async fn dead_letter(
+    /// The copy that dead-letters a delivery: to the dead-letter exchange, with the reason.
+    fn dead_letter(
         &self,
-        channel: &Channel,
         delivery: &lapin::message::Delivery,
         reason: &str,
         attempts: u32,
-    ) -> Outcome {
+    ) -> Copy<'_> {
         let mut headers = headers_with_attempt(delivery, attempts);
         headers.insert(
             DEAD_LETTER_REASON_HEADER.into(),
             AMQPValue::LongString(reason.into()),
         );
-        let properties = delivery.properties.clone().with_headers(headers);
         let names = &self.config.names;
-        self.republish(
-            channel,
-            delivery,
-            (&names.dead_letter_exchange, &names.queue),
-            properties,
-            Outcome::DeadLettered,
-        )
-        .await
+        Copy {
+            exchange: &names.dead_letter_exchange,
+            routing_key: &names.queue,
+            properties: delivery.properties.clone().with_headers(headers),
+            outcome: Outcome::DeadLettered,
+        }
     }
 
-    /// Publishes a copy to `(exchange, routing_key)` and acks the original only once the copy
-    /// is confirmed, which is the `copied` outcome; if the copy cannot be confirmed (returned
-    /// unroutable, nacked, timed out, channel gone) the original goes back to the queue (nack
-    /// with requeue), never lost, and the outcome is `Requeued`.
+    /// Publishes `copy` and acks the original only once the copy is confirmed, which is the
+    /// copy's outcome; if the copy cannot be confirmed (returned unroutable, nacked, timed out,
+    /// channel gone) the original goes back to the queue (nack with requeue), never lost, and
+    /// the outcome is `Requeued`.
     async fn republish(
         &self,
         channel: &Channel,
         delivery: &lapin::message::Delivery,
-        (exchange, routing_key): (&str, &str),
-        properties: BasicProperties,
-        copied: Outcome,
+        copy: Copy<'_>,
     ) -> Outcome {
+        let Copy {
+            exchange,
+            routing_key,
+            properties,
+            outcome: copied,
+        } = copy;
         let confirmed = async {
             let confirm = channel
                 .basic_publish(
@@ -261,6 +269,15 @@ impl<H: Handler> Shared<H> {
         }
         if ok { copied } else { Outcome::Requeued }
     }
+}
+
+/// A copy of a failed delivery to publish before the original is acked.
+struct Copy<'a> {
+    exchange: &'a str,
+    routing_key: &'a str,
+    properties: BasicProperties,
+    /// The outcome once the copy is confirmed.
+    outcome: Outcome,
 }
 
 /// The delivery's headers with the attempt number set to `attempt`, for a republished copy.

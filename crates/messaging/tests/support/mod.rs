@@ -27,6 +27,7 @@ pub fn consumer_config(url: String, names: &Names) -> ConsumerConfig {
     ConsumerConfig {
         url,
         names: names.clone(),
+        quorum: false,
         app_id: "messaging-test".into(),
         prefetch: 4,
         max_attempts: 3,

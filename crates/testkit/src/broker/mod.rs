@@ -3,8 +3,10 @@
 //! and kill their broker. The helpers here reach past the services to the broker itself, to plant
 //! a message, take what a queue holds or clean up after a test.
 
+mod cluster;
 mod node;
 
+pub use cluster::RabbitCluster;
 pub use node::RabbitNode;
 
 use std::collections::HashMap;
@@ -110,6 +112,18 @@ pub async fn ready_messages(amqp_url: &str, queue: &str) -> u32 {
         .expect("queue exists");
     let _ = connection.close(200, "done".into()).await;
     declared.message_count()
+}
+
+/// Waits until none of `queues` holds a ready message; panics after `timeout`.
+pub async fn wait_drained(amqp_url: &str, queues: &[&str], timeout: std::time::Duration) {
+    crate::wait_until("the queues to drain", timeout, || async {
+        let mut ready = 0;
+        for queue in queues {
+            ready += ready_messages(amqp_url, queue).await;
+        }
+        (ready == 0).then_some(())
+    })
+    .await;
 }
 
 /// Deletes the queues and exchanges of `prefix`, so that a test leaves the shared broker as it

@@ -31,6 +31,12 @@ pub struct RabbitNode {
 impl RabbitNode {
     /// Starts a fresh node and waits until it accepts AMQP connections and reports itself booted.
     pub async fn start() -> Self {
+        Self::start_with_cookie(&uuid::Uuid::new_v4().simple().to_string()).await
+    }
+
+    /// Starts a fresh node with the Erlang `cookie` of its cluster: nodes (and their
+    /// `rabbitmqctl`) talk to each other only when they share it.
+    pub async fn start_with_cookie(cookie: &str) -> Self {
         let executable = Path::new(SBIN).join("rabbitmq-server");
         assert!(
             executable.exists(),
@@ -44,6 +50,14 @@ impl RabbitNode {
         for sub in ["home", "mnesia", "log"] {
             std::fs::create_dir_all(dir.path().join(sub)).expect("node directories");
         }
+        let cookie_file = dir.path().join("home/.erlang.cookie");
+        std::fs::write(&cookie_file, cookie).expect("cookie file");
+        // Erlang refuses a cookie that others may read.
+        std::fs::set_permissions(
+            &cookie_file,
+            std::os::unix::fs::PermissionsExt::from_mode(0o400),
+        )
+        .expect("cookie file mode");
         // An empty env file keeps /etc/rabbitmq/rabbitmq-env.conf (node name, port) out.
         std::fs::write(dir.path().join("rabbitmq-env.conf"), "").expect("env file");
         std::fs::write(dir.path().join("enabled_plugins"), "[].\n").expect("plugins file");
@@ -217,18 +231,6 @@ impl RabbitNode {
     /// Returns the number of messages ready in `queue` on this node.
     pub async fn ready_messages(&self, queue: &str) -> u32 {
         super::ready_messages(&self.amqp_url(), queue).await
-    }
-
-    /// Waits until none of `queues` holds a ready message; panics after `timeout`.
-    pub async fn wait_drained(&self, queues: &[&str], timeout: Duration) {
-        crate::wait_until("the queues to drain", timeout, || async {
-            let mut ready = 0;
-            for queue in queues {
-                ready += self.ready_messages(queue).await;
-            }
-            (ready == 0).then_some(())
-        })
-        .await;
     }
 
     /// The data directory (for diagnostics).

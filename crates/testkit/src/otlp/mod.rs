@@ -52,13 +52,43 @@ pub struct Counts {
     pub logs: u64,
 }
 
-#[derive(Default)]
 struct Store {
+    spans: Received<Span>,
+    logs: Received<LogRecord>,
+}
+
+/// What arrived of one signal: how many, and the records themselves when the mode keeps them.
+struct Received<T> {
     keep: bool,
-    span_count: AtomicU64,
-    log_count: AtomicU64,
-    spans: Mutex<Vec<Span>>,
-    logs: Mutex<Vec<LogRecord>>,
+    count: AtomicU64,
+    records: Mutex<Vec<T>>,
+}
+
+impl<T: Clone> Received<T> {
+    fn new(keep: bool) -> Self {
+        Self {
+            keep,
+            count: AtomicU64::new(0),
+            records: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// Counts `count` records, and keeps them (decoded only then) when the mode keeps them.
+    fn add(&self, count: usize, decode: impl FnOnce() -> Vec<T>) {
+        if self.keep {
+            let records = decode();
+            self.records.lock().unwrap().extend(records);
+        }
+        self.count.fetch_add(count as u64, Ordering::Relaxed);
+    }
+
+    fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    fn records(&self) -> Vec<T> {
+        self.records.lock().unwrap().clone()
+    }
 }
 
 /// An OTLP/gRPC receiver (traces and logs) on a loopback port. Dropping it stops it.
@@ -79,15 +109,10 @@ impl TraceService for Sink {
         request: tonic::Request<ExportTraceServiceRequest>,
     ) -> Result<tonic::Response<ExportTraceServiceResponse>, tonic::Status> {
         let request = request.into_inner();
-        let count = records::span_count(&request) as u64;
-        if self.0.keep {
-            let spans = records::spans(request);
-            self.0.spans.lock().unwrap().extend(spans);
-        }
-        self.0.span_count.fetch_add(count, Ordering::Relaxed);
-        Ok(tonic::Response::new(ExportTraceServiceResponse {
-            partial_success: None,
-        }))
+        self.0
+            .spans
+            .add(records::span_count(&request), || records::spans(request));
+        Ok(tonic::Response::new(ExportTraceServiceResponse::default()))
     }
 }
 
@@ -98,15 +123,10 @@ impl LogsService for Sink {
         request: tonic::Request<ExportLogsServiceRequest>,
     ) -> Result<tonic::Response<ExportLogsServiceResponse>, tonic::Status> {
         let request = request.into_inner();
-        let count = records::log_count(&request) as u64;
-        if self.0.keep {
-            let logs = records::logs(request);
-            self.0.logs.lock().unwrap().extend(logs);
-        }
-        self.0.log_count.fetch_add(count, Ordering::Relaxed);
-        Ok(tonic::Response::new(ExportLogsServiceResponse {
-            partial_success: None,
-        }))
+        self.0
+            .logs
+            .add(records::log_count(&request), || records::logs(request));
+        Ok(tonic::Response::new(ExportLogsServiceResponse::default()))
     }
 }
 
@@ -129,9 +149,10 @@ impl OtlpReceiver {
     pub async fn bind(addr: SocketAddr, mode: Mode) -> std::io::Result<Self> {
         let listener = TcpListener::bind(addr).await?;
         let addr = listener.local_addr()?;
+        let keep = mode == Mode::Keep;
         let store = Arc::new(Store {
-            keep: mode == Mode::Keep,
-            ..Store::default()
+            spans: Received::new(keep),
+            logs: Received::new(keep),
         });
         let stop = CancellationToken::new();
         let task = match mode {
@@ -170,19 +191,19 @@ impl OtlpReceiver {
     /// Returns how many spans and log records arrived so far.
     pub fn counts(&self) -> Counts {
         Counts {
-            spans: self.store.span_count.load(Ordering::Relaxed),
-            logs: self.store.log_count.load(Ordering::Relaxed),
+            spans: self.store.spans.count(),
+            logs: self.store.logs.count(),
         }
     }
 
     /// Returns every span received so far (none unless the mode is [`Mode::Keep`]).
     pub fn spans(&self) -> Vec<Span> {
-        self.store.spans.lock().unwrap().clone()
+        self.store.spans.records()
     }
 
     /// Returns every log record received so far (none unless the mode is [`Mode::Keep`]).
     pub fn logs(&self) -> Vec<LogRecord> {
-        self.store.logs.lock().unwrap().clone()
+        self.store.logs.records()
     }
 
     /// Waits until `pred` holds for the spans of `trace_id`, returning them; panics after `timeout`.

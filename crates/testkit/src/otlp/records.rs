@@ -5,7 +5,8 @@ use std::collections::HashMap;
 
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
-use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
+use opentelemetry_proto::tonic::common::v1::{AnyValue, any_value};
+use opentelemetry_proto::tonic::resource::v1::Resource;
 
 /// A span as the tests look at it.
 #[derive(Debug, Clone)]
@@ -67,67 +68,66 @@ pub(super) fn log_count(request: &ExportLogsServiceRequest) -> usize {
 
 /// Flattens every span of an export.
 pub(super) fn spans(request: ExportTraceServiceRequest) -> Vec<Span> {
-    let mut out = Vec::new();
-    for rs in request.resource_spans {
-        let service = rs
-            .resource
-            .as_ref()
-            .map(|r| service_of(&r.attributes))
-            .unwrap_or_default();
-        for s in rs.scope_spans.into_iter().flat_map(|ss| ss.spans) {
-            out.push(Span {
-                service: service.clone(),
-                trace_id: hex(&s.trace_id),
-                span_id: hex(&s.span_id),
-                parent_span_id: hex(&s.parent_span_id),
-                kind: match s.kind {
-                    1 => "INTERNAL",
-                    2 => "SERVER",
-                    3 => "CLIENT",
-                    4 => "PRODUCER",
-                    5 => "CONSUMER",
-                    _ => "UNSPECIFIED",
-                },
-                status: match s.status.as_ref().map(|st| st.code) {
-                    Some(1) => "OK",
-                    Some(2) => "ERROR",
-                    _ => "UNSET",
-                },
-                attributes: s
-                    .attributes
-                    .iter()
-                    .map(|kv| (kv.key.clone(), any_value_text(&kv.value)))
-                    .collect(),
-                links: s
-                    .links
-                    .iter()
-                    .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
-                    .collect(),
-                name: s.name,
-            });
-        }
-    }
-    out
+    let resources = request.resource_spans.into_iter().map(|rs| {
+        let spans = rs.scope_spans.into_iter().flat_map(|ss| ss.spans);
+        (rs.resource, spans)
+    });
+    flatten(resources, |service, s| Span {
+        service,
+        trace_id: hex(&s.trace_id),
+        span_id: hex(&s.span_id),
+        parent_span_id: hex(&s.parent_span_id),
+        kind: match s.kind {
+            1 => "INTERNAL",
+            2 => "SERVER",
+            3 => "CLIENT",
+            4 => "PRODUCER",
+            5 => "CONSUMER",
+            _ => "UNSPECIFIED",
+        },
+        status: match s.status.as_ref().map(|st| st.code) {
+            Some(1) => "OK",
+            Some(2) => "ERROR",
+            _ => "UNSET",
+        },
+        attributes: s
+            .attributes
+            .iter()
+            .map(|kv| (kv.key.clone(), any_value_text(&kv.value)))
+            .collect(),
+        links: s
+            .links
+            .iter()
+            .map(|l| (hex(&l.trace_id), hex(&l.span_id)))
+            .collect(),
+        name: s.name,
+    })
 }
 
 /// Flattens every log record of an export.
 pub(super) fn logs(request: ExportLogsServiceRequest) -> Vec<LogRecord> {
+    let resources = request.resource_logs.into_iter().map(|rl| {
+        let records = rl.scope_logs.into_iter().flat_map(|sl| sl.log_records);
+        (rl.resource, records)
+    });
+    flatten(resources, |service, l| LogRecord {
+        service,
+        trace_id: hex(&l.trace_id),
+        span_id: hex(&l.span_id),
+        body: any_value_text(&l.body),
+        severity: l.severity_text,
+    })
+}
+
+/// Turns each item of each resource into a record that names the resource's service.
+fn flatten<I, T>(
+    resources: impl Iterator<Item = (Option<Resource>, impl Iterator<Item = I>)>,
+    record: impl Fn(String, I) -> T,
+) -> Vec<T> {
     let mut out = Vec::new();
-    for rl in request.resource_logs {
-        let service = rl
-            .resource
-            .as_ref()
-            .map(|r| service_of(&r.attributes))
-            .unwrap_or_default();
-        for l in rl.scope_logs.into_iter().flat_map(|sl| sl.log_records) {
-            out.push(LogRecord {
-                service: service.clone(),
-                trace_id: hex(&l.trace_id),
-                span_id: hex(&l.span_id),
-                body: any_value_text(&l.body),
-                severity: l.severity_text,
-            });
-        }
+    for (resource, items) in resources {
+        let service = service_of(resource.as_ref());
+        out.extend(items.map(|item| record(service.clone(), item)));
     }
     out
 }
@@ -143,9 +143,11 @@ fn any_value_text(value: &Option<AnyValue>) -> String {
     }
 }
 
-fn service_of(attributes: &[KeyValue]) -> String {
-    attributes
-        .iter()
+/// The `service.name` of a resource; empty when there is none.
+fn service_of(resource: Option<&Resource>) -> String {
+    resource
+        .into_iter()
+        .flat_map(|r| &r.attributes)
         .find(|kv| kv.key == "service.name")
         .map(|kv| any_value_text(&kv.value))
         .unwrap_or_default()

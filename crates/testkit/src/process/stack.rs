@@ -6,7 +6,7 @@ use std::time::Duration;
 use serde_json::Value;
 
 use super::Service;
-use crate::{LogDir, Outbox, RabbitNode};
+use crate::{LogDir, Outbox};
 
 /// The three services as processes on one broker, sharing a fresh `AMQP_PREFIX` and `LOG_DIR`,
 /// for the tests that signal, kill and restart a service.
@@ -85,18 +85,18 @@ impl Stack {
     }
 
     /// Ends a run of orders: waits until every order of `confirmed` has an e-mail and `queues`
-    /// (on `node`) are drained, then SIGTERMs email-service and asserts that it exits 0 leaving
+    /// (on the broker at `amqp_url`) are drained, then SIGTERMs email-service and asserts that it exits 0 leaving
     /// no delivery unacked, so that nothing is left that could still send later. Returns the
     /// outbox then.
     pub async fn finish_emailing(
         &mut self,
-        node: &RabbitNode,
+        amqp_url: &str,
         confirmed: &[&str],
         queues: &[&str],
     ) -> Outbox {
         self.wait_until_emailed(confirmed, Duration::from_secs(60))
             .await;
-        node.wait_drained(queues, Duration::from_secs(30)).await;
+        crate::broker::wait_drained(amqp_url, queues, Duration::from_secs(30)).await;
         let (status, _) = self
             .email
             .terminate(Duration::from_secs(10))
@@ -105,7 +105,7 @@ impl Stack {
         assert!(status.success(), "email-service exit: {status}");
         let mut unacked = 0;
         for queue in queues {
-            unacked += node.ready_messages(queue).await;
+            unacked += crate::broker::ready_messages(amqp_url, queue).await;
         }
         assert_eq!(unacked, 0, "deliveries left unacked at shutdown");
         self.outbox()

@@ -106,6 +106,8 @@ fn from_app(encoding: Encoding, err: AppError) -> OtlpError {
             (StatusCode::PAYLOAD_TOO_LARGE, tonic::Code::InvalidArgument)
         }
         AppError::NotFound(_) => (StatusCode::NOT_FOUND, tonic::Code::NotFound),
+        AppError::Conflict(_) => (StatusCode::CONFLICT, tonic::Code::AlreadyExists),
+        AppError::Unauthorized => (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated),
         AppError::QueueFull => (
             StatusCode::TOO_MANY_REQUESTS,
             tonic::Code::ResourceExhausted,

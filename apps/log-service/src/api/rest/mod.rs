@@ -1,16 +1,17 @@
 //! The REST API on `BIND_ADDR`: the minisource REST API's routes under `/api/v1/logs`, the
-//! Traceflow ingest API's `POST /ingest`, traces and DAGs, log alert rules under
-//! `/api/v1/alerts`, probes and metrics.
+//! Traceflow ingest API's `POST /ingest`, traces and DAGs, retention policies (admin), log alert
+//! rules under `/api/v1/alerts`, probes and metrics.
 
 mod alerts;
 mod ingest;
 mod probes;
 mod query;
+mod retention;
 mod stream;
 
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 
 use super::AppState;
 
@@ -48,6 +49,19 @@ pub fn rest_router(state: AppState) -> Router {
         )
         .route("/api/v1/alerts/{id}/enable", post(alerts::enable))
         .route("/api/v1/alerts/{id}/disable", post(alerts::disable))
+        .route(
+            "/api/v1/retention",
+            get(retention::list).post(retention::create),
+        )
+        .route("/api/v1/retention/run", post(retention::run))
+        .route(
+            "/api/v1/retention/tenant/{tenant_id}",
+            get(retention::for_tenant),
+        )
+        .route(
+            "/api/v1/retention/{id}",
+            put(retention::update).delete(retention::delete),
+        )
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state.clone())
         .merge(server::probes(state.metrics.registry().clone(), readiness));

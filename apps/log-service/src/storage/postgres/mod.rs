@@ -4,6 +4,7 @@
 //! statement per table; readers share a second connection (tokio-postgres pipelines concurrent
 //! queries). PostgreSQL keeps microseconds, so timestamps are stored at that precision.
 
+mod partitions;
 mod reader;
 mod rules;
 mod schema;
@@ -15,7 +16,14 @@ use std::sync::Arc;
 
 use tokio_postgres::{Client, NoTls};
 
-use super::{Backend, QueueReceiver, StoreError};
+use super::{Backend, Partitions, QueueReceiver, StoreError};
+
+/// The reader, retention's side, and the writer task of one database.
+type Opened = (
+    Box<dyn Backend>,
+    Box<dyn Partitions>,
+    tokio::task::JoinHandle<()>,
+);
 
 async fn connect(url: &str) -> Result<Client, StoreError> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
@@ -28,15 +36,17 @@ async fn connect(url: &str) -> Result<Client, StoreError> {
 }
 
 /// Connects, creates the schema, starts the writer task.
-pub(super) async fn open(
-    url: &str,
-    queue: QueueReceiver,
-) -> Result<(Box<dyn Backend>, tokio::task::JoinHandle<()>), StoreError> {
+pub(super) async fn open(url: &str, queue: QueueReceiver) -> Result<Opened, StoreError> {
     let writer = connect(url).await?;
     schema::create(&writer).await?;
     let reader = connect(url).await?;
+    let partitions = partitions::PgPartitions::open(url).await?;
     let task = tokio::spawn(writer::run(url.to_owned(), writer, queue));
-    Ok((Box::new(reader::PgReader::new(Arc::new(reader))), task))
+    Ok((
+        Box::new(reader::PgReader::new(Arc::new(reader))),
+        Box::new(partitions),
+        task,
+    ))
 }
 
 /// PostgreSQL keeps timestamps to the microsecond.

@@ -7,10 +7,12 @@ use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
 
 use super::micros;
+use super::partitions::{day_names, day_usage};
 use crate::model::{
-    Bucket, Interval, Level, LogContext, LogFilter, LogView, NewSpan, SpanKind, SpanStatus,
-    SpanView, Stats, StorageInfo, format_ts,
+    Bucket, DayUsage, Interval, Level, LogContext, LogFilter, LogView, NewSpan, SpanKind,
+    SpanStatus, SpanView, Stats, StorageInfo, format_ts,
 };
+use crate::storage::day::Day;
 use crate::storage::{
     Backend, LogKey, MAX_TRACE_ROWS, Read, add_bucket_row, add_level_count, search_terms,
 };
@@ -350,40 +352,41 @@ impl Backend for PgReader {
 
     fn storage<'a>(&'a self, tenant: &'a str) -> Read<'a, StorageInfo> {
         Box::pin(async move {
-            let logs: i64 = self
+            let mut info = StorageInfo {
+                backend: "postgres",
+                log_count: 0,
+                span_count: 0,
+                estimated_bytes: 0,
+                days: Vec::new(),
+            };
+            let days = self
                 .client
-                .query_one(
-                    "SELECT COUNT(*) FROM log_entries WHERE tenant_id = $1",
+                .query(
+                    "SELECT day FROM log_partitions WHERE tenant_id = $1 ORDER BY day",
                     &[&tenant],
-                )
-                .await?
-                .get(0);
-            let spans: i64 = self
-                .client
-                .query_one(
-                    "SELECT COUNT(*) FROM log_spans WHERE tenant_id = $1",
-                    &[&tenant],
-                )
-                .await?
-                .get(0);
-            let row = self
-                .client
-                .query_one(
-                    "SELECT pg_total_relation_size('log_entries') + pg_total_relation_size('log_spans'), \
-                     GREATEST(COALESCE((SELECT last_value FROM log_entries_id_seq), 0), 0) \
-                     + (SELECT COUNT(*) FROM log_spans)",
-                    &[],
                 )
                 .await?;
-            let bytes: i64 = row.get(0);
-            let all_rows: i64 = row.get(1);
-            let share = (logs + spans) as f64 / all_rows.max(1) as f64;
-            Ok(StorageInfo {
-                backend: "postgres",
-                log_count: logs,
-                span_count: spans,
-                estimated_bytes: (bytes as f64 * share.min(1.0)) as i64,
-            })
+            for row in days {
+                let day = Day(row.get::<_, i32>(0) as i64);
+                let Some(names) = day_names(self.client.as_ref(), tenant, day).await? else {
+                    continue;
+                };
+                let (logs, spans, bytes) = day_usage(self.client.as_ref(), &names).await?;
+                info.estimated_bytes += bytes;
+                // The writer creates each day's next day ahead; an empty one is not data yet.
+                if logs + spans == 0 {
+                    continue;
+                }
+                info.log_count += logs;
+                info.span_count += spans;
+                info.days.push(DayUsage {
+                    day: day.iso(),
+                    log_count: logs,
+                    span_count: spans,
+                    bytes,
+                });
+            }
+            Ok(info)
         })
     }
 

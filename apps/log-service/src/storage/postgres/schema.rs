@@ -2,15 +2,22 @@
 //! level, message, timestamp, trace_id, span_id, user_id, request_id, metadata JSONB, source,
 //! host, environment), plus `log_spans`, `log_services` and `log_error_traces` for traces and
 //! DAGs. Every statement is idempotent, so it runs at every start.
+//!
+//! `log_entries` and `log_spans` are partitioned: by tenant (`LIST`), then by UTC day
+//! (`RANGE` on `timestamp` and `start_us`), so retention drops one tenant's day as a table. The
+//! writer creates a tenant's partitions (see [`partition_ddl`]) as its days arrive, and the
+//! next day's ahead; `log_partitions` lists the day partitions and `log_tenants` numbers the
+//! tenants for the partitions' names.
 
 use tokio_postgres::Client;
 
 use crate::storage::StoreError;
+use crate::storage::day::Day;
 
 const SCHEMA: &str = r#"
 CREATE SEQUENCE IF NOT EXISTS log_entries_id_seq;
 CREATE TABLE IF NOT EXISTS log_entries (
-    id             BIGINT PRIMARY KEY DEFAULT nextval('log_entries_id_seq'),
+    id             BIGINT NOT NULL DEFAULT nextval('log_entries_id_seq'),
     tenant_id      TEXT NOT NULL,
     service_name   VARCHAR(255) NOT NULL,
     level          VARCHAR(10) NOT NULL,
@@ -26,7 +33,8 @@ CREATE TABLE IF NOT EXISTS log_entries (
     host           VARCHAR(256),
     environment    VARCHAR(256),
     created_at     TIMESTAMPTZ NOT NULL DEFAULT now()
-);
+) PARTITION BY LIST (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_log_entries_id ON log_entries (id);
 CREATE INDEX IF NOT EXISTS idx_log_entries_tenant_timestamp ON log_entries (tenant_id, timestamp DESC);
 CREATE INDEX IF NOT EXISTS idx_log_entries_trace ON log_entries (tenant_id, trace_id, timestamp) WHERE trace_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_log_entries_request ON log_entries (tenant_id, request_id, timestamp) WHERE request_id IS NOT NULL;
@@ -46,8 +54,8 @@ CREATE TABLE IF NOT EXISTS log_spans (
     attributes     JSONB NOT NULL,
     links          JSONB NOT NULL,
     events         JSONB NOT NULL,
-    PRIMARY KEY (tenant_id, trace_id, span_id)
-);
+    PRIMARY KEY (tenant_id, trace_id, span_id, start_us)
+) PARTITION BY LIST (tenant_id);
 CREATE TABLE IF NOT EXISTS log_services (
     tenant_id    TEXT NOT NULL,
     service_name VARCHAR(255) NOT NULL,
@@ -60,10 +68,110 @@ CREATE TABLE IF NOT EXISTS log_error_traces (
     PRIMARY KEY (tenant_id, trace_id)
 );
 CREATE INDEX IF NOT EXISTS idx_log_error_traces_recent ON log_error_traces (tenant_id, last_us DESC);
+CREATE TABLE IF NOT EXISTS log_tenants (
+    id        SERIAL PRIMARY KEY,
+    tenant_id TEXT NOT NULL UNIQUE
+);
+CREATE TABLE IF NOT EXISTS log_partitions (
+    tenant_id TEXT NOT NULL,
+    day       INTEGER NOT NULL,
+    PRIMARY KEY (tenant_id, day)
+);
+CREATE TABLE IF NOT EXISTS log_retention_policies (
+    id             TEXT PRIMARY KEY,
+    tenant_id      TEXT NOT NULL UNIQUE,
+    retention_days INTEGER NOT NULL,
+    created_at     TEXT NOT NULL,
+    updated_at     TEXT NOT NULL
+);
 "#;
 
-/// Creates whatever is missing of the schema.
+/// The advisory lock that orders the writer's transactions (shared) against partition drops
+/// (exclusive): a drop never lands between the writer's check of a partition and its insert.
+pub(super) const PARTITION_LOCK: i64 = 0x6c6f_6773_7061_7274;
+
+/// Names of one tenant's tables.
+#[derive(Debug, Clone)]
+pub(super) struct TenantNames {
+    pub logs: String,
+    pub spans: String,
+}
+
+impl TenantNames {
+    /// The names of the tenant numbered `n` in `log_tenants`.
+    pub fn new(n: i32) -> TenantNames {
+        TenantNames {
+            logs: format!("log_entries_t{n}"),
+            spans: format!("log_spans_t{n}"),
+        }
+    }
+
+    /// The names of the tenant's partitions for `day`.
+    pub fn day(&self, day: Day) -> TenantNames {
+        TenantNames {
+            logs: format!("{}_{}", self.logs, day.compact()),
+            spans: format!("{}_{}", self.spans, day.compact()),
+        }
+    }
+}
+
+/// A string as an SQL literal.
+fn literal(text: &str) -> String {
+    format!("'{}'", text.replace('\'', "''"))
+}
+
+/// Creates the tenant's own partitions (the parents of its days).
+pub(super) fn tenant_ddl(names: &TenantNames, tenant: &str) -> String {
+    let value = literal(tenant);
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} PARTITION OF log_entries FOR VALUES IN ({value}) \
+         PARTITION BY RANGE (timestamp);
+         CREATE TABLE IF NOT EXISTS {} PARTITION OF log_spans FOR VALUES IN ({value}) \
+         PARTITION BY RANGE (start_us);",
+        names.logs, names.spans
+    )
+}
+
+/// Creates the tenant's partitions of one day.
+pub(super) fn partition_ddl(tenant: &TenantNames, day: Day) -> String {
+    let names = tenant.day(day);
+    let (from_us, to_us) = (day.start_ns() / 1000, day.end_ns() / 1000);
+    // Bounds must be constants: the instants are spelled out in UTC.
+    let instant = |d: Day| format!("'{} 00:00:00+00'", d.iso());
+    format!(
+        "CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({}) TO ({});
+         CREATE TABLE IF NOT EXISTS {} PARTITION OF {} FOR VALUES FROM ({from_us}) TO ({to_us});",
+        names.logs,
+        tenant.logs,
+        instant(day),
+        instant(Day(day.0 + 1)),
+        names.spans,
+        tenant.spans,
+    )
+}
+
+/// Creates whatever is missing of the schema; refuses a database that holds the unpartitioned
+/// tables of an earlier log-service.
 pub(super) async fn create(client: &Client) -> Result<(), StoreError> {
+    let row = client
+        .query_opt(
+            "SELECT c.relkind::text, current_database() FROM pg_class c \
+             WHERE c.relname = 'log_entries' AND c.relnamespace = current_schema()::regnamespace",
+            &[],
+        )
+        .await?;
+    if let Some(row) = row {
+        let kind: String = row.get(0);
+        let database: String = row.get(1);
+        if kind != "p" {
+            return Err(StoreError::OldLayout(format!(
+                "database {database} holds the unpartitioned log_entries table of an earlier \
+                 log-service; rename or drop log_entries, log_spans, log_services and \
+                 log_error_traces (or point DATABASE_URL at a new database) and start again: \
+                 log-service then creates the partitioned layout"
+            )));
+        }
+    }
     client.batch_execute(SCHEMA).await?;
     Ok(())
 }

@@ -1,12 +1,15 @@
 //! The PostgreSQL writer: one task that owns a connection and inserts each group of queued
-//! batches in one transaction, one `UNNEST` statement per table.
+//! batches in one transaction, one `UNNEST` statement per table, after creating the day
+//! partitions the rows go to.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
-use tokio_postgres::Client;
+use tokio_postgres::{Client, Transaction};
 
+use super::schema::{PARTITION_LOCK, TenantNames, partition_ddl, tenant_ddl};
 use super::{connect, micros};
 use crate::model::{NewSpan, SpanStatus};
+use crate::storage::day::Day;
 use crate::storage::{QueueReceiver, StoreError, WriteJob};
 
 /// Runs until the queue is closed and drained; a dropped connection is reopened before the next
@@ -43,9 +46,74 @@ struct SpanColumns {
     events: Vec<String>,
 }
 
+/// Creates the partitions the group's rows go to, and each one's next day ahead, unless they
+/// exist. Runs under the shared partition lock, so retention cannot drop one before the insert.
+async fn ensure_partitions(tx: &Transaction<'_>, jobs: &[WriteJob]) -> Result<(), StoreError> {
+    let mut needed: BTreeSet<(&str, i64)> = BTreeSet::new();
+    for job in jobs {
+        let tenant = job.batch.tenant.as_str();
+        let days = job.batch.logs.iter().map(|l| Day::of_ns(l.timestamp_ns));
+        let days = days.chain(job.batch.spans.iter().map(|s| Day::of_ns(s.start_ns)));
+        for day in days {
+            needed.insert((tenant, day.0));
+            needed.insert((tenant, day.0 + 1));
+        }
+    }
+    if needed.is_empty() {
+        return Ok(());
+    }
+    let (tenants, days): (Vec<&str>, Vec<i32>) = needed
+        .iter()
+        .map(|(t, d)| (*t, (*d).clamp(i32::MIN as i64, i32::MAX as i64) as i32))
+        .unzip();
+    let missing = tx
+        .query(
+            "SELECT u.t, u.d FROM unnest($1::text[], $2::int4[]) AS u(t, d) \
+             WHERE NOT EXISTS (SELECT 1 FROM log_partitions p WHERE p.tenant_id = u.t AND p.day = u.d)",
+            &[&tenants, &days],
+        )
+        .await?;
+    let mut known_tenants: HashMap<String, TenantNames> = HashMap::new();
+    for row in missing {
+        let tenant: String = row.get(0);
+        let day: i32 = row.get(1);
+        if !known_tenants.contains_key(&tenant) {
+            tx.execute(
+                "INSERT INTO log_tenants (tenant_id) VALUES ($1) ON CONFLICT DO NOTHING",
+                &[&tenant],
+            )
+            .await?;
+            let n: i32 = tx
+                .query_one(
+                    "SELECT id FROM log_tenants WHERE tenant_id = $1",
+                    &[&tenant],
+                )
+                .await?
+                .get(0);
+            let names = TenantNames::new(n);
+            tx.batch_execute(&tenant_ddl(&names, &tenant)).await?;
+            known_tenants.insert(tenant.clone(), names);
+        }
+        tx.batch_execute(&partition_ddl(&known_tenants[&tenant], Day(day as i64)))
+            .await?;
+        tx.execute(
+            "INSERT INTO log_partitions (tenant_id, day) VALUES ($1, $2) ON CONFLICT DO NOTHING",
+            &[&tenant, &day],
+        )
+        .await?;
+    }
+    Ok(())
+}
+
 async fn write_jobs(client: &mut Client, jobs: &[WriteJob]) -> Result<Vec<Vec<i64>>, StoreError> {
     let log_count: i64 = jobs.iter().map(|j| j.batch.logs.len() as i64).sum();
     let tx = client.transaction().await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock_shared($1)",
+        &[&PARTITION_LOCK],
+    )
+    .await?;
+    ensure_partitions(&tx, jobs).await?;
     let ids: Vec<i64> = if log_count > 0 {
         tx.query(
             "SELECT nextval('log_entries_id_seq') FROM generate_series(1, $1::int8)",
@@ -139,7 +207,8 @@ async fn write_jobs(client: &mut Client, jobs: &[WriteJob]) -> Result<Vec<Vec<i6
         .await?;
     }
 
-    // Spans: deduplicated on (tenant, trace, span) so a re-sent export replaces, never duplicates.
+    // Spans: deduplicated on (tenant, trace, span) so a re-sent export replaces, never
+    // duplicates (a span re-sent with another start time lands in its new start's day).
     let mut spans: HashMap<(String, String, String), &NewSpan> = HashMap::new();
     for job in jobs {
         for span in &job.batch.spans {
@@ -185,7 +254,7 @@ async fn write_jobs(client: &mut Client, jobs: &[WriteJob]) -> Result<Vec<Vec<i6
              FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], \
              $7::int2[], $8::int8[], $9::int8[], $10::int2[], $11::text[], $12::text[], $13::text[], \
              $14::text[]) AS u(t, tr, sp, pa, se, na, ki, st, en, stt, sm, at, li, ev) \
-             ON CONFLICT (tenant_id, trace_id, span_id) DO UPDATE SET parent_span_id = excluded.parent_span_id, \
+             ON CONFLICT (tenant_id, trace_id, span_id, start_us) DO UPDATE SET parent_span_id = excluded.parent_span_id, \
              service_name = excluded.service_name, name = excluded.name, kind = excluded.kind, \
              start_us = excluded.start_us, end_us = excluded.end_us, status = excluded.status, \
              status_message = excluded.status_message, attributes = excluded.attributes, \

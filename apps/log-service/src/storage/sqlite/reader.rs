@@ -1,5 +1,10 @@
 //! The SQLite reader: a small pool of read-only connections, used from blocking tasks so a slow
 //! query never holds up the async runtime. WAL lets them read while the writer commits.
+//!
+//! A read visits the tenant's day partitions one by one, inside one read transaction so that a
+//! partition dropped meanwhile is still there for it. Days are disjoint time ranges, so rows in
+//! time order are the partitions' rows in day order, and a page newest first stops at the day
+//! that fills it.
 
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
@@ -8,11 +13,12 @@ use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 use serde_json::Value;
 
-use super::schema::open_reader;
+use super::schema::{PartitionNames, open_reader};
 use crate::model::{
-    Bucket, Interval, Level, LogContext, LogFilter, LogView, NewSpan, SpanKind, SpanStatus,
-    SpanView, Stats, StorageInfo, format_ts,
+    Bucket, DayUsage, Interval, Level, LogContext, LogFilter, LogView, NewSpan, SpanKind,
+    SpanStatus, SpanView, Stats, StorageInfo, format_ts,
 };
+use crate::storage::day::Day;
 use crate::storage::{
     Backend, LogKey, MAX_TRACE_ROWS, Read, StoreError, add_bucket_row, add_level_count,
     search_terms,
@@ -39,6 +45,62 @@ fn tenant_id(conn: &Connection, tenant: &str) -> Result<Option<i64>, StoreError>
         .prepare_cached("SELECT id FROM tenants WHERE name = ?1")?
         .query_row([tenant], |r| r.get(0))
         .optional()?)
+}
+
+/// The tenant's partitions, oldest first, that may hold rows between `start_ns` and `end_ns`.
+fn partitions(
+    conn: &Connection,
+    tenant: i64,
+    start_ns: Option<i64>,
+    end_ns: Option<i64>,
+) -> Result<Vec<(Day, PartitionNames)>, StoreError> {
+    let first = start_ns.map_or(i64::MIN, |ns| Day::of_ns(ns).0);
+    let last = end_ns.map_or(i64::MAX, |ns| Day::of_ns(ns).0);
+    Ok(conn
+        .prepare_cached(
+            "SELECT day FROM partitions WHERE tenant = ?1 AND day BETWEEN ?2 AND ?3 ORDER BY day",
+        )?
+        .query_map(params![tenant, first, last], |r| Ok(Day(r.get(0)?)))?
+        .map(|day| day.map(|d| (d, PartitionNames::new(tenant, d))))
+        .collect::<Result<_, _>>()?)
+}
+
+/// Bytes the b-trees of one partition (its tables, indexes and full-text index) occupy.
+pub(super) fn partition_bytes(
+    conn: &Connection,
+    names: &PartitionNames,
+) -> Result<i64, StoreError> {
+    let objects: Vec<String> = conn
+        .prepare_cached(
+            "SELECT name FROM sqlite_schema WHERE rootpage > 0 AND substr(name, 1, ?2) = ?1",
+        )?
+        .query_map(
+            params![format!("{}_", names.prefix), names.prefix.len() + 1],
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?;
+    let mut bytes = 0;
+    for name in objects {
+        bytes += conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = ?1 AND aggregate = 1",
+            )?
+            .query_row([name], |r| r.get::<_, i64>(0))?;
+    }
+    Ok(bytes)
+}
+
+/// Rows of one partition: logs and spans.
+pub(super) fn partition_rows(
+    conn: &Connection,
+    names: &PartitionNames,
+) -> Result<(i64, i64), StoreError> {
+    let count = |table: &str| -> Result<i64, StoreError> {
+        Ok(conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM \"{table}\""))?
+            .query_row([], |r| r.get(0))?)
+    };
+    Ok((count(&names.logs)?, count(&names.spans)?))
 }
 
 fn parse_json(text: Option<String>, empty: Value) -> Value {
@@ -90,10 +152,10 @@ fn span_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SpanView> {
     Ok(span.into())
 }
 
-/// WHERE clause for a filter: `tenant = ?1` always comes first.
-fn where_clause(tenant: i64, filter: &LogFilter) -> (String, Vec<SqlValue>) {
-    let mut sql = String::from("tenant = ?1");
-    let mut params = vec![SqlValue::Integer(tenant)];
+/// WHERE clause for a filter within one partition, whose full-text index is `fts`.
+fn where_clause(filter: &LogFilter, fts: &str) -> (String, Vec<SqlValue>) {
+    let mut sql = String::from("1");
+    let mut params = Vec::new();
     let mut push = |sql: &mut String, clause: &str, value: SqlValue| {
         params.push(value);
         sql.push_str(&clause.replace('?', &format!("?{}", params.len())));
@@ -129,7 +191,7 @@ fn where_clause(tenant: i64, filter: &LogFilter) -> (String, Vec<SqlValue>) {
         } else {
             push(
                 &mut sql,
-                " AND id IN (SELECT rowid FROM logs_fts WHERE logs_fts MATCH ?)",
+                &format!(" AND id IN (SELECT rowid FROM \"{fts}\" WHERE \"{fts}\" MATCH ?)"),
                 SqlValue::Text(expr),
             );
         }
@@ -146,6 +208,7 @@ impl SqliteReader {
         }
     }
 
+    /// Runs `f` in one read transaction, so every partition it lists stays readable to it.
     async fn read<T, F>(&self, f: F) -> Result<T, StoreError>
     where
         T: Send + 'static,
@@ -159,13 +222,18 @@ impl SqliteReader {
                 Some(conn) => conn,
                 None => open_reader(&path)?,
             };
+            conn.execute_batch("BEGIN")?;
             let result = f(&conn);
+            let ended = conn.execute_batch("COMMIT");
             if let Ok(mut p) = pool.lock()
                 && p.len() < POOL_SIZE
+                && ended.is_ok()
             {
                 p.push(conn);
             }
-            result
+            let value = result?;
+            ended?;
+            Ok(value)
         })
         .await
         .map_err(|e| StoreError::Task(e.to_string()))?
@@ -209,18 +277,42 @@ impl Backend for SqliteReader {
         let filter = filter.clone();
         let name = tenant.to_owned();
         Box::pin(self.with_tenant(tenant, (vec![], 0), move |conn, tid| {
-            let (where_sql, params) = where_clause(tid, &filter);
-            let sql = format!(
-                "SELECT {LOG_COLUMNS} FROM logs WHERE {where_sql} \
-                 ORDER BY ts DESC, id DESC LIMIT {limit} OFFSET {offset}"
-            );
-            let logs = conn
-                .prepare_cached(&sql)?
-                .query_map(params_from_iter(params.iter()), |r| log_from_row(r, &name))?
-                .collect::<Result<Vec<_>, _>>()?;
-            let total: i64 = conn
-                .prepare_cached(&format!("SELECT COUNT(*) FROM logs WHERE {where_sql}"))?
-                .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
+            let mut logs = Vec::new();
+            let mut total = 0i64;
+            let mut skip = offset as i64;
+            let mut want = limit as i64;
+            for (_, names) in partitions(conn, tid, filter.start_ns, filter.end_ns)?
+                .iter()
+                .rev()
+            {
+                let (where_sql, params) = where_clause(&filter, &names.fts);
+                let count: i64 = conn
+                    .prepare_cached(&format!(
+                        "SELECT COUNT(*) FROM \"{}\" WHERE {where_sql}",
+                        names.logs
+                    ))?
+                    .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
+                total += count;
+                if want == 0 {
+                    continue;
+                }
+                if skip >= count {
+                    skip -= count;
+                    continue;
+                }
+                let sql = format!(
+                    "SELECT {LOG_COLUMNS} FROM \"{}\" WHERE {where_sql} \
+                     ORDER BY ts DESC, id DESC LIMIT {want} OFFSET {skip}",
+                    names.logs
+                );
+                let page = conn
+                    .prepare_cached(&sql)?
+                    .query_map(params_from_iter(params.iter()), |r| log_from_row(r, &name))?
+                    .collect::<Result<Vec<_>, _>>()?;
+                skip = 0;
+                want -= page.len() as i64;
+                logs.extend(page);
+            }
             Ok((logs, total))
         }))
     }
@@ -228,12 +320,19 @@ impl Backend for SqliteReader {
     fn get_log<'a>(&'a self, tenant: &'a str, id: i64) -> Read<'a, Option<LogView>> {
         let name = tenant.to_owned();
         Box::pin(self.with_tenant(tenant, None, move |conn, tid| {
-            Ok(conn
-                .prepare_cached(&format!(
-                    "SELECT {LOG_COLUMNS} FROM logs WHERE id = ?1 AND tenant = ?2"
-                ))?
-                .query_row(params![id, tid], |r| log_from_row(r, &name))
-                .optional()?)
+            for (_, names) in partitions(conn, tid, None, None)?.iter().rev() {
+                let found = conn
+                    .prepare_cached(&format!(
+                        "SELECT {LOG_COLUMNS} FROM \"{}\" WHERE id = ?1",
+                        names.logs
+                    ))?
+                    .query_row([id], |r| log_from_row(r, &name))
+                    .optional()?;
+                if found.is_some() {
+                    return Ok(found);
+                }
+            }
+            Ok(None)
         }))
     }
 
@@ -242,28 +341,42 @@ impl Backend for SqliteReader {
         let name = tenant.to_owned();
         let id = id.to_owned();
         Box::pin(self.with_tenant(tenant, vec![], move |conn, tid| {
-            let sql = format!(
-                "SELECT {LOG_COLUMNS} FROM logs WHERE tenant = ?1 AND {column} = ?2 \
-                 ORDER BY ts, id LIMIT {MAX_TRACE_ROWS}"
-            );
-            Ok(conn
-                .prepare_cached(&sql)?
-                .query_map(params![tid, id], |r| log_from_row(r, &name))?
-                .collect::<Result<Vec<_>, _>>()?)
+            let mut logs = Vec::new();
+            for (_, names) in partitions(conn, tid, None, None)? {
+                let left = MAX_TRACE_ROWS - logs.len() as i64;
+                if left <= 0 {
+                    break;
+                }
+                let sql = format!(
+                    "SELECT {LOG_COLUMNS} FROM \"{}\" WHERE {column} = ?1 \
+                     ORDER BY ts, id LIMIT {left}",
+                    names.logs
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                for log in stmt.query_map([&id], |r| log_from_row(r, &name))? {
+                    logs.push(log?);
+                }
+            }
+            Ok(logs)
         }))
     }
 
     fn spans_by_trace<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, Vec<SpanView>> {
         let trace_id = trace_id.to_owned();
         Box::pin(self.with_tenant(tenant, vec![], move |conn, tid| {
-            let sql = format!(
-                "SELECT {SPAN_COLUMNS} FROM spans WHERE tenant = ?1 AND trace_id = ?2 \
-                 ORDER BY start_ns, span_id"
-            );
-            Ok(conn
-                .prepare_cached(&sql)?
-                .query_map(params![tid, trace_id], span_from_row)?
-                .collect::<Result<Vec<_>, _>>()?)
+            let mut spans = Vec::new();
+            for (_, names) in partitions(conn, tid, None, None)? {
+                let sql = format!(
+                    "SELECT {SPAN_COLUMNS} FROM \"{}\" WHERE trace_id = ?1 \
+                     ORDER BY start_ns, span_id",
+                    names.spans
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                for span in stmt.query_map([&trace_id], span_from_row)? {
+                    spans.push(span?);
+                }
+            }
+            Ok(spans)
         }))
     }
 
@@ -289,31 +402,39 @@ impl Backend for SqliteReader {
                     end_ns,
                     ..Default::default()
                 };
-                let (where_sql, params) = where_clause(tid, &filter);
                 let mut stats = Stats::default();
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT level, COUNT(*) FROM logs WHERE {where_sql} GROUP BY level"
-                ))?;
-                let mut rows = stmt.query(params_from_iter(params.iter()))?;
-                while let Some(row) = rows.next()? {
-                    add_level_count(&mut stats, Level::from_i64(row.get(0)?), row.get(1)?);
+                let mut by_service: std::collections::BTreeMap<String, i64> = Default::default();
+                let (mut first, mut last): (Option<i64>, Option<i64>) = (None, None);
+                for (_, names) in partitions(conn, tid, start_ns, end_ns)? {
+                    let (where_sql, params) = where_clause(&filter, &names.fts);
+                    let logs = &names.logs;
+                    let mut stmt = conn.prepare_cached(&format!(
+                        "SELECT level, COUNT(*) FROM \"{logs}\" WHERE {where_sql} GROUP BY level"
+                    ))?;
+                    let mut rows = stmt.query(params_from_iter(params.iter()))?;
+                    while let Some(row) = rows.next()? {
+                        add_level_count(&mut stats, Level::from_i64(row.get(0)?), row.get(1)?);
+                    }
+                    let mut stmt = conn.prepare_cached(&format!(
+                        "SELECT service, COUNT(*) FROM \"{logs}\" WHERE {where_sql} GROUP BY service"
+                    ))?;
+                    let mut rows = stmt.query(params_from_iter(params.iter()))?;
+                    while let Some(row) = rows.next()? {
+                        *by_service.entry(row.get(0)?).or_default() += row.get::<_, i64>(1)?;
+                    }
+                    let (lo, hi): (Option<i64>, Option<i64>) = conn
+                        .prepare_cached(&format!(
+                            "SELECT MIN(ts), MAX(ts) FROM \"{logs}\" WHERE {where_sql}"
+                        ))?
+                        .query_row(params_from_iter(params.iter()), |r| {
+                            Ok((r.get(0)?, r.get(1)?))
+                        })?;
+                    first = first.or(lo);
+                    last = hi.or(last);
                 }
-                let mut stmt = conn.prepare_cached(&format!(
-                    "SELECT service, COUNT(*) FROM logs WHERE {where_sql} GROUP BY service"
-                ))?;
-                let mut rows = stmt.query(params_from_iter(params.iter()))?;
-                while let Some(row) = rows.next()? {
-                    let service: String = row.get(0)?;
-                    let count: i64 = row.get(1)?;
+                for (service, count) in by_service {
                     stats.by_service.insert(service, count.into());
                 }
-                let (first, last): (Option<i64>, Option<i64>) = conn
-                    .prepare_cached(&format!(
-                        "SELECT MIN(ts), MAX(ts) FROM logs WHERE {where_sql}"
-                    ))?
-                    .query_row(params_from_iter(params.iter()), |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?;
                 stats.first_timestamp = first.map(format_ts);
                 stats.last_timestamp = last.map(format_ts);
                 stats.trace_count_with_errors = conn
@@ -332,22 +453,27 @@ impl Backend for SqliteReader {
     ) -> Read<'a, Vec<Bucket>> {
         let filter = filter.clone();
         Box::pin(self.with_tenant(tenant, vec![], move |conn, tid| {
-            let (where_sql, params) = where_clause(tid, &filter);
             let width = interval.nanos();
-            let sql = format!(
-                "SELECT (ts / {width}) * {width} AS bucket, level, COUNT(*) FROM logs \
-                 WHERE {where_sql} GROUP BY bucket, level ORDER BY bucket"
-            );
-            let mut stmt = conn.prepare_cached(&sql)?;
-            let mut rows = stmt.query(params_from_iter(params.iter()))?;
             let mut buckets = Vec::new();
-            while let Some(row) = rows.next()? {
-                add_bucket_row(
-                    &mut buckets,
-                    row.get(0)?,
-                    Level::from_i64(row.get(1)?),
-                    row.get(2)?,
+            // A bucket is at most a day wide and days start on its multiples, so no bucket
+            // spans two partitions and the rows arrive in bucket order.
+            for (_, names) in partitions(conn, tid, filter.start_ns, filter.end_ns)? {
+                let (where_sql, params) = where_clause(&filter, &names.fts);
+                let sql = format!(
+                    "SELECT (ts / {width}) * {width} AS bucket, level, COUNT(*) FROM \"{}\" \
+                     WHERE {where_sql} GROUP BY bucket, level ORDER BY bucket",
+                    names.logs
                 );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                let mut rows = stmt.query(params_from_iter(params.iter()))?;
+                while let Some(row) = rows.next()? {
+                    add_bucket_row(
+                        &mut buckets,
+                        row.get(0)?,
+                        Level::from_i64(row.get(1)?),
+                        row.get(2)?,
+                    );
+                }
             }
             Ok(buckets.into_iter().map(|(_, b)| b).collect())
         }))
@@ -359,28 +485,30 @@ impl Backend for SqliteReader {
             log_count: 0,
             span_count: 0,
             estimated_bytes: 0,
+            days: Vec::new(),
         };
         Box::pin(self.with_tenant(tenant, empty, |conn, tid| {
-            let logs: i64 = conn
-                .prepare_cached("SELECT COUNT(*) FROM logs WHERE tenant = ?1")?
-                .query_row([tid], |r| r.get(0))?;
-            let spans: i64 = conn
-                .prepare_cached("SELECT COUNT(*) FROM spans WHERE tenant = ?1")?
-                .query_row([tid], |r| r.get(0))?;
-            let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-            let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
-            // Rowids only grow, so MAX(id) counts every log ever written without a full scan.
-            let all_logs: i64 =
-                conn.query_row("SELECT COALESCE(MAX(id), 0) FROM logs", [], |r| r.get(0))?;
-            let all_spans: i64 = conn.query_row("SELECT COUNT(*) FROM spans", [], |r| r.get(0))?;
-            let all_rows = (all_logs + all_spans).max(1);
-            let share = (logs + spans) as f64 / all_rows as f64;
-            Ok(StorageInfo {
+            let mut info = StorageInfo {
                 backend: "sqlite",
-                log_count: logs,
-                span_count: spans,
-                estimated_bytes: ((pages * page_size) as f64 * share.min(1.0)) as i64,
-            })
+                log_count: 0,
+                span_count: 0,
+                estimated_bytes: 0,
+                days: Vec::new(),
+            };
+            for (day, names) in partitions(conn, tid, None, None)? {
+                let (logs, spans) = partition_rows(conn, &names)?;
+                let bytes = partition_bytes(conn, &names)?;
+                info.log_count += logs;
+                info.span_count += spans;
+                info.estimated_bytes += bytes;
+                info.days.push(DayUsage {
+                    day: day.iso(),
+                    log_count: logs,
+                    span_count: spans,
+                    bytes,
+                });
+            }
+            Ok(info)
         }))
     }
 
@@ -394,17 +522,27 @@ impl Backend for SqliteReader {
         let filter = filter.clone();
         let name = tenant.to_owned();
         Box::pin(self.with_tenant(tenant, vec![], move |conn, tid| {
-            let (where_sql, params) = where_clause(tid, &filter);
-            // NOT INDEXED keeps the planner on the rowid range from the resume point instead of
-            // walking the whole tenant through `logs_tenant_ts` and sorting it.
-            let sql = format!(
-                "SELECT {LOG_COLUMNS} FROM logs NOT INDEXED WHERE {where_sql} \
-                 AND id > {after_id} ORDER BY id LIMIT {limit}"
-            );
-            Ok(conn
-                .prepare_cached(&sql)?
-                .query_map(params_from_iter(params.iter()), |r| log_from_row(r, &name))?
-                .collect::<Result<Vec<_>, _>>()?)
+            // Ids follow arrival, not time: a late log of an old day has a larger id than
+            // earlier logs of later days, so every partition is asked and the answers merged.
+            let mut logs = Vec::new();
+            for (_, names) in partitions(conn, tid, filter.start_ns, filter.end_ns)? {
+                let (where_sql, params) = where_clause(&filter, &names.fts);
+                // NOT INDEXED keeps the planner on the rowid range from the resume point.
+                let sql = format!(
+                    "SELECT {LOG_COLUMNS} FROM \"{}\" NOT INDEXED WHERE {where_sql} \
+                     AND id > {after_id} ORDER BY id LIMIT {limit}",
+                    names.logs
+                );
+                let mut stmt = conn.prepare_cached(&sql)?;
+                for log in
+                    stmt.query_map(params_from_iter(params.iter()), |r| log_from_row(r, &name))?
+                {
+                    logs.push(log?);
+                }
+            }
+            logs.sort_by_key(|l: &LogView| l.id);
+            logs.truncate(limit as usize);
+            Ok(logs)
         }))
     }
 

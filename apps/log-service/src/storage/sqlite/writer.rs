@@ -1,11 +1,15 @@
 //! The SQLite writer: one thread that owns the writing connection and commits each group of
-//! queued batches in one transaction.
+//! queued batches in one transaction, creating each (tenant, day) partition as its first row
+//! arrives.
 
+use std::collections::hash_map::Entry;
 use std::collections::{HashMap, HashSet};
 
-use rusqlite::{Connection, Transaction, TransactionBehavior, params};
+use rusqlite::{CachedStatement, Connection, Transaction, TransactionBehavior, params};
 
+use super::schema::{PartitionNames, partition_ddl};
 use crate::model::SpanStatus;
+use crate::storage::day::Day;
 use crate::storage::{QueueReceiver, StoreError, WriteJob};
 
 /// Runs until the queue is closed and drained.
@@ -22,13 +26,20 @@ pub(super) fn run(mut conn: Connection, mut queue: QueueReceiver) {
     tracing::info!("log writer stopped");
 }
 
-/// Tenant ids and known services, so the hot path neither looks them up nor re-inserts them.
+/// Tenant ids, known services and partitions, and the next log id, so the hot path neither
+/// looks them up nor re-inserts them.
 #[derive(Default)]
 struct Caches {
     loaded: bool,
     tenants: HashMap<String, i64>,
     /// Services known per tenant id; looked up by `&str` so the hot path never allocates.
     services: HashMap<i64, HashSet<String>>,
+    /// Partitions that exist, with their table names.
+    partitions: HashMap<(i64, Day), PartitionNames>,
+    /// The schema version after this writer's last commit: another value at the start of a
+    /// transaction means retention dropped partitions in between, and `partitions` is reloaded.
+    schema_version: i64,
+    next_log_id: i64,
 }
 
 impl Caches {
@@ -47,8 +58,45 @@ impl Caches {
             let (tenant, service) = row?;
             self.services.entry(tenant).or_default().insert(service);
         }
+        self.load_partitions(tx)?;
+        self.next_log_id = tx.query_row(
+            "SELECT value FROM layout WHERE key = 'next_log_id'",
+            [],
+            |r| r.get(0),
+        )?;
         self.loaded = true;
         Ok(())
+    }
+
+    fn load_partitions(&mut self, tx: &Transaction<'_>) -> Result<(), StoreError> {
+        let mut stmt = tx.prepare("SELECT tenant, day FROM partitions")?;
+        self.partitions = stmt
+            .query_map([], |r| Ok((r.get::<_, i64>(0)?, Day(r.get(1)?))))?
+            .map(|row| row.map(|(t, d)| ((t, d), PartitionNames::new(t, d))))
+            .collect::<Result<_, _>>()?;
+        self.schema_version = schema_version(tx)?;
+        Ok(())
+    }
+
+    /// The partition of `tenant` for `day`, created when it is the first row of that day.
+    fn partition(
+        &mut self,
+        tx: &Transaction<'_>,
+        tenant: i64,
+        day: Day,
+    ) -> Result<&PartitionNames, StoreError> {
+        match self.partitions.entry((tenant, day)) {
+            Entry::Occupied(known) => Ok(known.into_mut()),
+            Entry::Vacant(slot) => {
+                let names = PartitionNames::new(tenant, day);
+                tx.execute_batch(&partition_ddl(&names))?;
+                tx.prepare_cached(
+                    "INSERT OR IGNORE INTO partitions (tenant, day) VALUES (?1, ?2)",
+                )?
+                .execute(params![tenant, day.0])?;
+                Ok(slot.insert(names))
+            }
+        }
     }
 
     fn tenant(&mut self, tx: &Transaction<'_>, name: &str) -> Result<i64, StoreError> {
@@ -75,34 +123,40 @@ impl Caches {
     }
 }
 
+fn schema_version(conn: &Connection) -> Result<i64, StoreError> {
+    Ok(conn.query_row("PRAGMA schema_version", [], |r| r.get(0))?)
+}
+
+/// The insert statements of the partition the previous row went to: consecutive rows of one
+/// batch almost always share a day, so a statement is looked up once per run of rows.
+struct Current<'c> {
+    key: (i64, Day),
+    insert: CachedStatement<'c>,
+    fts: Option<CachedStatement<'c>>,
+}
+
 fn write_jobs(
     conn: &mut Connection,
     jobs: &[WriteJob],
     caches: &mut Caches,
 ) -> Result<Vec<Vec<i64>>, StoreError> {
-    // IMMEDIATE takes the write lock first: a deferred transaction that reads (the caches) and
-    // then writes fails at once with SQLITE_BUSY when another connection (the alert rules')
-    // committed in between, where the busy timeout cannot help.
+    // IMMEDIATE: the write lock is taken before the partitions are checked, so a partition
+    // dropped by retention is either gone from the cache or still in the file; and a deferred
+    // transaction that reads first would fail at once with SQLITE_BUSY when another connection
+    // (the alert rules') committed in between, where the busy timeout cannot help.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     caches.load(&tx)?;
+    if schema_version(&tx)? != caches.schema_version {
+        caches.load_partitions(&tx)?;
+    }
     let mut all_ids = Vec::with_capacity(jobs.len());
     {
-        let mut insert_log = tx.prepare_cached(
-            "INSERT INTO logs (tenant, ts, level, service, message, trace_id, span_id, \
-             parent_span_id, user_id, request_id, source, host, environment, attributes) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        )?;
-        let mut insert_fts =
-            tx.prepare_cached("INSERT INTO logs_fts (rowid, message) VALUES (?1, ?2)")?;
-        let mut insert_span = tx.prepare_cached(
-            "INSERT OR REPLACE INTO spans (tenant, trace_id, span_id, parent_span_id, service, \
-             name, kind, start_ns, end_ns, status, status_message, attributes, links, events) \
-             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-        )?;
         let mut mark_error = tx.prepare_cached(
             "INSERT INTO error_traces (tenant, trace_id, last_ns) VALUES (?1, ?2, ?3) \
              ON CONFLICT (tenant, trace_id) DO UPDATE SET last_ns = max(last_ns, excluded.last_ns)",
         )?;
+        let mut logs: Option<Current<'_>> = None;
+        let mut spans: Option<Current<'_>> = None;
         for job in jobs {
             let batch = &job.batch;
             let tenant = caches.tenant(&tx, &batch.tenant)?;
@@ -110,8 +164,29 @@ fn write_jobs(
             for log in &batch.logs {
                 let context = &log.context;
                 caches.service(&tx, tenant, &log.service)?;
-                insert_log.execute(params![
-                    tenant,
+                let key = (tenant, Day::of_ns(log.timestamp_ns));
+                if logs.as_ref().is_none_or(|c| c.key != key) {
+                    let names = caches.partition(&tx, tenant, key.1)?;
+                    logs = Some(Current {
+                        key,
+                        insert: tx.prepare_cached(&format!(
+                            "INSERT INTO \"{}\" (id, ts, level, service, message, trace_id, \
+                             span_id, parent_span_id, user_id, request_id, source, host, \
+                             environment, attributes) \
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                            names.logs
+                        ))?,
+                        fts: Some(tx.prepare_cached(&format!(
+                            "INSERT INTO \"{}\" (rowid, message) VALUES (?1, ?2)",
+                            names.fts
+                        ))?),
+                    });
+                }
+                let current = logs.as_mut().expect("set above");
+                let id = caches.next_log_id;
+                caches.next_log_id += 1;
+                current.insert.execute(params![
+                    id,
                     log.timestamp_ns,
                     log.level as i64,
                     log.service,
@@ -126,8 +201,9 @@ fn write_jobs(
                     context.environment,
                     log.metadata,
                 ])?;
-                let id = tx.last_insert_rowid();
-                insert_fts.execute(params![id, log.message])?;
+                if let Some(fts) = current.fts.as_mut() {
+                    fts.execute(params![id, log.message])?;
+                }
                 if log.level.is_error()
                     && let Some(trace_id) = &context.trace_id
                 {
@@ -137,8 +213,23 @@ fn write_jobs(
             }
             for span in &batch.spans {
                 caches.service(&tx, tenant, &span.service)?;
-                insert_span.execute(params![
-                    tenant,
+                let key = (tenant, Day::of_ns(span.start_ns));
+                if spans.as_ref().is_none_or(|c| c.key != key) {
+                    let names = caches.partition(&tx, tenant, key.1)?;
+                    spans = Some(Current {
+                        key,
+                        insert: tx.prepare_cached(&format!(
+                            "INSERT OR REPLACE INTO \"{}\" (trace_id, span_id, parent_span_id, \
+                             service, name, kind, start_ns, end_ns, status, status_message, \
+                             attributes, links, events) \
+                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                            names.spans
+                        ))?,
+                        fts: None,
+                    });
+                }
+                let current = spans.as_mut().expect("set above");
+                current.insert.execute(params![
                     span.trace_id,
                     span.span_id,
                     span.parent_span_id,
@@ -159,7 +250,10 @@ fn write_jobs(
             }
             all_ids.push(ids);
         }
+        tx.prepare_cached("UPDATE layout SET value = ?1 WHERE key = 'next_log_id'")?
+            .execute([caches.next_log_id])?;
     }
     tx.commit()?;
+    caches.schema_version = schema_version(conn)?;
     Ok(all_ids)
 }
