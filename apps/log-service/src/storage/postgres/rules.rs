@@ -1,8 +1,9 @@
-//! Alert rules in PostgreSQL: the `log_alert_rules` table, on a connection of its own so a rule
-//! change never queues behind the log writer's inserts.
+//! Alert rules in PostgreSQL: the `log_alert_rules` table, on a connection of its own (reopened
+//! when the server closed it) so a rule change never queues behind the log writer's inserts.
 
 use std::sync::Arc;
 
+use tokio::sync::{Mutex, MutexGuard};
 use tokio_postgres::{Client, Row};
 
 use crate::alerts::{Rule, Status};
@@ -35,14 +36,29 @@ CREATE TABLE IF NOT EXISTS log_alert_rules (
 
 /// The rule store on its own connection.
 pub(super) struct PgRules {
-    client: Client,
+    url: String,
+    client: Mutex<Client>,
 }
 
 /// Connects and creates the table.
 pub(in crate::storage) async fn open_rules(url: &str) -> Result<Arc<dyn RuleStore>, StoreError> {
     let client = super::connect(url).await?;
     client.batch_execute(SCHEMA).await?;
-    Ok(Arc::new(PgRules { client }))
+    Ok(Arc::new(PgRules {
+        url: url.to_owned(),
+        client: Mutex::new(client),
+    }))
+}
+
+impl PgRules {
+    /// The connection, reopened when the server closed it.
+    async fn client(&self) -> Result<MutexGuard<'_, Client>, StoreError> {
+        let mut client = self.client.lock().await;
+        if client.is_closed() {
+            *client = super::connect(&self.url).await?;
+        }
+        Ok(client)
+    }
 }
 
 fn rule_from_row(row: &Row) -> Rule {
@@ -75,7 +91,7 @@ impl RuleStore for PgRules {
                 "SELECT {RULE_COLUMNS} FROM log_alert_rules \
                  WHERE $1::text IS NULL OR tenant = $1 ORDER BY tenant, name"
             );
-            let rows = self.client.query(&sql, &[&tenant]).await?;
+            let rows = self.client().await?.query(&sql, &[&tenant]).await?;
             Ok(rows.iter().map(rule_from_row).collect())
         })
     }
@@ -84,7 +100,11 @@ impl RuleStore for PgRules {
         Box::pin(async move {
             let sql =
                 format!("SELECT {RULE_COLUMNS} FROM log_alert_rules WHERE tenant = $1 AND id = $2");
-            let row = self.client.query_opt(&sql, &[&tenant, &id]).await?;
+            let row = self
+                .client()
+                .await?
+                .query_opt(&sql, &[&tenant, &id])
+                .await?;
             Ok(row.as_ref().map(rule_from_row))
         })
     }
@@ -94,7 +114,11 @@ impl RuleStore for PgRules {
             let sql = format!(
                 "SELECT {RULE_COLUMNS} FROM log_alert_rules WHERE tenant = $1 AND name = $2"
             );
-            let row = self.client.query_opt(&sql, &[&tenant, &name]).await?;
+            let row = self
+                .client()
+                .await?
+                .query_opt(&sql, &[&tenant, &name])
+                .await?;
             Ok(row.as_ref().map(rule_from_row))
         })
     }
@@ -115,7 +139,8 @@ impl RuleStore for PgRules {
                  trace_id = excluded.trace_id"
             );
             let min_level = spec.min_level.map(|l| l.as_str());
-            self.client
+            self.client()
+                .await?
                 .execute(
                     &sql,
                     &[
@@ -151,7 +176,8 @@ impl RuleStore for PgRules {
     ) -> Read<'a, bool> {
         Box::pin(async move {
             let changed = self
-                .client
+                .client()
+                .await?
                 .execute(
                     "UPDATE log_alert_rules SET state = $3, active_since_ns = $4, \
                      fired_at_ns = $5, last_value = $6, last_evaluated_ns = $7, trace_id = $8 \
@@ -175,7 +201,8 @@ impl RuleStore for PgRules {
     fn delete_rule<'a>(&'a self, tenant: &'a str, id: &'a str) -> Read<'a, bool> {
         Box::pin(async move {
             let deleted = self
-                .client
+                .client()
+                .await?
                 .execute(
                     "DELETE FROM log_alert_rules WHERE tenant = $1 AND id = $2",
                     &[&tenant, &id],
