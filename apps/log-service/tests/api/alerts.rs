@@ -269,7 +269,7 @@ async fn a_firing_rule_reaches_alertmanager_with_a_link_to_its_trace_then_resolv
 }
 
 #[tokio::test]
-async fn disabling_a_firing_rule_resolves_its_alert_at_once() {
+async fn disabling_renaming_or_deleting_a_firing_rule_resolves_its_alert_at_once() {
     let am = Alertmanager::start().await;
     let url = am.url.clone();
     let app = spawn_with(|c| {
@@ -283,6 +283,63 @@ async fn disabling_a_firing_rule_resolves_its_alert_at_once() {
         "the alert in alertmanager",
         Duration::from_secs(10),
         || async { am.alerts("declines to disable").await.into_iter().next() },
+    )
+    .await;
+
+    // Renamed while firing: the old alert is resolved, the new name fires in its place.
+    let renamed = declined_rule("declines renamed", 1, 600);
+    let path = format!("/api/v1/alerts/{id}");
+    let (status, _) = call(&app, Method::PUT, &path, None, Some(&renamed)).await;
+    assert_eq!(status, 200);
+    wait_until("the old name resolved", Duration::from_secs(10), || async {
+        am.alerts("declines to disable")
+            .await
+            .is_empty()
+            .then_some(())
+    })
+    .await;
+    wait_until("the new name firing", Duration::from_secs(10), || async {
+        am.alerts("declines renamed").await.into_iter().next()
+    })
+    .await;
+    let (status, _) = call(
+        &app,
+        Method::PUT,
+        &path,
+        None,
+        Some(&declined_rule("declines to disable", 1, 600)),
+    )
+    .await;
+    assert_eq!(status, 200);
+    wait_until("the first name again", Duration::from_secs(10), || async {
+        am.alerts("declines to disable").await.into_iter().next()
+    })
+    .await;
+
+    // Deleted while firing: resolved at once.
+    let doomed = create(&app, None, &declined_rule("declines to delete", 1, 600)).await;
+    wait_until("the second alert", Duration::from_secs(10), || async {
+        am.alerts("declines to delete").await.into_iter().next()
+    })
+    .await;
+    let (status, _) = call(
+        &app,
+        Method::DELETE,
+        &format!("/api/v1/alerts/{doomed}"),
+        None,
+        None,
+    )
+    .await;
+    assert_eq!(status, 204);
+    wait_until(
+        "the deleted rule's alert resolved",
+        Duration::from_secs(10),
+        || async {
+            am.alerts("declines to delete")
+                .await
+                .is_empty()
+                .then_some(())
+        },
     )
     .await;
 
