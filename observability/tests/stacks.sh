@@ -45,6 +45,7 @@ step "docker-compose config: root" docker-compose -f docker-compose.yml config -
 for stack in observability elk lgtm; do
   step "docker-compose config: root + $stack" docker-compose -f docker-compose.yml -f "$stack/docker-compose.yml" config -q
 done
+step "docker-compose config: root + the three-node RabbitMQ cluster" docker-compose -f docker-compose.yml -f observability/rabbitmq/docker-compose.cluster.yml config -q
 for stack in classic elk lgtm; do
   step "scripts/stack.sh $stack config -q" scripts/stack.sh "$stack" config -q
 done

@@ -40,13 +40,32 @@ async fn confirmed_orders_are_emailed_once_when_the_quorum_leader_dies() {
     let down_at = Instant::now();
     cluster.node(leader).stop().await;
     let stopped_at = Instant::now();
-    load.wait_for_more(
-        201,
-        CONFIRMED_PER_PHASE,
-        "orders confirmed with the leader gone",
+    let recovered = tokio::time::timeout(
         Duration::from_secs(90),
+        load.wait_for_more(
+            201,
+            CONFIRMED_PER_PHASE,
+            "orders confirmed with the leader gone",
+            Duration::from_secs(95),
+        ),
     )
     .await;
+    if recovered.is_err() {
+        for service in ["payment-service", "email-service"] {
+            for line in stack.log_lines(service) {
+                if line["level"] != "INFO" {
+                    println!("{service}: {line}");
+                }
+            }
+        }
+        panic!(
+            "no {CONFIRMED_PER_PHASE} orders confirmed within 90 s of stopping {leader_name}: \
+             201 {} 503 {} of {}",
+            load.count(201),
+            load.count(503),
+            load.answered()
+        );
+    }
     let new_leader = cluster.leader_of(&names.queue).await;
     assert_ne!(new_leader, leader, "the queue kept a stopped leader");
 

@@ -111,6 +111,11 @@ impl Stack {
         self.outbox()
     }
 
+    /// Returns every JSON log line of `service`.
+    pub fn log_lines(&self, service: &str) -> Vec<Value> {
+        self.log_dir.lines(service)
+    }
+
     /// Returns the JSON log lines of `service` whose `message` is `message`.
     pub fn log_messages(&self, service: &str, message: &str) -> Vec<Value> {
         self.log_dir.messages(service, message)
