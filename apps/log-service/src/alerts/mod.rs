@@ -22,6 +22,8 @@ mod state;
 use std::sync::Arc;
 use std::time::Duration;
 
+use anyhow::Context;
+
 pub use file::{FileRule, read_rules_file};
 pub use notifier::Notifier;
 pub use rule::{Rule, RuleSpec};
@@ -70,7 +72,6 @@ impl Alerts {
         metrics: Metrics,
         stop: &server::Stop,
     ) -> anyhow::Result<Alerts> {
-        use anyhow::Context;
         let rules = open_rules(database)
             .await
             .context("failed to open the alert rule store")?;
