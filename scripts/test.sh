@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Runs every test of tracehop: formatting, lints, the Rust unit and integration tests (against a
-# real RabbitMQ, started here when needed), then the checks in scripts/test.d/.
+# real RabbitMQ, started here when needed, and a real Alertmanager, installed here when missing),
+# then the checks in scripts/test.d/.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -17,6 +18,11 @@ cargo clippy --workspace --all-targets -- -D warnings
 
 step "binaries (process-level tests and script checks run them)"
 cargo build --workspace --bins
+
+step "alertmanager (log-service's alert tests start the real binary)"
+# shellcheck source=../observability/tests/stack_tools.sh
+source observability/tests/stack_tools.sh
+ensure_cmd prometheus-alertmanager prometheus-alertmanager
 
 step "cargo test"
 cargo test --workspace

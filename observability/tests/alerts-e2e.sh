@@ -16,6 +16,10 @@
 #   B. email-service stopped, more orders: ServiceDown (email-service), RabbitMQNoConsumer and
 #      RabbitMQQueueBacklog fire; ServiceDown inhibits email-service's alerts (state
 #      "suppressed") and leaves order-gateway's and payment-service's active.
+#   F. log-service's log alert rules (observability/log-alert-rules.json, which `tracehop up`
+#      loads, evaluated every second) reach the same Alertmanager from the services' real log
+#      lines: PaymentDeclines in A, EmailSendFailures and EmailsDeadLettered in C, each with a
+#      `trace_url` that opens its trace in log-service.
 # B comes last: `tracehop up` starts every service together and has no way to start one alone
 # again, so the stopped email-service stays stopped until `tracehop down`.
 # Skips (exit 0, loudly) only when the binaries cannot be built.
@@ -101,8 +105,11 @@ prom_port=$(free_port) am_port=$(free_port)
 # --- the services, through the CLI -----------------------------------------------------------------
 # `tracehop up` passes its own environment on to the services; AMQP_PREFIX (this run's queues on
 # the shared broker) and EMAIL_MAX_ATTEMPTS (dead-letter at the first failed send) have no flag.
-if AMQP_PREFIX="$prefix" EMAIL_MAX_ATTEMPTS=1 RUST_LOG=info "$tracehop" up --detach \
+# ALERT_EVAL_INTERVAL (log-service's) has no flag either. Alertmanager starts a little later:
+# log-service's deliveries fail until then and firing alerts are sent again every evaluation.
+if AMQP_PREFIX="$prefix" EMAIL_MAX_ATTEMPTS=1 ALERT_EVAL_INTERVAL=1s RUST_LOG=info "$tracehop" up --detach \
   --log-dir "$tmp/logs" --database "sqlite://$tmp/log-service.db" --amqp-url "$AMQP_URL" \
+  --alertmanager-url "http://127.0.0.1:$am_port" \
   --gateway-port "$og_port" --payment-port "$ps_port" --email-port "$es_port" \
   --log-service-port "$ls_port" --otlp-grpc-port "$otlp_grpc_port" --otlp-http-port "$otlp_http_port" \
   --grpc-port "$grpc_port" --payment-failure-rate 1 --ready-timeout 60s >"$tmp/up.out" 2>&1; then
@@ -197,6 +204,21 @@ order() {
   seq "$1" | xargs -P 4 -I{} curl -s -o /dev/null -w '%{http_code}\n' -X POST "http://127.0.0.1:$og_port/create-order" \
     | sort | uniq -c | tr '\n' ' '
 }
+# log_alert <alertname>: checks that log-service's alert links to a trace log-service has.
+log_alert() {
+  local url
+  url=$(curl -fsS "http://127.0.0.1:$am_port/api/v2/alerts" | /usr/bin/python3 -c '
+import json, sys
+for a in json.load(sys.stdin):
+    if a["labels"].get("alertname") == sys.argv[1] and a["labels"].get("source") == "log-service":
+        print(a["annotations"].get("trace_url", "")); break
+' "$1")
+  if [[ $url == "http://127.0.0.1:$ls_port/api/v1/traces/"* ]] && curl -fsS -o /dev/null "$url"; then
+    ok "$1 (log-service) links to its trace: $url"
+  else
+    fail "$1 (log-service) has no trace_url that log-service answers (${url:-none})"
+  fi
+}
 query() { # query <promql>: prints the first value, or nothing
   curl -fsS -G "http://127.0.0.1:$prom_port/api/v1/query" --data-urlencode "query=$1" |
     /usr/bin/python3 -c 'import json,sys; r=json.load(sys.stdin)["data"]["result"]; print(r[0]["value"][1] if r else "")'
@@ -215,6 +237,7 @@ for ((i = 0; i < 60; i++)); do [[ $(query "count(up{job=~\"$jobs_re\"} == 1)") =
 echo "== A: tracehop up --payment-failure-rate 1"
 echo "     orders: $(order 30)"
 await_alert 60 active HighErrorRate job=order-gateway || true
+await_alert 30 active PaymentDeclines source=log-service service=payment-service tenant=default && log_alert PaymentDeclines || true
 v=$(query 'sum(orders_created_total{status="payment_declined"})')
 [[ -n $v && ${v%.*} -ge 1 ]] && ok "orders_created_total{status=\"payment_declined\"} = $v" || fail "no declined orders counted ($v)"
 
@@ -225,6 +248,8 @@ faults "$ps_port" '{"failure_rate": 0}' && ok "PUT /admin/faults {\"failure_rate
 faults "$es_port" '{"failure_rate": 1}' && ok "PUT /admin/faults {\"failure_rate\": 1} on email-service" || fail "PUT /admin/faults on email-service"
 echo "     orders: $(order 10)"
 await_alert 90 active EmailDeadLetters service=email-service || true
+await_alert 30 active EmailSendFailures source=log-service service=email-service && log_alert EmailSendFailures || true
+await_alert 30 active EmailsDeadLettered source=log-service service=email-service severity=critical || true
 
 # --- E. slow payments -> HighLatencyP95 -----------------------------------------------------------
 echo "== E: payment latency 700 ms (PUT /admin/faults)"

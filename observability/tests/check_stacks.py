@@ -50,6 +50,7 @@ SHARED_DASHBOARDS = f"{SHARED}/grafana/dashboards"
 DASHBOARD_PROVIDER = f"{SHARED}/grafana/provisioning/dashboards/tracehop.yaml"
 RULES = f"{SHARED}/alerting/rules/tracehop.rules.yml"
 ALERTMANAGER = f"{SHARED}/alerting/alertmanager.yml"
+LOG_ALERT_RULES = f"{SHARED}/log-alert-rules.json"
 PROMETHEUS = f"{SHARED}/prometheus/prometheus.yml"
 RABBITMQ_PLUGINS = f"{SHARED}/rabbitmq/enabled_plugins"
 CLASSIC_COLLECTOR = f"{SHARED}/otel-collector/config.yaml"
@@ -601,6 +602,12 @@ def check_compose() -> None:
         check("alertmanager" in services, f"{stack}: has Alertmanager")
         am_vols = " ".join(str(v) for v in services.get("alertmanager", {}).get("volumes", []))
         check(f"{ALERTMANAGER}:/etc/alertmanager/alertmanager.yml" in am_vols, f"{stack}: Alertmanager loads {ALERTMANAGER}", am_vols)
+        ls_env = services["log-service"].get("environment", {})
+        check(ls_env.get("ALERTMANAGER_URL") == "http://alertmanager:9093", f"{stack}: log-service sends its log alerts to the stack's Alertmanager")
+        ls_vols = " ".join(str(v) if isinstance(v, str) else f"{v.get('source')}:{v.get('target')}" for v in services["log-service"].get("volumes", []))
+        rules_target = ls_env.get("ALERT_RULES_FILE", "")
+        check(bool(rules_target) and f"{os.path.abspath(LOG_ALERT_RULES)}:{rules_target}" in ls_vols,
+              f"{stack}: log-service loads {LOG_ALERT_RULES}", ls_vols)
         if stack == "elk":
             check(any(str(p).find("5601") >= 0 for p in services["kibana"]["ports"]), "elk: Kibana on 5601")
             fb = " ".join(str(v) for v in services["filebeat"]["volumes"])

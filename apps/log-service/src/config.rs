@@ -2,6 +2,7 @@
 
 use std::net::SocketAddr;
 use std::path::PathBuf;
+use std::time::Duration;
 
 use server::{ConfigError, Env};
 
@@ -79,6 +80,75 @@ pub struct Config {
     pub retention: RetentionConfig,
     /// When set, the bearer token the retention admin routes require (`ADMIN_TOKEN`).
     pub admin_token: Option<String>,
+    /// Log alert rules: evaluation and delivery to Alertmanager.
+    pub alerts: AlertsConfig,
+}
+
+/// How log alert rules are evaluated and where their alerts go.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct AlertsConfig {
+    /// Time between two evaluations of every rule (`ALERT_EVAL_INTERVAL`, default 15s).
+    pub eval_interval: Duration,
+    /// Alertmanager's base URL (`ALERTMANAGER_URL`); alerts go to `<url>/api/v2/alerts`. Unset:
+    /// rules are evaluated and their state shown, nothing is sent.
+    pub alertmanager_url: Option<String>,
+    /// Longest wait for Alertmanager to answer one delivery (`ALERTMANAGER_TIMEOUT`, default 10s).
+    pub alertmanager_timeout: Duration,
+    /// Rules loaded at start, upserted by name (`ALERT_RULES_FILE`).
+    pub rules_file: Option<PathBuf>,
+    /// Base of the links in alerts (`PUBLIC_URL`); `http://<BIND_ADDR>` when unset.
+    pub public_url: Option<String>,
+}
+
+impl Default for AlertsConfig {
+    fn default() -> AlertsConfig {
+        AlertsConfig {
+            eval_interval: Duration::from_secs(15),
+            alertmanager_url: None,
+            alertmanager_timeout: Duration::from_secs(10),
+            rules_file: None,
+            public_url: None,
+        }
+    }
+}
+
+impl AlertsConfig {
+    fn from_env(env: &Env) -> Result<AlertsConfig, ConfigError> {
+        let defaults = AlertsConfig::default();
+        let eval_interval = env.duration("ALERT_EVAL_INTERVAL", defaults.eval_interval)?;
+        if eval_interval < Duration::from_millis(10) {
+            return Err(ConfigError::new(
+                "ALERT_EVAL_INTERVAL",
+                env.string("ALERT_EVAL_INTERVAL", ""),
+                "must be at least 10ms",
+            ));
+        }
+        let alertmanager_timeout =
+            env.duration("ALERTMANAGER_TIMEOUT", defaults.alertmanager_timeout)?;
+        let alertmanager_url = match env.get("ALERTMANAGER_URL") {
+            None => None,
+            // The HTTP client is built without TLS: Alertmanager sits beside log-service.
+            Some(url) if !url.starts_with("http://") => {
+                return Err(ConfigError::new(
+                    "ALERTMANAGER_URL",
+                    url,
+                    "expected an http:// URL such as http://alertmanager:9093",
+                ));
+            }
+            Some(_) => Some(env.http_url("ALERTMANAGER_URL", "")?),
+        };
+        let public_url = match env.get("PUBLIC_URL") {
+            None => None,
+            Some(_) => Some(env.http_url("PUBLIC_URL", "")?),
+        };
+        Ok(AlertsConfig {
+            eval_interval,
+            alertmanager_url,
+            alertmanager_timeout,
+            rules_file: env.get("ALERT_RULES_FILE").map(PathBuf::from),
+            public_url,
+        })
+    }
 }
 
 impl Config {
@@ -111,6 +181,7 @@ impl Config {
             stream_buffer: 16_384,
             stream_heartbeat: std::time::Duration::from_secs(15),
             limits: server::Limits::default(),
+            alerts: AlertsConfig::default(),
             retention: RetentionConfig {
                 default_days: 30,
                 max_size_bytes: 50 * GIB,
@@ -173,6 +244,7 @@ impl Config {
             grpc_addr: env.addr("GRPC_ADDR", defaults.grpc_addr)?,
             database,
             limits,
+            alerts: AlertsConfig::from_env(env)?,
             ..defaults
         })
     }
@@ -263,5 +335,41 @@ mod tests {
         );
         let config = Config::from_env(&Env::from_pairs::<&str, &str>([])).unwrap();
         assert_eq!(config.stream_heartbeat, std::time::Duration::from_secs(15));
+    }
+
+    #[test]
+    fn alert_settings_default_to_evaluating_without_sending() {
+        let alerts = Config::from_env(&Env::default()).unwrap().alerts;
+        assert_eq!(alerts.eval_interval, Duration::from_secs(15));
+        assert_eq!(alerts.alertmanager_url, None);
+        assert_eq!(alerts.rules_file, None);
+        let alerts = Config::from_env(&Env::from_pairs([
+            ("ALERT_EVAL_INTERVAL", "200ms"),
+            ("ALERTMANAGER_URL", "http://alertmanager:9093/"),
+            ("ALERT_RULES_FILE", "observability/log-alert-rules.json"),
+            ("PUBLIC_URL", "http://logs.example:5002"),
+        ]))
+        .unwrap()
+        .alerts;
+        assert_eq!(alerts.eval_interval, Duration::from_millis(200));
+        assert_eq!(
+            alerts.alertmanager_url.as_deref(),
+            Some("http://alertmanager:9093")
+        );
+        assert_eq!(
+            alerts.public_url.as_deref(),
+            Some("http://logs.example:5002")
+        );
+        for (variable, value) in [
+            ("ALERT_EVAL_INTERVAL", "15"),
+            ("ALERT_EVAL_INTERVAL", "1ms"),
+            ("ALERTMANAGER_URL", "alertmanager:9093"),
+            ("ALERTMANAGER_URL", "https://alertmanager:9093"),
+            ("ALERTMANAGER_TIMEOUT", "0"),
+            ("PUBLIC_URL", "logs.example"),
+        ] {
+            let err = Config::from_env(&Env::from_pairs([(variable, value)])).unwrap_err();
+            assert_eq!(err.variable, variable, "{value}");
+        }
     }
 }

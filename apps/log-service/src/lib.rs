@@ -21,6 +21,8 @@
 //! - `retention`: per-tenant retention policies and the size cap, enforced by dropping day
 //!   partitions;
 //! - `tail`: the live tail, committed logs pushed to `/api/v1/logs/stream` subscribers;
+//! - `alerts`: log alert rules (`/api/v1/alerts`), evaluated on a timer and delivered to
+//!   Alertmanager;
 //! - `api`: the handlers of the four listeners (REST, OTLP/HTTP, OTLP gRPC, gRPC API);
 //! - `config`, `startup`, `error`, `metrics`: configuration, wiring, errors and counters.
 //!
@@ -28,6 +30,7 @@
 //! serves until the stop; tests use [`Config::for_tests`] (every address on port 0) and the
 //! `*_addr` getters.
 
+mod alerts;
 mod api;
 mod config;
 mod error;
@@ -47,7 +50,7 @@ pub mod grpc {
     pub use crate::proto;
 }
 
-pub use config::{Config, DatabaseConfig};
+pub use config::{AlertsConfig, Config, DatabaseConfig};
 pub use error::AppError;
 pub use query::{Dag, DagEdge, DagNode};
 pub use retention::RetentionConfig;

@@ -1,7 +1,9 @@
 //! Prometheus metrics of log-service, all in one registry per application (so tests that start
 //! several applications in one process never collide).
 
-use prometheus::{Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry};
+use prometheus::{
+    Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
+};
 
 /// Handles to every metric; cheap to clone.
 #[derive(Clone)]
@@ -26,6 +28,16 @@ pub struct Metrics {
     pub stream_skipped: IntCounter,
     /// Live tails ended by a failed replay read.
     pub stream_failures: IntCounter,
+    /// Evaluations of log alert rules (one per enabled rule per `ALERT_EVAL_INTERVAL`).
+    pub alert_evaluations: IntCounter,
+    /// Evaluations that could not count or could not store their outcome.
+    pub alert_evaluation_failures: IntCounter,
+    /// Alerts handed to Alertmanager, by `outcome` (sent, failed, dropped).
+    pub alert_notifications: IntCounterVec,
+    /// Log alert rules by `state` (inactive, pending, firing) after the last evaluation.
+    pub alert_rules: IntGaugeVec,
+    /// Alerts waiting for delivery to Alertmanager.
+    pub alert_queue: IntGauge,
     /// Logs and spans removed by retention, by `signal` (logs, spans).
     pub retention_rows: IntCounterVec,
     /// Partitions (one tenant's day) dropped, by `reason` (retention, size_cap).
@@ -97,6 +109,45 @@ impl Metrics {
             "log_service_stream_replay_failures_total",
             "Live tails ended because a replay read from storage failed.",
         )?;
+        let alert_evaluations = IntCounter::new(
+            "log_service_alert_evaluations_total",
+            "Evaluations of log alert rules.",
+        )?;
+        let alert_evaluation_failures = IntCounter::new(
+            "log_service_alert_evaluation_failures_total",
+            "Evaluations of log alert rules that failed to count matching logs or to store the outcome.",
+        )?;
+        let alert_notifications = IntCounterVec::new(
+            Opts::new(
+                "log_service_alert_notifications_total",
+                "Alerts delivered to Alertmanager, by outcome (sent, failed, dropped).",
+            ),
+            &["outcome"],
+        )?;
+        let alert_rules = IntGaugeVec::new(
+            Opts::new(
+                "log_service_alert_rules",
+                "Log alert rules by state (inactive, pending, firing).",
+            ),
+            &["state"],
+        )?;
+        let alert_queue = IntGauge::new(
+            "log_service_alert_queue_alerts",
+            "Alerts waiting for delivery to Alertmanager.",
+        )?;
+        // Every outcome and state shows from the start, so a rate or an alert on them has a series.
+        for outcome in ["sent", "failed", "dropped"] {
+            alert_notifications.with_label_values(&[outcome]).inc_by(0);
+        }
+        for state in ["inactive", "pending", "firing"] {
+            alert_rules.with_label_values(&[state]).set(0);
+        }
+        for counter in [&alert_evaluations, &alert_evaluation_failures] {
+            registry.register(Box::new(counter.clone()))?;
+        }
+        registry.register(Box::new(alert_notifications.clone()))?;
+        registry.register(Box::new(alert_rules.clone()))?;
+        registry.register(Box::new(alert_queue.clone()))?;
         let retention_rows = IntCounterVec::new(
             Opts::new(
                 "log_service_retention_rows_removed_total",
@@ -152,12 +203,24 @@ impl Metrics {
             stream_lagged,
             stream_skipped,
             stream_failures,
+            alert_evaluations,
+            alert_evaluation_failures,
+            alert_notifications,
+            alert_rules,
+            alert_queue,
             retention_rows,
             retention_partitions,
             storage_bytes,
             retention_runs,
             retention_failures,
         })
+    }
+
+    /// Counts `n` alerts handed to Alertmanager with one outcome.
+    pub fn count_notifications(&self, outcome: &str, n: usize) {
+        self.alert_notifications
+            .with_label_values(&[outcome])
+            .inc_by(n as u64);
     }
 
     /// Counts `n` records of one protocol, signal and outcome.

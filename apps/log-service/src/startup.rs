@@ -1,4 +1,4 @@
-//! Builds the application (storage, four listeners) and runs it until shutdown.
+//! Builds the application (storage, alert rules, four listeners) and runs it until shutdown.
 
 use std::net::SocketAddr;
 
@@ -9,6 +9,7 @@ use server::{Env, Listener, Stop};
 use tonic::codec::CompressionEncoding;
 use tower::util::MapResponseLayer;
 
+use crate::alerts::{Alerts, read_rules_file};
 use crate::api::{AppState, GrpcState, TailState, otlp_http_router, rest_router};
 use crate::config::Config;
 use crate::metrics::Metrics;
@@ -30,6 +31,7 @@ pub struct Application {
     writer: WriterHandle,
     max_body_bytes: usize,
     tail: TailState,
+    alerts: Alerts,
     retention: Retention,
     admin_token: Option<std::sync::Arc<str>>,
     stop: Stop,
@@ -52,6 +54,11 @@ impl server::Service for Application {
 
     /// Opens storage and binds every listener; port 0 picks a free port (see the `*_addr` getters).
     async fn build(config: Config, stop: &Stop) -> anyhow::Result<Application> {
+        // A bad rules file stops the start before anything connects.
+        let file_rules = match &config.alerts.rules_file {
+            Some(path) => read_rules_file(path)?,
+            None => Vec::new(),
+        };
         let metrics = Metrics::new().context("failed to register metrics")?;
         let hub = Hub::new(config.stream_buffer, metrics.clone());
         let (store, writer) = Store::open(
@@ -66,8 +73,23 @@ impl server::Service for Application {
         let retention = Retention::new(store.clone(), config.retention, metrics.clone());
         // One set of timeouts and one stop apply to every listener.
         let bind = |variable, addr| Listener::bind(variable, addr, config.limits, stop);
+        let rest = bind("BIND_ADDR", config.rest_addr).await?;
+        let public_url = config
+            .alerts
+            .public_url
+            .clone()
+            .unwrap_or_else(|| format!("http://{}", rest.local_addr()));
+        let alerts = Alerts::open(
+            &config.alerts,
+            &config.database,
+            public_url,
+            file_rules,
+            metrics.clone(),
+            stop,
+        )
+        .await?;
         Ok(Application {
-            rest: bind("BIND_ADDR", config.rest_addr).await?,
+            rest,
             otlp_grpc: bind("OTLP_GRPC_ADDR", config.otlp_grpc_addr).await?,
             otlp_http: bind("OTLP_HTTP_ADDR", config.otlp_http_addr).await?,
             grpc: bind("GRPC_ADDR", config.grpc_addr).await?,
@@ -80,6 +102,7 @@ impl server::Service for Application {
                 heartbeat: config.stream_heartbeat,
                 stop: stop.clone(),
             },
+            alerts,
             retention,
             admin_token: config.admin_token.as_deref().map(Into::into),
             stop: stop.clone(),
@@ -136,10 +159,14 @@ impl Application {
             tail: self.tail,
             retention: self.retention,
             admin_token: self.admin_token,
+            alerts: self.alerts.clone(),
         };
         // The periodic task holds a `Store` until intake stops, so the writer's drain below
         // does not wait for it.
         state.retention.spawn(&stop);
+        // The evaluator holds a `Store`, so it must end (at the stop) before the writer can.
+        let alerts = self.alerts.clone();
+        let evaluator = tokio::spawn(self.alerts.run_evaluator(self.store.clone(), stop.clone()));
         let grpc_state = GrpcState {
             store: self.store,
             metrics: self.metrics,
@@ -182,6 +209,10 @@ impl Application {
             self.otlp_grpc.serve(otlp_grpc),
             self.grpc.serve(grpc),
         );
+        if let Err(error) = evaluator.await {
+            tracing::warn!(%error, "alert evaluator failed");
+            alerts.count_evaluation_failure();
+        }
         // Every `Store` handle is gone with the servers, so the writer commits its queue and stops.
         if stop.drain(self.writer.join()).await.is_none() {
             tracing::warn!("the writer had not committed its queue at the stop deadline");

@@ -121,6 +121,14 @@ pub struct UpArgs {
     /// Starts no log-service (the services export to whatever listens on the OTLP port).
     #[arg(long)]
     pub no_log_service: bool,
+    /// Alertmanager that log-service sends its log alerts to (log-service's `ALERTMANAGER_URL`);
+    /// without it the rules are evaluated and their state shown, nothing is sent.
+    #[arg(long, env = "ALERTMANAGER_URL", value_parser = parse_url, value_name = "URL")]
+    pub alertmanager_url: Option<String>,
+    /// Log alert rules log-service loads at start (`ALERT_RULES_FILE`); default:
+    /// observability/log-alert-rules.json when it exists in the current directory.
+    #[arg(long, env = "ALERT_RULES_FILE", value_name = "PATH")]
+    pub alert_rules: Option<PathBuf>,
     /// Share of payments declined, 0..1 (`PAYMENT_FAILURE_RATE`).
     #[arg(long, value_parser = parse_rate)]
     pub payment_failure_rate: Option<f64>,

@@ -25,6 +25,8 @@ pub struct AppState {
     pub max_body_bytes: usize,
     /// What the live tail route needs.
     pub tail: TailState,
+    /// Log alert rules, their evaluation and delivery.
+    pub alerts: crate::alerts::Alerts,
     /// Retention, for its admin routes.
     pub retention: crate::retention::Retention,
     /// The bearer token the admin routes require, when set (`ADMIN_TOKEN`).

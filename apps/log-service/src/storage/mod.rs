@@ -4,11 +4,14 @@
 //! writer. Reads go to the backend through the [`Backend`] trait, which SQLite (`sqlite`) and
 //! PostgreSQL (`postgres`) implement; each backend is a folder with its schema, its writer and
 //! its reader. [`Store`] is the handle the handlers hold: the queue's end plus the backend.
+//! Log alert rules are kept apart from the logs, behind [`RuleStore`] (`rules`), in a table of
+//! each backend written on a connection of its own.
 
 pub mod day;
 mod partitions;
 mod postgres;
 mod queue;
+mod rules;
 mod search;
 mod sqlite;
 
@@ -27,6 +30,7 @@ use crate::tail::{Hub, Publisher};
 
 pub use partitions::{Dropped, Partitions, Policy, Size, StoredPartition};
 pub use queue::{QueueReceiver, WriteJob};
+pub use rules::{RuleStore, open_rules};
 pub use search::search_terms;
 
 /// Most logs returned for one trace or request id.

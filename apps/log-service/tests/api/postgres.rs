@@ -12,6 +12,8 @@ const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
 /// log-service on a fresh database of the local server, dropped by [`PostgresApp::finish`].
 pub struct PostgresApp {
     pub app: TestApp,
+    /// The configuration it runs with, for a second application on the same database.
+    pub config: log_service::Config,
     admin: tokio_postgres::Client,
     name: String,
 }
@@ -20,6 +22,11 @@ impl PostgresApp {
     /// Creates the database and starts log-service on it; `None` (the test is skipped) when no
     /// PostgreSQL server answers.
     pub async fn spawn() -> Option<PostgresApp> {
+        PostgresApp::spawn_with(|_| {}).await
+    }
+
+    /// [`PostgresApp::spawn`] with the test config adjusted by `adjust`.
+    pub async fn spawn_with(adjust: impl FnOnce(&mut log_service::Config)) -> Option<PostgresApp> {
         let admin = admin().await?;
         let name = format!("log_service_test_{}", uuid::Uuid::new_v4().simple());
         admin
@@ -30,8 +37,14 @@ impl PostgresApp {
         config.database = log_service::DatabaseConfig::Postgres {
             url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
         };
-        let app = spawn_config(config, TempDir::new()).await;
-        Some(PostgresApp { app, admin, name })
+        adjust(&mut config);
+        let app = spawn_config(config.clone(), TempDir::new()).await;
+        Some(PostgresApp {
+            app,
+            config,
+            admin,
+            name,
+        })
     }
 
     /// The first column of `sql`'s rows, run on log-service's database with `arg` as `$1`.

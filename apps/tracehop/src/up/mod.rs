@@ -81,6 +81,12 @@ fn specs(args: &UpArgs, log_dir: &Path) -> Vec<Spec> {
         if let Some(db) = &args.database {
             env.push(("DATABASE_URL", db.clone()));
         }
+        if let Some(url) = &args.alertmanager_url {
+            env.push(("ALERTMANAGER_URL", url.clone()));
+        }
+        if let Some(rules) = alert_rules(args) {
+            env.push(("ALERT_RULES_FILE", rules.display().to_string()));
+        }
         specs.push(spec("log-service", args.log_service_port, env));
     }
     let mut payment = common(args.payment_port);
@@ -102,6 +108,19 @@ fn specs(args: &UpArgs, log_dir: &Path) -> Vec<Spec> {
     ));
     specs.push(spec("order-gateway", args.gateway_port, gateway));
     specs
+}
+
+/// The demo's log alert rules, shipped in the repository that `tracehop up` usually runs from.
+const DEFAULT_ALERT_RULES: &str = "observability/log-alert-rules.json";
+
+/// The rules file for log-service: the one named, else the demo's when it is here. An absolute
+/// path, so log-service reads the same file whatever its working directory.
+fn alert_rules(args: &UpArgs) -> Option<PathBuf> {
+    let path = match &args.alert_rules {
+        Some(path) => path.clone(),
+        None => Some(PathBuf::from(DEFAULT_ALERT_RULES)).filter(|p| p.is_file())?,
+    };
+    Some(std::path::absolute(&path).unwrap_or(path))
 }
 
 /// The service `name` answering on `port`, started with `env`.
@@ -492,5 +511,40 @@ mod tests {
             "127.0.0.1:4317"
         );
         assert_eq!(env("email-service", "LOG_DIR").unwrap(), "/tmp/l");
+        assert_eq!(env("log-service", "ALERTMANAGER_URL"), None);
+    }
+
+    #[test]
+    fn log_service_gets_the_alertmanager_and_the_rules_file() {
+        let Ok(cli) = crate::cli::parse_from([
+            "tracehop",
+            "up",
+            "--alertmanager-url",
+            "http://127.0.0.1:9093/",
+            "--alert-rules",
+            "/etc/tracehop/rules.json",
+        ]) else {
+            panic!("the command line parses")
+        };
+        let crate::cli::Command::Up(args) = cli.command else {
+            panic!("not up")
+        };
+        let specs = specs(&args, Path::new("/tmp/l"));
+        let log_service = specs.iter().find(|s| s.name == "log-service").unwrap();
+        let env = |key: &str| {
+            log_service
+                .env
+                .iter()
+                .find(|(k, _)| *k == key)
+                .map(|(_, v)| v.as_str())
+        };
+        assert_eq!(env("ALERTMANAGER_URL"), Some("http://127.0.0.1:9093"));
+        assert_eq!(env("ALERT_RULES_FILE"), Some("/etc/tracehop/rules.json"));
+        let others = specs.iter().filter(|s| s.name != "log-service");
+        assert!(
+            others
+                .flat_map(|s| &s.env)
+                .all(|(k, _)| *k != "ALERTMANAGER_URL")
+        );
     }
 }

@@ -1,7 +1,8 @@
 //! The REST API on `BIND_ADDR`: the minisource REST API's routes under `/api/v1/logs`, the
-//! Traceflow ingest API's `POST /ingest`, traces and DAGs, retention policies (admin), probes
-//! and metrics.
+//! Traceflow ingest API's `POST /ingest`, traces and DAGs, retention policies (admin), log alert
+//! rules under `/api/v1/alerts`, probes and metrics.
 
+mod alerts;
 mod ingest;
 mod probes;
 mod query;
@@ -41,6 +42,13 @@ pub fn rest_router(state: AppState) -> Router {
         .route("/api/v1/traces/{trace_id}", get(query::trace))
         .route("/api/v1/traces/{trace_id}/dag", get(query::trace_dag))
         .route("/api/v1/dags", get(query::dags))
+        .route("/api/v1/alerts", get(alerts::list).post(alerts::create))
+        .route(
+            "/api/v1/alerts/{id}",
+            get(alerts::get).put(alerts::replace).delete(alerts::delete),
+        )
+        .route("/api/v1/alerts/{id}/enable", post(alerts::enable))
+        .route("/api/v1/alerts/{id}/disable", post(alerts::disable))
         .route(
             "/api/v1/retention",
             get(retention::list).post(retention::create),

@@ -6,8 +6,11 @@
 
 mod partitions;
 mod reader;
+mod rules;
 mod schema;
 mod writer;
+
+pub(super) use rules::open_rules;
 
 use std::sync::Arc;
 

@@ -3,8 +3,11 @@
 
 mod partitions;
 mod reader;
+mod rules;
 mod schema;
 mod writer;
+
+pub(super) use rules::open_rules;
 
 use std::path::Path;
 

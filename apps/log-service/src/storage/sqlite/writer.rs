@@ -141,7 +141,9 @@ fn write_jobs(
     caches: &mut Caches,
 ) -> Result<Vec<Vec<i64>>, StoreError> {
     // IMMEDIATE: the write lock is taken before the partitions are checked, so a partition
-    // dropped by retention is either gone from the cache or still in the file.
+    // dropped by retention is either gone from the cache or still in the file; and a deferred
+    // transaction that reads first would fail at once with SQLITE_BUSY when another connection
+    // (the alert rules') committed in between, where the busy timeout cannot help.
     let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
     caches.load(&tx)?;
     if schema_version(&tx)? != caches.schema_version {

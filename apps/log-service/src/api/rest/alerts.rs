@@ -1,0 +1,95 @@
+//! Log alert rules over REST: `/api/v1/alerts` and `/api/v1/alerts/{id}` (list, create, read,
+//! replace, delete, enable, disable). The `alerts` module does the work; these handlers only
+//! speak HTTP. Every route is scoped to the caller's tenant: another tenant's id is not found.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use serde_json::{Value, json};
+
+use crate::alerts::RuleSpec;
+use crate::api::AppState;
+use crate::api::extract::{JsonObject, Tenant};
+use crate::error::AppError;
+use crate::query::check_path_id;
+
+/// `GET /api/v1/alerts`: the tenant's rules by name, with their state.
+pub async fn list(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+) -> Result<Json<Value>, AppError> {
+    let rules = state.alerts.list(&tenant).await?;
+    let views: Vec<Value> = rules.iter().map(|r| r.view()).collect();
+    Ok(Json(json!({ "count": views.len(), "rules": views })))
+}
+
+/// `POST /api/v1/alerts`: creates a rule; 201 with its id and state.
+pub async fn create(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    JsonObject(obj): JsonObject,
+) -> Result<impl IntoResponse, AppError> {
+    let spec = RuleSpec::parse(&obj, &[])?;
+    let rule = state.alerts.create(&tenant, spec).await?;
+    Ok((StatusCode::CREATED, Json(rule.view())))
+}
+
+/// `GET /api/v1/alerts/{id}`.
+pub async fn get(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    check_path_id("id", &id)?;
+    Ok(Json(state.alerts.get(&tenant, &id).await?.view()))
+}
+
+/// `PUT /api/v1/alerts/{id}`: replaces the rule's definition (the whole body, as `POST` takes
+/// it); its state is kept until the next evaluation judges it by the new definition.
+pub async fn replace(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+    JsonObject(obj): JsonObject,
+) -> Result<Json<Value>, AppError> {
+    check_path_id("id", &id)?;
+    let spec = RuleSpec::parse(&obj, &[])?;
+    Ok(Json(state.alerts.replace(&tenant, &id, spec).await?.view()))
+}
+
+/// `DELETE /api/v1/alerts/{id}`: 204; a firing alert is resolved in Alertmanager.
+pub async fn delete(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<StatusCode, AppError> {
+    check_path_id("id", &id)?;
+    state.alerts.delete(&tenant, &id).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /api/v1/alerts/{id}/enable`.
+pub async fn enable(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    check_path_id("id", &id)?;
+    Ok(Json(
+        state.alerts.set_enabled(&tenant, &id, true).await?.view(),
+    ))
+}
+
+/// `POST /api/v1/alerts/{id}/disable`: the rule stops being evaluated and turns inactive; a
+/// firing alert is resolved in Alertmanager.
+pub async fn disable(
+    State(state): State<AppState>,
+    Tenant(tenant): Tenant,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, AppError> {
+    check_path_id("id", &id)?;
+    Ok(Json(
+        state.alerts.set_enabled(&tenant, &id, false).await?.view(),
+    ))
+}

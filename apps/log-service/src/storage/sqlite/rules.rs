@@ -1,0 +1,214 @@
+//! Alert rules in SQLite: the `alert_rules` table, written and read on one connection of its own
+//! (rule writes are rare and small; WAL and the busy timeout let them interleave with the log
+//! writer's commits).
+
+use std::path::Path;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rusqlite::{Connection, OptionalExtension, params};
+
+use crate::alerts::{Rule, Status};
+use crate::storage::rules::{RULE_COLUMNS, RuleRow, RuleStore};
+use crate::storage::{Read, StoreError};
+
+/// The rules table; names are unique per tenant, so a rules file upserts by name.
+const SCHEMA: &str = r#"
+CREATE TABLE IF NOT EXISTS alert_rules (
+    id                TEXT PRIMARY KEY,
+    tenant            TEXT NOT NULL,
+    name              TEXT NOT NULL,
+    service           TEXT,
+    min_level         TEXT,
+    query             TEXT,
+    threshold         INTEGER NOT NULL,
+    window_seconds    INTEGER NOT NULL,
+    for_seconds       INTEGER NOT NULL,
+    severity          TEXT NOT NULL,
+    enabled           INTEGER NOT NULL,
+    state             TEXT NOT NULL,
+    active_since_ns   INTEGER,
+    fired_at_ns       INTEGER,
+    last_value        INTEGER,
+    last_evaluated_ns INTEGER,
+    trace_id          TEXT,
+    UNIQUE (tenant, name)
+);
+"#;
+
+/// The rule store on its own read-write connection.
+pub(super) struct SqliteRules {
+    conn: Arc<Mutex<Connection>>,
+}
+
+/// Opens a connection to the database at `path` (created by the log writer) and the table.
+pub(in crate::storage) async fn open_rules(path: &Path) -> Result<Arc<dyn RuleStore>, StoreError> {
+    let path = path.to_path_buf();
+    let conn = tokio::task::spawn_blocking(move || {
+        let conn = Connection::open(&path)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.execute_batch(SCHEMA)?;
+        Ok::<_, StoreError>(conn)
+    })
+    .await
+    .map_err(|e| StoreError::Task(e.to_string()))??;
+    Ok(Arc::new(SqliteRules {
+        conn: Arc::new(Mutex::new(conn)),
+    }))
+}
+
+fn rule_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Rule> {
+    Ok(RuleRow {
+        id: row.get(0)?,
+        tenant: row.get(1)?,
+        name: row.get(2)?,
+        service: row.get(3)?,
+        min_level: row.get(4)?,
+        query: row.get(5)?,
+        threshold: row.get(6)?,
+        window_seconds: row.get(7)?,
+        for_seconds: row.get(8)?,
+        severity: row.get(9)?,
+        enabled: row.get(10)?,
+        state: row.get(11)?,
+        active_since_ns: row.get(12)?,
+        fired_at_ns: row.get(13)?,
+        last_value: row.get(14)?,
+        last_evaluated_ns: row.get(15)?,
+        trace_id: row.get(16)?,
+    }
+    .into())
+}
+
+impl SqliteRules {
+    async fn with<T, F>(&self, f: F) -> Result<T, StoreError>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T, StoreError> + Send + 'static,
+    {
+        let conn = self.conn.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = conn.lock().unwrap_or_else(|e| e.into_inner());
+            f(&conn)
+        })
+        .await
+        .map_err(|e| StoreError::Task(e.to_string()))?
+    }
+}
+
+impl RuleStore for SqliteRules {
+    fn list_rules<'a>(&'a self, tenant: Option<&'a str>) -> Read<'a, Vec<Rule>> {
+        let tenant = tenant.map(str::to_owned);
+        Box::pin(self.with(move |conn| {
+            let sql = format!(
+                "SELECT {RULE_COLUMNS} FROM alert_rules \
+                 WHERE ?1 IS NULL OR tenant = ?1 ORDER BY tenant, name"
+            );
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_map([tenant], rule_from_row)?
+                .collect::<Result<Vec<_>, _>>()?)
+        }))
+    }
+
+    fn get_rule<'a>(&'a self, tenant: &'a str, id: &'a str) -> Read<'a, Option<Rule>> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        Box::pin(self.with(move |conn| {
+            let sql =
+                format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE tenant = ?1 AND id = ?2");
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_row([tenant, id], rule_from_row)
+                .optional()?)
+        }))
+    }
+
+    fn rule_by_name<'a>(&'a self, tenant: &'a str, name: &'a str) -> Read<'a, Option<Rule>> {
+        let (tenant, name) = (tenant.to_owned(), name.to_owned());
+        Box::pin(self.with(move |conn| {
+            let sql =
+                format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE tenant = ?1 AND name = ?2");
+            Ok(conn
+                .prepare_cached(&sql)?
+                .query_row([tenant, name], rule_from_row)
+                .optional()?)
+        }))
+    }
+
+    fn put_rule<'a>(&'a self, rule: &'a Rule) -> Read<'a, ()> {
+        let rule = rule.clone();
+        Box::pin(self.with(move |conn| {
+            let (spec, status) = (&rule.spec, &rule.status);
+            let sql = format!(
+                "INSERT INTO alert_rules ({RULE_COLUMNS}) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, service = excluded.service, \
+                 min_level = excluded.min_level, query = excluded.query, \
+                 threshold = excluded.threshold, window_seconds = excluded.window_seconds, \
+                 for_seconds = excluded.for_seconds, severity = excluded.severity, \
+                 enabled = excluded.enabled, state = excluded.state, \
+                 active_since_ns = excluded.active_since_ns, fired_at_ns = excluded.fired_at_ns, \
+                 last_value = excluded.last_value, last_evaluated_ns = excluded.last_evaluated_ns, \
+                 trace_id = excluded.trace_id"
+            );
+            conn.prepare_cached(&sql)?.execute(params![
+                rule.id,
+                rule.tenant,
+                spec.name,
+                spec.service,
+                spec.min_level.map(|l| l.as_str()),
+                spec.query,
+                spec.threshold as i64,
+                spec.window_seconds as i64,
+                spec.for_seconds as i64,
+                spec.severity,
+                spec.enabled,
+                status.state.as_str(),
+                status.active_since_ns,
+                status.fired_at_ns,
+                status.last_value,
+                status.last_evaluated_ns,
+                status.trace_id,
+            ])?;
+            Ok(())
+        }))
+    }
+
+    fn save_status<'a>(
+        &'a self,
+        tenant: &'a str,
+        id: &'a str,
+        status: &'a Status,
+    ) -> Read<'a, bool> {
+        let (tenant, id, status) = (tenant.to_owned(), id.to_owned(), status.clone());
+        Box::pin(self.with(move |conn| {
+            let changed = conn
+                .prepare_cached(
+                    "UPDATE alert_rules SET state = ?3, active_since_ns = ?4, fired_at_ns = ?5, \
+                     last_value = ?6, last_evaluated_ns = ?7, trace_id = ?8 \
+                     WHERE tenant = ?1 AND id = ?2 AND enabled",
+                )?
+                .execute(params![
+                    tenant,
+                    id,
+                    status.state.as_str(),
+                    status.active_since_ns,
+                    status.fired_at_ns,
+                    status.last_value,
+                    status.last_evaluated_ns,
+                    status.trace_id,
+                ])?;
+            Ok(changed > 0)
+        }))
+    }
+
+    fn delete_rule<'a>(&'a self, tenant: &'a str, id: &'a str) -> Read<'a, bool> {
+        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+        Box::pin(self.with(move |conn| {
+            let deleted = conn
+                .prepare_cached("DELETE FROM alert_rules WHERE tenant = ?1 AND id = ?2")?
+                .execute([tenant, id])?;
+            Ok(deleted > 0)
+        }))
+    }
+}
