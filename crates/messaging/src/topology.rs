@@ -42,15 +42,27 @@ impl Names {
 /// number, up to the consumer's `max_attempts`.
 pub const QUORUM_DELIVERY_LIMIT: i64 = 10;
 
+/// Where a queue's rejected and expired messages go.
+struct DeadLetter<'a> {
+    exchange: &'a str,
+    routing_key: Option<&'a str>,
+    /// A quorum queue keeps each such message until the target confirmed it (at-least-once)
+    /// instead of handing it over unconfirmed. It needs the queue to nack publishes when over
+    /// its limit (`reject-publish`); on RabbitMQ 3.10 such a queue also nacked every publish
+    /// for minutes after its leader moved (3 of 7 stops of the leader under load), so
+    /// only the retry queue, which the consumer's confirmed republish feeds, uses it.
+    at_least_once: bool,
+}
+
 /// Declares the whole topology, idempotently; both the publisher and the consumer call it, so
 /// either may start first without losing a message. `quorum` declares the three queues as
-/// quorum queues, with at-least-once dead-lettering so a message on its way to the
-/// dead-letter queue or back from the retry queue survives a node's failure.
+/// quorum queues; the retry queue then hands expired retries back to the main queue
+/// at-least-once, so a retry survives a node's failure on its way back.
 pub async fn declare_topology(channel: &Channel, names: &Names, quorum: bool) -> lapin::Result<()> {
-    let queue = |dead_letter: Option<(&str, Option<&str>)>| queue_arguments(quorum, dead_letter);
     declare_exchange(channel, &names.exchange, ExchangeKind::Topic).await?;
     declare_exchange(channel, &names.dead_letter_exchange, ExchangeKind::Fanout).await?;
-    declare_queue(channel, &names.dead_letter_queue, queue(None)).await?;
+    let dlq_args = queue_arguments(quorum, None);
+    declare_queue(channel, &names.dead_letter_queue, dlq_args).await?;
     bind_queue(
         channel,
         &names.dead_letter_queue,
@@ -59,19 +71,28 @@ pub async fn declare_topology(channel: &Channel, names: &Names, quorum: bool) ->
     )
     .await?;
 
-    // A delivery rejected without requeue (the consumer's last resort) still reaches the DLQ.
-    let main_args = queue(Some((&names.dead_letter_exchange, None)));
-    declare_queue(channel, &names.queue, main_args).await?;
+    // A delivery rejected without requeue, or past the delivery limit (the last resorts),
+    // still reaches the DLQ.
+    let to_dlq = DeadLetter {
+        exchange: &names.dead_letter_exchange,
+        routing_key: None,
+        at_least_once: false,
+    };
+    declare_queue(channel, &names.queue, queue_arguments(quorum, Some(to_dlq))).await?;
     bind_queue(channel, &names.queue, &names.exchange, "payment.*").await?;
 
     // Retries wait here for their per-message TTL, then dead-letter back to the main queue.
-    let retry_args = queue(Some(("", Some(&names.queue))));
+    let back_to_work = DeadLetter {
+        exchange: "",
+        routing_key: Some(&names.queue),
+        at_least_once: true,
+    };
+    let retry_args = queue_arguments(quorum, Some(back_to_work));
     declare_queue(channel, &names.retry_queue, retry_args).await
 }
 
-/// The arguments of one queue: its type and, with `dead_letter`, where its rejected and
-/// expired messages go (`(exchange, routing key)`).
-fn queue_arguments(quorum: bool, dead_letter: Option<(&str, Option<&str>)>) -> FieldTable {
+/// The arguments of one queue: its type and where its rejected and expired messages go.
+fn queue_arguments(quorum: bool, dead_letter: Option<DeadLetter<'_>>) -> FieldTable {
     let mut arguments = FieldTable::default();
     let mut text = |key: &str, value: &str| {
         arguments.insert(key.into(), AMQPValue::LongString(value.into()));
@@ -79,14 +100,12 @@ fn queue_arguments(quorum: bool, dead_letter: Option<(&str, Option<&str>)>) -> F
     if quorum {
         text("x-queue-type", "quorum");
     }
-    if let Some((exchange, routing_key)) = dead_letter {
-        text("x-dead-letter-exchange", exchange);
-        if let Some(routing_key) = routing_key {
+    if let Some(dead_letter) = dead_letter {
+        text("x-dead-letter-exchange", dead_letter.exchange);
+        if let Some(routing_key) = dead_letter.routing_key {
             text("x-dead-letter-routing-key", routing_key);
         }
-        if quorum {
-            // At-least-once dead-lettering needs the queue to refuse publishes when full
-            // rather than drop its oldest messages.
+        if quorum && dead_letter.at_least_once {
             text("x-dead-letter-strategy", "at-least-once");
             text("x-overflow", "reject-publish");
         }
