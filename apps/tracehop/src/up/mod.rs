@@ -8,7 +8,7 @@
 
 use std::fs::File;
 use std::io::{BufRead, BufReader};
-use std::net::{TcpListener, TcpStream, ToSocketAddrs};
+use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -20,21 +20,16 @@ use nix::sys::signal::Signal;
 
 use crate::cli::UpArgs;
 
+mod broker;
 mod pids;
+mod spec;
 
 pub use pids::down;
 use pids::{PID_FILE, alive_from_pid_file, signal};
+use spec::{Spec, specs};
 
 /// How long the children may take to stop after SIGTERM when `up` itself is stopped.
 const STOP_DEADLINE: Duration = Duration::from_secs(10);
-
-/// One service to start.
-#[derive(Debug)]
-struct Spec {
-    name: &'static str,
-    url: String,
-    env: Vec<(&'static str, String)>,
-}
 
 /// A started service.
 struct Running {
@@ -42,143 +37,6 @@ struct Running {
     url: String,
     child: Child,
     stdout: PathBuf,
-}
-
-fn local(port: u16) -> String {
-    format!("127.0.0.1:{port}")
-}
-
-/// The services in start order, with consistent addresses and settings.
-fn specs(args: &UpArgs, log_dir: &Path) -> Vec<Spec> {
-    let log_dir = log_dir.display().to_string();
-    let otlp = format!("http://{}", local(args.otlp_grpc_port));
-    let common = |bind: u16| -> Vec<(&'static str, String)> {
-        let mut env = vec![
-            ("BIND_ADDR", local(bind)),
-            ("LOG_DIR", log_dir.clone()),
-            // The JSON lines already go to $LOG_DIR/<service>.log; writing each twice would cost
-            // CPU on every request. <service>.stdout keeps what a service prints outside its
-            // logger: start-up errors and panics.
-            ("LOG_STDOUT", "false".into()),
-            ("AMQP_URL", args.amqp_url.clone()),
-        ];
-        if !args.no_log_service {
-            env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.clone()));
-            env.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()));
-        }
-        env
-    };
-    let mut specs = Vec::new();
-    if !args.no_log_service {
-        let mut env = vec![
-            ("BIND_ADDR", local(args.log_service_port)),
-            ("OTLP_GRPC_ADDR", local(args.otlp_grpc_port)),
-            ("OTLP_HTTP_ADDR", local(args.otlp_http_port)),
-            ("GRPC_ADDR", local(args.grpc_port)),
-            ("LOG_DIR", log_dir.clone()),
-            ("LOG_STDOUT", "false".into()),
-        ];
-        if let Some(db) = &args.database {
-            env.push(("DATABASE_URL", db.clone()));
-        }
-        if let Some(url) = &args.alertmanager_url {
-            env.push(("ALERTMANAGER_URL", url.clone()));
-        }
-        if let Some(rules) = alert_rules(args) {
-            env.push(("ALERT_RULES_FILE", rules.display().to_string()));
-        }
-        specs.push(spec("log-service", args.log_service_port, env));
-    }
-    let mut payment = common(args.payment_port);
-    payment.extend(knobs(
-        ("PAYMENT_FAILURE_RATE", args.payment_failure_rate),
-        ("PAYMENT_LATENCY_MS", args.payment_latency_ms),
-    ));
-    specs.push(spec("payment-service", args.payment_port, payment));
-    let mut email = common(args.email_port);
-    email.extend(knobs(
-        ("EMAIL_FAILURE_RATE", args.email_failure_rate),
-        ("EMAIL_LATENCY_MS", args.email_latency_ms),
-    ));
-    specs.push(spec("email-service", args.email_port, email));
-    let mut gateway = common(args.gateway_port);
-    gateway.push((
-        "PAYMENT_URL",
-        format!("http://{}", local(args.payment_port)),
-    ));
-    specs.push(spec("order-gateway", args.gateway_port, gateway));
-    specs
-}
-
-/// The demo's log alert rules, shipped in the repository that `tracehop up` usually runs from.
-const DEFAULT_ALERT_RULES: &str = "observability/log-alert-rules.json";
-
-/// The rules file for log-service: the one named, else the demo's when it is here. An absolute
-/// path, so log-service reads the same file whatever its working directory.
-fn alert_rules(args: &UpArgs) -> Option<PathBuf> {
-    let path = match &args.alert_rules {
-        Some(path) => path.clone(),
-        None => Some(PathBuf::from(DEFAULT_ALERT_RULES)).filter(|p| p.is_file())?,
-    };
-    Some(std::path::absolute(&path).unwrap_or(path))
-}
-
-/// The service `name` answering on `port`, started with `env`.
-fn spec(name: &'static str, port: u16, env: Vec<(&'static str, String)>) -> Spec {
-    Spec {
-        name,
-        url: format!("http://{}", local(port)),
-        env,
-    }
-}
-
-/// The fault knobs given on the command line, as `(variable, value)` of the failure rate and
-/// the latency; a knob not given keeps the service's default.
-fn knobs(
-    (rate_var, rate): (&'static str, Option<f64>),
-    (latency_var, latency_ms): (&'static str, Option<u64>),
-) -> impl Iterator<Item = (&'static str, String)> {
-    let rate = rate.map(|r| (rate_var, r.to_string()));
-    rate.into_iter()
-        .chain(latency_ms.map(|ms| (latency_var, ms.to_string())))
-}
-
-/// `host:port` of an AMQP URL (`amqp://user:pass@host:port/vhost`), default port 5672.
-fn broker_addr(amqp_url: &str) -> anyhow::Result<String> {
-    let rest = amqp_url
-        .strip_prefix("amqp://")
-        .or_else(|| amqp_url.strip_prefix("amqps://"))
-        .ok_or_else(|| anyhow!("AMQP URL {amqp_url:?} does not start with amqp://"))?;
-    let authority = rest.split(['/', '?']).next().unwrap_or("");
-    let host_port = authority.rsplit('@').next().unwrap_or(authority);
-    if host_port.is_empty() {
-        bail!("AMQP URL {amqp_url:?} names no host");
-    }
-    let has_port = host_port
-        .rsplit_once(':')
-        .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
-        && !host_port.ends_with(']');
-    Ok(if has_port {
-        host_port.to_owned()
-    } else {
-        format!("{host_port}:5672")
-    })
-}
-
-fn check_broker(amqp_url: &str) -> anyhow::Result<()> {
-    let addr = broker_addr(amqp_url)?;
-    let reachable = addr
-        .to_socket_addrs()
-        .ok()
-        .into_iter()
-        .flatten()
-        .any(|a| TcpStream::connect_timeout(&a, Duration::from_secs(2)).is_ok());
-    if !reachable {
-        bail!(
-            "RabbitMQ is not reachable at {addr}; start it with scripts/ensure-broker.sh (or `sudo rabbitmq-server -detached`), or pass --amqp-url"
-        );
-    }
-    Ok(())
 }
 
 fn bin_dir(args: &UpArgs) -> anyhow::Result<PathBuf> {
@@ -236,7 +94,7 @@ pub async fn up(args: UpArgs) -> anyhow::Result<()> {
             args.log_dir.display()
         );
     }
-    check_broker(&args.amqp_url)?;
+    broker::check(&args.amqp_url)?;
     for spec in &specs {
         for (key, value) in &spec.env {
             if key.ends_with("_ADDR")
@@ -449,17 +307,6 @@ async fn stop_all(running: &mut [Running], deadline: Duration) {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn the_broker_address_comes_from_the_amqp_url() {
-        assert_eq!(
-            broker_addr("amqp://guest:guest@127.0.0.1:5672/%2f").unwrap(),
-            "127.0.0.1:5672"
-        );
-        assert_eq!(broker_addr("amqp://rabbit/%2f").unwrap(), "rabbit:5672");
-        assert_eq!(broker_addr("amqp://u:p@h:1234").unwrap(), "h:1234");
-        assert!(broker_addr("http://h").is_err());
-    }
 
     #[test]
     fn services_share_ports_and_export_to_log_service() {
