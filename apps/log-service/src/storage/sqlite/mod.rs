@@ -3,6 +3,7 @@
 
 mod partitions;
 mod reader;
+mod rows;
 mod rules;
 mod schema;
 mod writer;

@@ -9,7 +9,6 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
-use super::reader::{partition_bytes, partition_rows};
 use super::schema::{PartitionNames, open_maintenance};
 use crate::storage::day::Day;
 use crate::storage::{Dropped, Partitions, Policy, Read, Size, StoreError, StoredPartition};
@@ -245,4 +244,42 @@ impl Partitions for SqlitePartitions {
             })
         }))
     }
+}
+
+/// Bytes the b-trees of one partition (its tables, indexes and full-text index) occupy.
+pub(super) fn partition_bytes(
+    conn: &Connection,
+    names: &PartitionNames,
+) -> Result<i64, StoreError> {
+    let objects: Vec<String> = conn
+        .prepare_cached(
+            "SELECT name FROM sqlite_schema WHERE rootpage > 0 AND substr(name, 1, ?2) = ?1",
+        )?
+        .query_map(
+            params![format!("{}_", names.prefix), names.prefix.len() + 1],
+            |r| r.get(0),
+        )?
+        .collect::<Result<_, _>>()?;
+    let mut bytes = 0;
+    for name in objects {
+        bytes += conn
+            .prepare_cached(
+                "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = ?1 AND aggregate = 1",
+            )?
+            .query_row([name], |r| r.get::<_, i64>(0))?;
+    }
+    Ok(bytes)
+}
+
+/// Rows of one partition: logs and spans.
+pub(super) fn partition_rows(
+    conn: &Connection,
+    names: &PartitionNames,
+) -> Result<(i64, i64), StoreError> {
+    let count = |table: &str| -> Result<i64, StoreError> {
+        Ok(conn
+            .prepare_cached(&format!("SELECT COUNT(*) FROM \"{table}\""))?
+            .query_row([], |r| r.get(0))?)
+    };
+    Ok((count(&names.logs)?, count(&names.spans)?))
 }

@@ -11,24 +11,18 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
-use serde_json::Value;
 
+use super::partitions::{partition_bytes, partition_rows};
+use super::rows::{LOG_COLUMNS, SPAN_COLUMNS, log_from_row, span_from_row};
 use super::schema::{PartitionNames, open_reader};
 use crate::model::{
-    Bucket, DayUsage, Interval, Level, LogContext, LogFilter, LogView, NewSpan, SpanKind,
-    SpanStatus, SpanView, Stats, StorageInfo, format_ts,
+    Bucket, DayUsage, Interval, Level, LogFilter, LogView, SpanView, Stats, StorageInfo, format_ts,
 };
 use crate::storage::day::Day;
 use crate::storage::{
     Backend, LogKey, MAX_TRACE_ROWS, Read, StoreError, add_bucket_row, add_level_count,
     search_terms,
 };
-
-const LOG_COLUMNS: &str = "id, ts, level, service, message, trace_id, span_id, parent_span_id, \
-     user_id, request_id, source, host, environment, attributes";
-
-const SPAN_COLUMNS: &str = "trace_id, span_id, parent_span_id, service, name, kind, start_ns, \
-     end_ns, status, status_message, attributes, links, events";
 
 /// Most idle connections kept for reuse.
 const POOL_SIZE: usize = 8;
@@ -63,93 +57,6 @@ fn partitions(
         .query_map(params![tenant, first, last], |r| Ok(Day(r.get(0)?)))?
         .map(|day| day.map(|d| (d, PartitionNames::new(tenant, d))))
         .collect::<Result<_, _>>()?)
-}
-
-/// Bytes the b-trees of one partition (its tables, indexes and full-text index) occupy.
-pub(super) fn partition_bytes(
-    conn: &Connection,
-    names: &PartitionNames,
-) -> Result<i64, StoreError> {
-    let objects: Vec<String> = conn
-        .prepare_cached(
-            "SELECT name FROM sqlite_schema WHERE rootpage > 0 AND substr(name, 1, ?2) = ?1",
-        )?
-        .query_map(
-            params![format!("{}_", names.prefix), names.prefix.len() + 1],
-            |r| r.get(0),
-        )?
-        .collect::<Result<_, _>>()?;
-    let mut bytes = 0;
-    for name in objects {
-        bytes += conn
-            .prepare_cached(
-                "SELECT COALESCE(SUM(pgsize), 0) FROM dbstat WHERE name = ?1 AND aggregate = 1",
-            )?
-            .query_row([name], |r| r.get::<_, i64>(0))?;
-    }
-    Ok(bytes)
-}
-
-/// Rows of one partition: logs and spans.
-pub(super) fn partition_rows(
-    conn: &Connection,
-    names: &PartitionNames,
-) -> Result<(i64, i64), StoreError> {
-    let count = |table: &str| -> Result<i64, StoreError> {
-        Ok(conn
-            .prepare_cached(&format!("SELECT COUNT(*) FROM \"{table}\""))?
-            .query_row([], |r| r.get(0))?)
-    };
-    Ok((count(&names.logs)?, count(&names.spans)?))
-}
-
-fn parse_json(text: Option<String>, empty: Value) -> Value {
-    text.and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(empty)
-}
-
-fn log_from_row(row: &rusqlite::Row<'_>, tenant: &str) -> rusqlite::Result<LogView> {
-    let ts: i64 = row.get(1)?;
-    Ok(LogView {
-        id: row.get(0)?,
-        tenant_id: tenant.to_owned(),
-        timestamp: format_ts(ts),
-        timestamp_ns: ts,
-        level: Level::from_i64(row.get(2)?),
-        service_name: row.get(3)?,
-        message: row.get(4)?,
-        context: LogContext {
-            trace_id: row.get(5)?,
-            span_id: row.get(6)?,
-            parent_span_id: row.get(7)?,
-            user_id: row.get(8)?,
-            request_id: row.get(9)?,
-            source: row.get(10)?,
-            host: row.get(11)?,
-            environment: row.get(12)?,
-        },
-        metadata: parse_json(row.get(13)?, Value::Object(Default::default())),
-    })
-}
-
-fn span_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SpanView> {
-    let kind: i64 = row.get(5)?;
-    let span = NewSpan {
-        trace_id: row.get(0)?,
-        span_id: row.get(1)?,
-        parent_span_id: row.get(2)?,
-        service: row.get(3)?,
-        name: row.get(4)?,
-        kind: SpanKind::from_otlp(kind as i32),
-        start_ns: row.get(6)?,
-        end_ns: row.get(7)?,
-        status: SpanStatus::from_i64(row.get(8)?),
-        status_message: row.get(9)?,
-        attributes: parse_json(row.get(10)?, Value::Object(Default::default())),
-        links: parse_json(row.get(11)?, Value::Array(vec![])),
-        events: parse_json(row.get(12)?, Value::Array(vec![])),
-    };
-    Ok(span.into())
 }
 
 /// WHERE clause for a filter within one partition, whose full-text index is `fts`.
