@@ -6,7 +6,7 @@
 use std::collections::HashSet;
 use std::time::{Duration, Instant};
 
-use testkit::load::{confirmed_order_ids, percentile};
+use testkit::load::{assert_confirmed_or_unavailable, confirmed_order_ids, percentile};
 use testkit::process::Stack;
 use testkit::{Load, RabbitNode, Sample, wait_until};
 
@@ -175,27 +175,12 @@ async fn confirmed_orders_are_emailed_once_across_broker_stop_and_kill() {
     }
 
     // The promise.
-    for s in &samples {
-        assert!(
-            s.status == 201 || s.status == 503,
-            "an order got neither 201 nor 503: {s:?}"
-        );
-        if s.status == 503 {
-            assert_eq!(s.code.as_deref(), Some("payment_unavailable"), "{s:?}");
-        }
-    }
-    for id in &confirmed {
-        assert_eq!(outbox.count(id), 1, "order {id} answered 201");
-    }
-    assert!(
-        duplicates.is_empty(),
-        "orders e-mailed twice: {duplicates:?}"
-    );
+    assert_confirmed_or_unavailable(&samples);
+    outbox.assert_each_emailed_once(&confirmed);
     assert!(
         unknown.is_empty(),
         "e-mails of orders never placed: {unknown:?}"
     );
-    assert_eq!(outbox.torn, 0, "torn outbox lines");
     assert!(
         slow.is_empty(),
         "orders placed during an outage waited (p99 over {FAST:?}): {slow:?}"

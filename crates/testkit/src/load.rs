@@ -63,6 +63,20 @@ pub fn percentile(latencies: &[Duration], p: f64) -> Duration {
     sorted[rank.clamp(1, sorted.len()) - 1]
 }
 
+/// Asserts what a client may get while the broker or a node is away: 201, or 503 with the
+/// `payment_unavailable` code; never a timeout, a 500 or another error.
+pub fn assert_confirmed_or_unavailable(samples: &[Sample]) {
+    for s in samples {
+        assert!(
+            s.status == 201 || s.status == 503,
+            "an order got neither 201 nor 503: {s:?}"
+        );
+        if s.status == 503 {
+            assert_eq!(s.code.as_deref(), Some("payment_unavailable"), "{s:?}");
+        }
+    }
+}
+
 /// Workers placing orders concurrently, each at most one every `pace`, until stopped or until
 /// `max_orders` were sent.
 pub struct Load {

@@ -72,6 +72,20 @@ impl Outbox {
         dups.sort();
         dups
     }
+
+    /// Asserts the promise of the outbox: every order of `confirmed` (answered 201) e-mailed
+    /// exactly once, no order e-mailed twice, no torn line.
+    pub fn assert_each_emailed_once(&self, confirmed: &[&str]) {
+        for id in confirmed {
+            assert_eq!(self.count(id), 1, "e-mails of order {id}, answered 201");
+        }
+        let duplicates = self.duplicates();
+        assert!(
+            duplicates.is_empty(),
+            "orders e-mailed twice: {duplicates:?}"
+        );
+        assert_eq!(self.torn, 0, "torn outbox lines");
+    }
 }
 
 #[cfg(test)]
