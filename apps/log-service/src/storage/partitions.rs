@@ -48,6 +48,14 @@ pub struct Size {
     pub on_disk: i64,
 }
 
+/// The refusal of a second policy for `policy`'s tenant, the same from both backends.
+pub(super) fn policy_exists(policy: &Policy) -> super::StoreError {
+    super::StoreError::Conflict(format!(
+        "tenant {:?} already has a retention policy",
+        policy.tenant_id
+    ))
+}
+
 /// Policies and partitions of one backend. Writes here are rare admin and retention work and
 /// do not go through the ingest queue.
 pub trait Partitions: Send + Sync {

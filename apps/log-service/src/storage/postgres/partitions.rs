@@ -8,6 +8,7 @@ use tokio_postgres::{Client, Row};
 use super::connect;
 use super::schema::{PARTITION_LOCK, TenantNames};
 use crate::storage::day::Day;
+use crate::storage::partitions::policy_exists;
 use crate::storage::{Dropped, Partitions, Policy, Read, Size, StoreError, StoredPartition};
 
 /// Policies and partitions of one database.
@@ -131,10 +132,7 @@ impl Partitions for PgPartitions {
                 )
                 .await?;
             if inserted == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "tenant {:?} already has a retention policy",
-                    policy.tenant_id
-                )));
+                return Err(policy_exists(policy));
             }
             Ok(())
         })

@@ -11,6 +11,7 @@ use rusqlite::{Connection, OptionalExtension, TransactionBehavior, params};
 
 use super::schema::{PartitionNames, open_maintenance};
 use crate::storage::day::Day;
+use crate::storage::partitions::policy_exists;
 use crate::storage::{Dropped, Partitions, Policy, Read, Size, StoreError, StoredPartition};
 
 /// Free pages given back per transaction: a few MiB, so the writer waits milliseconds.
@@ -170,10 +171,7 @@ impl Partitions for SqlitePartitions {
                 ],
             )?;
             if inserted == 0 {
-                return Err(StoreError::Conflict(format!(
-                    "tenant {:?} already has a retention policy",
-                    policy.tenant_id
-                )));
+                return Err(policy_exists(&policy));
             }
             Ok(())
         }))
