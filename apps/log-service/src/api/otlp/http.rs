@@ -11,6 +11,7 @@ use prost::Message;
 
 use crate::api::AppState;
 use crate::api::extract::LimitedBody;
+use crate::auth::Role;
 use crate::error::AppError;
 use crate::ingest::{self, OtlpExport};
 
@@ -107,7 +108,8 @@ fn from_app(encoding: Encoding, err: AppError) -> OtlpError {
         }
         AppError::NotFound(_) => (StatusCode::NOT_FOUND, tonic::Code::NotFound),
         AppError::Conflict(_) => (StatusCode::CONFLICT, tonic::Code::AlreadyExists),
-        AppError::Unauthorized => (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated),
+        AppError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated),
+        AppError::Forbidden(_) => (StatusCode::FORBIDDEN, tonic::Code::PermissionDenied),
         AppError::QueueFull => (
             StatusCode::TOO_MANY_REQUESTS,
             tonic::Code::ResourceExhausted,
@@ -214,9 +216,13 @@ fn respond<T: Message + serde::Serialize>(encoding: Encoding, message: T) -> Res
     }
 }
 
-fn tenant_of(headers: &HeaderMap, encoding: Encoding) -> Result<String, OtlpError> {
-    crate::api::tenant(headers.get("x-tenant-id").map(|v| v.as_bytes()))
-        .map_err(|e| from_app(encoding, e))
+/// The tenant of an export, which needs the write role when API keys are configured.
+fn tenant_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    encoding: Encoding,
+) -> Result<String, OtlpError> {
+    crate::api::http_tenant(state, headers, Role::Write).map_err(|e| from_app(encoding, e))
 }
 
 /// `POST /v1/logs` and `POST /v1/traces`: `E` is the signal's export request.
@@ -231,7 +237,7 @@ where
 {
     let body = body.map_err(|e| from_app(Encoding::Json, e))?;
     let (encoding, bytes) = decode_body(&headers, body.0, state.max_body_bytes)?;
-    let tenant = tenant_of(&headers, encoding)?;
+    let tenant = tenant_of(&state, &headers, encoding)?;
     let request: E = parse(encoding, &bytes)?;
     let response = ingest::otlp_export(&state.store, &state.metrics, "otlp_http", tenant, request)
         .await
