@@ -1,6 +1,6 @@
 //! The retention admin routes under `/api/v1/retention`. Policies are admin objects: a policy
 //! names its tenant in `tenant_id`, and every route requires `ADMIN_TOKEN` as a bearer token
-//! when it is set; `X-Tenant-ID` plays no part, so no tenant reads or changes another's policy
+//! when it is set, or an admin API key when `API_KEYS_FILE` is; `X-Tenant-ID` plays no part, so no tenant reads or changes another's policy
 //! through its own tenant header.
 
 use axum::Json;
