@@ -211,6 +211,14 @@ async fn every_rest_and_otlp_http_route_checks_the_key_its_role_and_its_tenant()
         );
     }
 
+    // A protobuf export is refused before its body is read, in the protobuf status shape.
+    let url = format!("{}/v1/traces", app.otlp_http);
+    let response = app
+        .post_raw(&url, "application/x-protobuf", vec![0xff; 8])
+        .await;
+    assert_eq!(response.status(), 401);
+    assert_eq!(response.headers()["content-type"], "application/x-protobuf");
+
     // Probes stay open.
     for probe in ["/health", "/ready", "/metrics", "/live"] {
         let (status, _) = call(&app, Method::GET, &rest(probe), None, None, None).await;
