@@ -43,7 +43,7 @@ impl Role {
 }
 
 /// One configured key, without the key itself.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Clone, PartialEq, Eq)]
 pub struct ApiKey {
     /// The key's name, for logs and messages.
     pub name: String,
@@ -52,6 +52,18 @@ pub struct ApiKey {
     /// What the key may do.
     pub role: Role,
     digest: [u8; 32],
+}
+
+/// The digest stays out of debug output (a config printed at start, say): it is all an
+/// attacker would need to try keys offline.
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ApiKey")
+            .field("name", &self.name)
+            .field("tenant", &self.tenant)
+            .field("role", &self.role)
+            .finish_non_exhaustive()
+    }
 }
 
 /// Every configured key.
@@ -197,8 +209,9 @@ mod tests {
         assert_eq!(key.role, Role::Write);
         assert_eq!(keys.find(b"k-admin").unwrap().role, Role::Admin);
         assert!(keys.find(b"k-writ").is_none());
-        // The digest itself is not a key.
+        // The digest itself is not a key, and debug output does not show it.
         assert!(keys.find(sha.as_bytes()).is_none());
+        assert!(!format!("{keys:?}").contains(&sha), "{keys:?}");
     }
 
     #[test]
