@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use server::{ConfigError, Env};
 
+use crate::auth::ApiKeys;
 use crate::retention::{MAX_RETENTION_DAYS, RetentionConfig};
 
 /// Where rows are stored.
@@ -82,6 +83,9 @@ pub struct Config {
     pub admin_token: Option<String>,
     /// Log alert rules: evaluation and delivery to Alertmanager.
     pub alerts: AlertsConfig,
+    /// The API keys every request must carry one of (`API_KEYS_FILE`); none: `X-Tenant-ID`
+    /// alone decides the tenant, as without access control.
+    pub api_keys: Option<ApiKeys>,
 }
 
 /// How log alert rules are evaluated and where their alerts go.
@@ -188,6 +192,7 @@ impl Config {
                 interval: std::time::Duration::from_secs(300),
             },
             admin_token: None,
+            api_keys: None,
         }
     }
 
@@ -233,7 +238,15 @@ impl Config {
             max_size_bytes: (max_gb * GIB as f64) as u64,
             interval: env.duration("RETENTION_INTERVAL", defaults.retention.interval)?,
         };
+        let api_keys = match env.get("API_KEYS_FILE") {
+            Some(path) => Some(
+                ApiKeys::load(std::path::Path::new(path))
+                    .map_err(|reason| ConfigError::new("API_KEYS_FILE", path, reason))?,
+            ),
+            None => None,
+        };
         Ok(Config {
+            api_keys,
             retention,
             admin_token: env.get("ADMIN_TOKEN").map(str::to_owned),
             stream_buffer: env.at_least("STREAM_BUFFER", defaults.stream_buffer, 1)?,
@@ -371,5 +384,59 @@ mod tests {
             let err = Config::from_env(&Env::from_pairs([(variable, value)])).unwrap_err();
             assert_eq!(err.variable, variable, "{value}");
         }
+    }
+
+    #[test]
+    fn a_keys_file_loads_and_a_bad_one_stops_the_start_naming_the_variable() {
+        let dir = std::env::temp_dir().join(format!("log-service-keys-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sha = "a".repeat(64);
+        let good =
+            format!(r#"[{{"name": "ci", "tenant": "acme", "role": "write", "sha256": "{sha}"}}]"#);
+        let bad_role = good.replace("write", "owner");
+        let bad_hash = good.replace(&sha, "xyz");
+        let duplicate = format!(
+            r#"[{{"name": "ci", "tenant": "a", "role": "read", "sha256": "{sha}"}},
+                {{"name": "ci", "tenant": "b", "role": "read", "sha256": "{sha}"}}]"#
+        );
+        let load = |name: &str, text: &str| {
+            let path = dir.join(name);
+            std::fs::write(&path, text).unwrap();
+            Config::from_env(&Env::from_pairs([(
+                "API_KEYS_FILE",
+                path.to_str().unwrap(),
+            )]))
+        };
+        let config = load("good.json", &good).unwrap();
+        assert!(config.api_keys.is_some());
+        assert!(
+            Config::from_env(&Env::default())
+                .unwrap()
+                .api_keys
+                .is_none()
+        );
+        for (name, text, problem) in [
+            ("broken.json", "[{", "not a JSON list"),
+            ("role.json", bad_role.as_str(), "unknown role \"owner\""),
+            ("hash.json", bad_hash.as_str(), "64 hex digits"),
+            ("twice.json", duplicate.as_str(), "\"ci\" appears twice"),
+        ] {
+            let err = load(name, text).unwrap_err();
+            assert_eq!(err.variable, "API_KEYS_FILE", "{name}");
+            let line = err.to_string();
+            assert!(
+                line.contains("API_KEYS_FILE") && line.contains(problem),
+                "{name}: {line}"
+            );
+            assert!(!line.contains('\n'), "one line: {line}");
+        }
+        let missing = dir.join("missing.json");
+        let err = Config::from_env(&Env::from_pairs([(
+            "API_KEYS_FILE",
+            missing.to_str().unwrap(),
+        )]))
+        .unwrap_err();
+        assert!(err.to_string().contains("cannot be read"), "{err}");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

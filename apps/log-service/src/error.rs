@@ -35,9 +35,12 @@ pub enum AppError {
     /// The thing to create exists already (a second retention policy for a tenant).
     #[error("{0}")]
     Conflict(String),
-    /// An admin route without the configured bearer token.
-    #[error("a valid bearer token is required (ADMIN_TOKEN)")]
-    Unauthorized,
+    /// No credentials, or credentials that are not known (API key, `ADMIN_TOKEN`).
+    #[error("{0}")]
+    Unauthorized(String),
+    /// Known credentials that may not do this, or not for this tenant.
+    #[error("{0}")]
+    Forbidden(String),
     /// The write queue is full: the caller should retry later.
     #[error("write queue is full, retry later")]
     QueueFull,
@@ -89,7 +92,8 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             AppError::NotFound(_) => StatusCode::NOT_FOUND,
             AppError::Conflict(_) => StatusCode::CONFLICT,
-            AppError::Unauthorized => StatusCode::UNAUTHORIZED,
+            AppError::Unauthorized(_) => StatusCode::UNAUTHORIZED,
+            AppError::Forbidden(_) => StatusCode::FORBIDDEN,
             AppError::QueueFull => StatusCode::TOO_MANY_REQUESTS,
             AppError::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             AppError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -104,7 +108,8 @@ impl AppError {
             AppError::UnsupportedMediaType(_) => "unsupported_media_type",
             AppError::NotFound(_) => "not_found",
             AppError::Conflict(_) => "conflict",
-            AppError::Unauthorized => "unauthorized",
+            AppError::Unauthorized(_) => "unauthorized",
+            AppError::Forbidden(_) => "forbidden",
             AppError::QueueFull => "resource_exhausted",
             AppError::Unavailable => "unavailable",
             AppError::Internal(_) => "internal",
@@ -176,7 +181,8 @@ impl From<AppError> for tonic::Status {
             | AppError::UnsupportedMediaType(_) => tonic::Status::invalid_argument(message),
             AppError::NotFound(_) => tonic::Status::not_found(message),
             AppError::Conflict(_) => tonic::Status::already_exists(message),
-            AppError::Unauthorized => tonic::Status::unauthenticated(message),
+            AppError::Unauthorized(_) => tonic::Status::unauthenticated(message),
+            AppError::Forbidden(_) => tonic::Status::permission_denied(message),
             AppError::QueueFull => tonic::Status::resource_exhausted(message),
             AppError::Unavailable => tonic::Status::unavailable(message),
             AppError::Internal(_) => tonic::Status::internal(message),

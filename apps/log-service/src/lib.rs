@@ -23,6 +23,8 @@
 //! - `tail`: the live tail, committed logs pushed to `/api/v1/logs/stream` subscribers;
 //! - `alerts`: log alert rules (`/api/v1/alerts`), evaluated on a timer and delivered to
 //!   Alertmanager;
+//! - `auth`: API keys (`API_KEYS_FILE`) and the one access check that decides a request's
+//!   tenant and what it may do;
 //! - `api`: the handlers of the four listeners (REST, OTLP/HTTP, OTLP gRPC, gRPC API);
 //! - `config`, `startup`, `error`, `metrics`: configuration, wiring, errors and counters.
 //!
@@ -32,6 +34,7 @@
 
 mod alerts;
 mod api;
+mod auth;
 mod config;
 mod error;
 mod ingest;
@@ -50,6 +53,7 @@ pub mod grpc {
     pub use crate::proto;
 }
 
+pub use auth::{ApiKeys, Role};
 pub use config::{AlertsConfig, Config, DatabaseConfig};
 pub use error::AppError;
 pub use query::{Dag, DagEdge, DagNode};

@@ -48,6 +48,9 @@ pub struct Metrics {
     pub retention_runs: IntCounter,
     /// Retention runs that failed, and runs that left the store over its cap.
     pub retention_failures: IntCounter,
+    /// Requests refused by the access check, by `reason` (missing_key, unknown_key, wrong_role,
+    /// other_tenant, admin_token).
+    pub access_refused: IntCounterVec,
     /// The HTTP metrics every server has: request durations and rejections.
     pub http: telemetry::http::HttpMetrics,
 }
@@ -174,6 +177,14 @@ impl Metrics {
             "log_service_retention_failures_total",
             "Retention runs that failed or left the store over its size cap.",
         )?;
+        let access_refused = IntCounterVec::new(
+            Opts::new(
+                "log_service_access_refused_total",
+                "Requests refused by the access check, by reason.",
+            ),
+            &["reason"],
+        )?;
+        registry.register(Box::new(access_refused.clone()))?;
         registry.register(Box::new(retention_rows.clone()))?;
         registry.register(Box::new(retention_partitions.clone()))?;
         registry.register(Box::new(storage_bytes.clone()))?;
@@ -213,6 +224,7 @@ impl Metrics {
             storage_bytes,
             retention_runs,
             retention_failures,
+            access_refused,
         })
     }
 

@@ -11,6 +11,7 @@ use tower::util::MapResponseLayer;
 
 use crate::alerts::{Alerts, read_rules_file};
 use crate::api::{AppState, GrpcState, TailState, otlp_http_router, rest_router};
+use crate::auth::Access;
 use crate::config::Config;
 use crate::metrics::Metrics;
 use crate::proto::logs::log_ingestion_service_server::LogIngestionServiceServer;
@@ -34,6 +35,7 @@ pub struct Application {
     alerts: Alerts,
     retention: Retention,
     admin_token: Option<std::sync::Arc<str>>,
+    access: Access,
     stop: Stop,
 }
 
@@ -60,6 +62,7 @@ impl server::Service for Application {
             None => Vec::new(),
         };
         let metrics = Metrics::new().context("failed to register metrics")?;
+        let access = Access::new(config.api_keys.clone(), metrics.clone());
         let hub = Hub::new(config.stream_buffer, metrics.clone());
         let (store, writer) = Store::open(
             &config.database,
@@ -105,6 +108,7 @@ impl server::Service for Application {
             alerts,
             retention,
             admin_token: config.admin_token.as_deref().map(Into::into),
+            access,
             stop: stop.clone(),
         })
     }
@@ -159,6 +163,7 @@ impl Application {
             tail: self.tail,
             retention: self.retention,
             admin_token: self.admin_token,
+            access: self.access.clone(),
             alerts: self.alerts.clone(),
         };
         // The periodic task holds a `Store` until intake stops, so the writer's drain below
@@ -170,6 +175,7 @@ impl Application {
         let grpc_state = GrpcState {
             store: self.store,
             metrics: self.metrics,
+            access: self.access,
         };
         let max = self.max_body_bytes;
         // The gRPC services are served as routers by the same loop as the REST API, so the

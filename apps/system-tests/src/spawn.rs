@@ -91,8 +91,14 @@ pub struct LogService {
 impl LogService {
     /// Starts log-service and returns once it listens.
     pub async fn start() -> Self {
+        Self::start_with(|_| {}).await
+    }
+
+    /// Starts log-service with its test config changed by `adjust` (API keys, say).
+    pub async fn start_with(adjust: impl FnOnce(&mut log_service::Config)) -> Self {
         let dir = tempfile::tempdir().expect("temp dir");
-        let config = log_service::Config::for_tests(dir.path().join("logs.db"));
+        let mut config = log_service::Config::for_tests(dir.path().join("logs.db"));
+        adjust(&mut config);
         let stop = Stop::new();
         let app = log_service::Application::build(config, &stop)
             .await

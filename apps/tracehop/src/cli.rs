@@ -54,6 +54,23 @@ pub struct Urls {
     /// log-service REST base URL.
     #[arg(long = "log-service", global = true, env = "TRACEHOP_LOG_SERVICE_URL", default_value = "http://127.0.0.1:5002", value_parser = parse_url, value_name = "URL")]
     pub log_service: String,
+    /// log-service API key, sent as `Authorization: Bearer` (log-service with `API_KEYS_FILE`).
+    #[arg(
+        long = "api-key",
+        global = true,
+        env = "TRACEHOP_API_KEY",
+        hide_env_values = true,
+        value_name = "KEY"
+    )]
+    pub api_key: Option<String>,
+}
+
+impl Urls {
+    /// A client of log-service that sends `--api-key` / `TRACEHOP_API_KEY` when given.
+    pub fn log_service(&self) -> crate::client::Service {
+        crate::client::Service::new("log-service", &self.log_service)
+            .with_token(self.api_key.clone())
+    }
 }
 
 /// The subcommands.

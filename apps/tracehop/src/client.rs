@@ -51,6 +51,14 @@ impl Service {
         self
     }
 
+    /// Adds the bearer token, when there is one, to a request built elsewhere (the live tail's).
+    pub fn authorize(&self, request: reqwest::RequestBuilder) -> reqwest::RequestBuilder {
+        match &self.token {
+            Some(token) => request.bearer_auth(token),
+            None => request,
+        }
+    }
+
     /// Sends a request and returns status and JSON body, whatever the status.
     pub async fn call(
         &self,
@@ -63,10 +71,11 @@ impl Service {
         if let Some(body) = body {
             request = request.json(body);
         }
-        if let Some(token) = &self.token {
-            request = request.bearer_auth(token);
-        }
-        let response = request.send().await.map_err(|e| self.transport_error(&e))?;
+        let response = self
+            .authorize(request)
+            .send()
+            .await
+            .map_err(|e| self.transport_error(&e))?;
         let status = response.status();
         let bytes = response
             .bytes()
@@ -125,6 +134,9 @@ impl Service {
     pub fn status_error(&self, path: &str, answer: &Answer) -> anyhow::Error {
         let detail = error_text(&answer.json);
         let advice = match answer.status {
+            StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN if self.name == "log-service" => {
+                "; pass a log-service API key with --api-key or TRACEHOP_API_KEY"
+            }
             StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN => {
                 "; pass the admin token with --token or ADMIN_TOKEN"
             }

@@ -96,7 +96,7 @@ fn stream_url(base: &str, args: &LogsArgs) -> anyhow::Result<reqwest::Url> {
 
 /// Follows the stream until Ctrl-C.
 pub async fn run(urls: &Urls, args: &LogsArgs, palette: Palette) -> anyhow::Result<()> {
-    let service = Service::new("log-service", &urls.log_service);
+    let service = urls.log_service();
     let url = stream_url(&service.base, args)?;
     // No overall timeout: the stream is meant to stay open.
     let client = reqwest::Client::builder()
@@ -118,7 +118,7 @@ async fn follow(
     let mut last_id: Option<String> = None;
     let mut connected_once = false;
     loop {
-        let mut request = client.get(url.clone());
+        let mut request = service.authorize(client.get(url.clone()));
         if let Some(id) = &last_id {
             request = request.header("Last-Event-ID", id);
         }

@@ -6,7 +6,6 @@ use reqwest::Method;
 use serde_json::{Map, Value, json};
 
 use crate::cli::{LogsArgs, Urls};
-use crate::client::Service;
 use crate::style::Palette;
 use crate::terminal::{self, safe};
 
@@ -67,7 +66,7 @@ pub async fn run(urls: &Urls, args: LogsArgs, palette: Palette) -> anyhow::Resul
     if args.follow {
         return crate::follow::run(urls, &args, palette).await;
     }
-    let log_service = Service::new("log-service", &urls.log_service);
+    let log_service = urls.log_service();
     let page = log_service
         .call_ok(Method::POST, "/api/v1/logs/query", Some(&query(&args)?))
         .await?;

@@ -80,6 +80,7 @@ async fn tracehop_with(urls: &[(&str, &str)], state_dir: &std::path::Path, args:
         .env("RUST_BACKTRACE", "1")
         .env("TRACEHOP_STATE_DIR", state_dir)
         .env_remove("ADMIN_TOKEN")
+        .env_remove("TRACEHOP_API_KEY")
         .env_remove("NO_COLOR")
         .kill_on_drop(true);
     for (k, v) in urls {
@@ -505,4 +506,48 @@ async fn bad_flags_and_missing_services_give_one_line_errors() {
     for command in ["up", "down", "order", "trace", "logs", "load", "faults"] {
         assert!(help.stdout.contains(command), "{}", help.stdout);
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn logs_sends_the_api_key_a_log_service_with_api_keys_asks_for() {
+    // The keys file holds only hashes: `printf %s <key> | sha256sum`.
+    let keys = log_service::ApiKeys::parse(
+        r#"[{"name": "cli", "tenant": "acme", "role": "read",
+             "sha256": "1369fecd06ff48d8966c87b336a9e25b374216666d73a166dfc0f0d9853c39f1"},
+            {"name": "app", "tenant": "acme", "role": "write",
+             "sha256": "8ff671243629ee8f5b131b96588e317c86c4849563e64ab1238b5911910959cb"}]"#,
+    )
+    .unwrap();
+    let log_service = LogService::start_with(|config| config.api_keys = Some(keys)).await;
+    let url = log_service.rest_url();
+    let response = reqwest::Client::new()
+        .post(format!("{url}/api/v1/logs"))
+        .bearer_auth("tracehop-writer-key")
+        .json(&serde_json::json!({"service_name": "svc", "level": "WARN", "message": "acme only"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 201);
+    let state_dir = tempfile::tempdir().unwrap();
+    let logs = |key: Option<&'static str>| {
+        let mut env = vec![("TRACEHOP_LOG_SERVICE_URL", url.as_str())];
+        env.extend(key.map(|k| ("TRACEHOP_API_KEY", k)));
+        let dir = state_dir.path().to_owned();
+        async move { tracehop_with(&env, &dir, &["logs", "--json"]).await }
+    };
+
+    let error = logs(None).await.one_line_error();
+    assert!(error.contains("answered 401"), "{error}");
+    assert!(error.contains("TRACEHOP_API_KEY"), "{error}");
+    let page = logs(Some("tracehop-reader-key")).await.ok().json();
+    let messages: Vec<&str> = page["logs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|l| l["message"].as_str().unwrap())
+        .collect();
+    assert_eq!(messages, ["acme only"]);
+    // The writer's key may not read.
+    let error = logs(Some("tracehop-writer-key")).await.one_line_error();
+    assert!(error.contains("answered 403"), "{error}");
 }

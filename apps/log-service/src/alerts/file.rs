@@ -48,8 +48,9 @@ fn parse_rules(text: &str) -> anyhow::Result<Vec<FileRule>> {
         };
         let tenant = match obj.get("tenant") {
             None | Some(Value::Null) => DEFAULT_TENANT.to_owned(),
-            Some(Value::String(s)) => crate::api::tenant(Some(s.as_bytes()))
-                .map_err(|e| anyhow::anyhow!("rule {index}: tenant: {e}"))?,
+            Some(Value::String(s)) => crate::auth::named_tenant(Some(s.as_bytes()))
+                .map_err(|e| anyhow::anyhow!("rule {index}: tenant: {e}"))?
+                .unwrap_or_else(|| DEFAULT_TENANT.to_owned()),
             Some(_) => bail!("rule {index}: tenant: must be a string"),
         };
         let spec =

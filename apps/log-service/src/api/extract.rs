@@ -9,20 +9,46 @@ use bytes::Bytes;
 use serde_json::{Map, Value};
 
 use super::AppState;
+use crate::auth::Role;
 use crate::error::AppError;
 use crate::query::check_path_id;
 
-/// The caller's tenant, from `X-Tenant-ID` (`default` when absent).
-#[derive(Debug, Clone)]
-pub struct Tenant(pub String);
+/// Declares an extractor of the caller's tenant for routes that need `$role`: the access check
+/// of `crate::auth` (`X-Tenant-ID`, or the API key's tenant when keys are configured).
+macro_rules! tenant_extractor {
+    ($name:ident, $role:expr, $doc:literal) => {
+        #[doc = $doc]
+        #[derive(Debug, Clone)]
+        pub struct $name(pub String);
 
-impl<S: Send + Sync> FromRequestParts<S> for Tenant {
-    type Rejection = AppError;
+        impl FromRequestParts<AppState> for $name {
+            type Rejection = AppError;
 
-    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        super::tenant(parts.headers.get("x-tenant-id").map(|v| v.as_bytes())).map(Tenant)
-    }
+            async fn from_request_parts(
+                parts: &mut Parts,
+                state: &AppState,
+            ) -> Result<Self, Self::Rejection> {
+                super::http_tenant(state, &parts.headers, $role).map($name)
+            }
+        }
+    };
 }
+
+tenant_extractor!(
+    ReadTenant,
+    Role::Read,
+    "The tenant of a query route or the live tail (role `read`)."
+);
+tenant_extractor!(
+    WriteTenant,
+    Role::Write,
+    "The tenant of an ingest route (role `write`)."
+);
+tenant_extractor!(
+    AdminTenant,
+    Role::Admin,
+    "The tenant of an alert rule route (role `admin`)."
+);
 /// A request body read within the size limit; an oversize body is 413 with a JSON error.
 pub struct LimitedBody(pub Bytes);
 

@@ -1,10 +1,11 @@
 //! The distributed-logging gRPC API on `GRPC_ADDR`: `logs.LogIngestionService` and
 //! `query.QueryService`, on the system's original wire contract (see `proto/`). The tenant comes
-//! from the `x-tenant-id` metadata; limits, ids and DAGs are the `query` module's, as for REST.
+//! from the access check (`x-tenant-id` and `authorization` metadata); limits, ids and DAGs are the `query` module's, as for REST.
 
 use tonic::{Request, Response, Status};
 
-use super::{GrpcState, grpc_tenant};
+use super::GrpcState;
+use crate::auth::Role;
 use crate::ingest;
 use crate::model::{LogFilter, LogView};
 use crate::proto::logs::log_ingestion_service_server::LogIngestionService;
@@ -17,7 +18,7 @@ use crate::storage::LogKey;
 #[tonic::async_trait]
 impl LogIngestionService for GrpcState {
     async fn send_log(&self, request: Request<logs::Log>) -> Result<Response<LogAck>, Status> {
-        let tenant = grpc_tenant(&request)?;
+        let tenant = self.tenant(&request, Role::Write)?;
         let log = ingest::grpc_log(request.into_inner());
         let stored = ingest::commit_one(&self.store, &self.metrics, "grpc", tenant, log).await?;
         Ok(Response::new(LogAck {
@@ -46,8 +47,11 @@ fn log_list(logs: Vec<LogView>) -> Response<LogList> {
 }
 
 /// The tenant of a request for one trace and its checked trace id.
-fn trace_request(request: &Request<TraceIdRequest>) -> Result<(String, String), Status> {
-    let tenant = grpc_tenant(request)?;
+fn trace_request(
+    state: &GrpcState,
+    request: &Request<TraceIdRequest>,
+) -> Result<(String, String), Status> {
+    let tenant = state.tenant(request, Role::Read)?;
     Ok((
         tenant,
         query::required_trace_id(&request.get_ref().trace_id)?,
@@ -65,7 +69,7 @@ fn dag_to_proto(dag: query::Dag) -> Dag {
 #[tonic::async_trait]
 impl QueryService for GrpcState {
     async fn get_logs(&self, request: Request<Empty>) -> Result<Response<LogList>, Status> {
-        let tenant = grpc_tenant(&request)?;
+        let tenant = self.tenant(&request, Role::Read)?;
         let (limit, offset) =
             query::limit_offset(request.get_ref().limit, request.get_ref().offset)?;
         let (logs, _) = self
@@ -76,7 +80,7 @@ impl QueryService for GrpcState {
     }
 
     async fn get_dags(&self, request: Request<Empty>) -> Result<Response<DagList>, Status> {
-        let tenant = grpc_tenant(&request)?;
+        let tenant = self.tenant(&request, Role::Read)?;
         let (limit, offset) =
             query::limit_offset(request.get_ref().limit, request.get_ref().offset)?;
         let offset = offset.min(u32::MAX as u64) as u32;
@@ -90,7 +94,7 @@ impl QueryService for GrpcState {
         &self,
         request: Request<TraceIdRequest>,
     ) -> Result<Response<LogList>, Status> {
-        let (tenant, trace_id) = trace_request(&request)?;
+        let (tenant, trace_id) = trace_request(self, &request)?;
         let logs = self
             .store
             .logs_by(&tenant, LogKey::Trace(&trace_id))
@@ -105,7 +109,7 @@ impl QueryService for GrpcState {
         &self,
         request: Request<TraceIdRequest>,
     ) -> Result<Response<Dag>, Status> {
-        let (tenant, trace_id) = trace_request(&request)?;
+        let (tenant, trace_id) = trace_request(self, &request)?;
         let dag = query::dag(&self.store, &tenant, &trace_id).await?;
         Ok(Response::new(dag_to_proto(dag)))
     }

@@ -1,5 +1,6 @@
 //! Integration tests: each starts the real application in-process on port 0 with its own database.
 
+mod access;
 mod alerts;
 mod crash;
 mod grpc;

@@ -28,7 +28,7 @@ const ARRIVAL_WINDOW: Duration = Duration::from_secs(120);
 
 /// Resolves the trace id, waits for the trace and prints it.
 pub async fn run(urls: &Urls, args: TraceArgs, palette: Palette) -> anyhow::Result<()> {
-    let log_service = Service::new("log-service", &urls.log_service);
+    let log_service = urls.log_service();
     let (trace_id, last) = match &args.trace_id {
         Some(id) => (id.trim().to_owned(), None),
         None => match state::load() {

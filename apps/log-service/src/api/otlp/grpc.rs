@@ -10,7 +10,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::{
 };
 use tonic::{Request, Response, Status};
 
-use crate::api::{GrpcState, grpc_tenant};
+use crate::api::GrpcState;
+use crate::auth::Role;
 use crate::ingest::{self, OtlpExport};
 
 impl GrpcState {
@@ -19,7 +20,7 @@ impl GrpcState {
         &self,
         request: Request<E>,
     ) -> Result<Response<E::Response>, Status> {
-        let tenant = grpc_tenant(&request)?;
+        let tenant = self.tenant(&request, Role::Write)?;
         let request = request.into_inner();
         ingest::otlp_export(&self.store, &self.metrics, "otlp_grpc", tenant, request)
             .await

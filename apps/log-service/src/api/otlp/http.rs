@@ -11,6 +11,7 @@ use prost::Message;
 
 use crate::api::AppState;
 use crate::api::extract::LimitedBody;
+use crate::auth::Role;
 use crate::error::AppError;
 use crate::ingest::{self, OtlpExport};
 
@@ -107,7 +108,8 @@ fn from_app(encoding: Encoding, err: AppError) -> OtlpError {
         }
         AppError::NotFound(_) => (StatusCode::NOT_FOUND, tonic::Code::NotFound),
         AppError::Conflict(_) => (StatusCode::CONFLICT, tonic::Code::AlreadyExists),
-        AppError::Unauthorized => (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated),
+        AppError::Unauthorized(_) => (StatusCode::UNAUTHORIZED, tonic::Code::Unauthenticated),
+        AppError::Forbidden(_) => (StatusCode::FORBIDDEN, tonic::Code::PermissionDenied),
         AppError::QueueFull => (
             StatusCode::TOO_MANY_REQUESTS,
             tonic::Code::ResourceExhausted,
@@ -126,27 +128,30 @@ fn from_app(encoding: Encoding, err: AppError) -> OtlpError {
     }
 }
 
+/// The encoding `Content-Type` declares.
+fn encoding_of(headers: &HeaderMap) -> Result<Encoding, OtlpError> {
+    let content_type = server::error::media_type(headers);
+    match content_type.as_str() {
+        "application/x-protobuf" | "application/protobuf" => Ok(Encoding::Protobuf),
+        "application/json" => Ok(Encoding::Json),
+        other => Err(OtlpError {
+            status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            code: tonic::Code::InvalidArgument,
+            message: format!(
+                "Content-Type: {other:?} is not supported; use application/x-protobuf or application/json"
+            ),
+            encoding: Encoding::Json,
+        }),
+    }
+}
+
 /// Picks the encoding from `Content-Type` and undoes `Content-Encoding: gzip`.
 fn decode_body(
     headers: &HeaderMap,
     body: bytes::Bytes,
     limit: usize,
 ) -> Result<(Encoding, Vec<u8>), OtlpError> {
-    let content_type = server::error::media_type(headers);
-    let encoding = match content_type.as_str() {
-        "application/x-protobuf" | "application/protobuf" => Encoding::Protobuf,
-        "application/json" => Encoding::Json,
-        other => {
-            return Err(OtlpError {
-                status: StatusCode::UNSUPPORTED_MEDIA_TYPE,
-                code: tonic::Code::InvalidArgument,
-                message: format!(
-                    "Content-Type: {other:?} is not supported; use application/x-protobuf or application/json"
-                ),
-                encoding: Encoding::Json,
-            });
-        }
-    };
+    let encoding = encoding_of(headers)?;
     let compression = headers
         .get(header::CONTENT_ENCODING)
         .and_then(|v| v.to_str().ok())
@@ -214,9 +219,13 @@ fn respond<T: Message + serde::Serialize>(encoding: Encoding, message: T) -> Res
     }
 }
 
-fn tenant_of(headers: &HeaderMap, encoding: Encoding) -> Result<String, OtlpError> {
-    crate::api::tenant(headers.get("x-tenant-id").map(|v| v.as_bytes()))
-        .map_err(|e| from_app(encoding, e))
+/// The tenant of an export, which needs the write role when API keys are configured.
+fn tenant_of(
+    state: &AppState,
+    headers: &HeaderMap,
+    encoding: Encoding,
+) -> Result<String, OtlpError> {
+    crate::api::http_tenant(state, headers, Role::Write).map_err(|e| from_app(encoding, e))
 }
 
 /// `POST /v1/logs` and `POST /v1/traces`: `E` is the signal's export request.
@@ -230,8 +239,11 @@ where
     E::Response: Message + serde::Serialize,
 {
     let body = body.map_err(|e| from_app(Encoding::Json, e))?;
+    // Who may write is decided before the body is decompressed or parsed; a refusal answers in
+    // the declared encoding (JSON when it is not one OTLP knows).
+    let shape = encoding_of(&headers).unwrap_or(Encoding::Json);
+    let tenant = tenant_of(&state, &headers, shape)?;
     let (encoding, bytes) = decode_body(&headers, body.0, state.max_body_bytes)?;
-    let tenant = tenant_of(&headers, encoding)?;
     let request: E = parse(encoding, &bytes)?;
     let response = ingest::otlp_export(&state.store, &state.metrics, "otlp_http", tenant, request)
         .await

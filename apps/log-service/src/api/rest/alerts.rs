@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 
 use crate::alerts::RuleSpec;
 use crate::api::AppState;
-use crate::api::extract::{JsonObject, Tenant};
+use crate::api::extract::{AdminTenant, JsonObject};
 use crate::error::AppError;
 use crate::query::check_path_id;
 
 /// `GET /api/v1/alerts`: the tenant's rules by name, with their state.
 pub async fn list(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    AdminTenant(tenant): AdminTenant,
 ) -> Result<Json<Value>, AppError> {
     let rules = state.alerts.list(&tenant).await?;
     let views: Vec<Value> = rules.iter().map(|r| r.view()).collect();
@@ -27,7 +27,7 @@ pub async fn list(
 /// `POST /api/v1/alerts`: creates a rule; 201 with its id and state.
 pub async fn create(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    AdminTenant(tenant): AdminTenant,
     JsonObject(obj): JsonObject,
 ) -> Result<impl IntoResponse, AppError> {
     let spec = RuleSpec::parse(&obj, &[])?;
@@ -38,7 +38,7 @@ pub async fn create(
 /// `GET /api/v1/alerts/{id}`.
 pub async fn get(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    AdminTenant(tenant): AdminTenant,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     check_path_id("id", &id)?;
@@ -49,7 +49,7 @@ pub async fn get(
 /// it); its state is kept until the next evaluation judges it by the new definition.
 pub async fn replace(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    AdminTenant(tenant): AdminTenant,
     Path(id): Path<String>,
     JsonObject(obj): JsonObject,
 ) -> Result<Json<Value>, AppError> {
@@ -61,7 +61,7 @@ pub async fn replace(
 /// `DELETE /api/v1/alerts/{id}`: 204; a firing alert is resolved in Alertmanager.
 pub async fn delete(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    AdminTenant(tenant): AdminTenant,
     Path(id): Path<String>,
 ) -> Result<StatusCode, AppError> {
     check_path_id("id", &id)?;
@@ -72,7 +72,7 @@ pub async fn delete(
 /// `POST /api/v1/alerts/{id}/enable`.
 pub async fn enable(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    AdminTenant(tenant): AdminTenant,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     check_path_id("id", &id)?;
@@ -85,7 +85,7 @@ pub async fn enable(
 /// firing alert is resolved in Alertmanager.
 pub async fn disable(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    AdminTenant(tenant): AdminTenant,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     check_path_id("id", &id)?;

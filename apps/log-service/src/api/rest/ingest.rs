@@ -9,7 +9,7 @@ use serde_json::value::RawValue;
 use serde_json::{Value, json};
 
 use crate::api::AppState;
-use crate::api::extract::{JsonBody, JsonBytes, Tenant};
+use crate::api::extract::{JsonBody, JsonBytes, WriteTenant};
 use crate::error::AppError;
 use crate::ingest;
 use crate::model::WriteBatch;
@@ -17,7 +17,7 @@ use crate::model::WriteBatch;
 /// `POST /api/v1/logs`: one minisource REST API entry; 201 `{"id", "status"}`.
 pub async fn create(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    WriteTenant(tenant): WriteTenant,
     JsonBody(body): JsonBody,
 ) -> Result<impl IntoResponse, AppError> {
     let log = ingest::rest_log(&body);
@@ -82,7 +82,7 @@ fn batch_entries(bytes: &[u8]) -> Result<Vec<&RawValue>, AppError> {
 /// dozens of times a whole parsed document would take.
 pub async fn batch(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    WriteTenant(tenant): WriteTenant,
     JsonBytes(bytes): JsonBytes,
 ) -> Result<impl IntoResponse, AppError> {
     let entries = batch_entries(&bytes)?;
@@ -154,7 +154,7 @@ pub async fn batch(
 /// trace id generated when the event has none. Unlike that API, the answer comes after the commit.
 pub async fn ingest(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    WriteTenant(tenant): WriteTenant,
     JsonBody(body): JsonBody,
 ) -> Result<impl IntoResponse, AppError> {
     let log = ingest::ingest_event(&body);

@@ -8,7 +8,7 @@ use axum::response::IntoResponse;
 use serde_json::json;
 
 use crate::api::AppState;
-use crate::api::extract::{JsonObject, Tenant, TraceId};
+use crate::api::extract::{JsonObject, ReadTenant, TraceId};
 use crate::error::AppError;
 use crate::model::LogPage;
 use crate::query::{self, check_path_id, params_object};
@@ -19,7 +19,7 @@ use crate::storage::LogKey;
 /// carries the number of matches as both `total` and `count`.
 pub async fn list(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    ReadTenant(tenant): ReadTenant,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Json<LogPage>, AppError> {
     let obj = params_object(params);
@@ -29,7 +29,7 @@ pub async fn list(
 /// `POST /api/v1/logs/query`: the minisource REST API's filter body.
 pub async fn query(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    ReadTenant(tenant): ReadTenant,
     JsonObject(obj): JsonObject,
 ) -> Result<Json<LogPage>, AppError> {
     query::check_query_fields(&obj)?;
@@ -39,7 +39,7 @@ pub async fn query(
 /// `GET /api/v1/logs/{id}`.
 pub async fn log_by_id(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    ReadTenant(tenant): ReadTenant,
     Path(id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
     let id: i64 = id
@@ -54,7 +54,7 @@ pub async fn log_by_id(
 /// `GET /api/v1/logs/trace/{trace_id}`: the trace's logs, oldest first; 404 when it has none.
 pub async fn logs_by_trace(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    ReadTenant(tenant): ReadTenant,
     TraceId(trace_id): TraceId,
 ) -> Result<impl IntoResponse, AppError> {
     let logs = state
@@ -73,7 +73,7 @@ pub async fn logs_by_trace(
 /// `GET /api/v1/logs/request/{request_id}`: the request's logs, oldest first.
 pub async fn logs_by_request(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    ReadTenant(tenant): ReadTenant,
     Path(request_id): Path<String>,
 ) -> Result<impl IntoResponse, AppError> {
     check_path_id("request_id", &request_id)?;
@@ -89,7 +89,7 @@ pub async fn logs_by_request(
 /// `GET /api/v1/logs/services`.
 pub async fn services(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    ReadTenant(tenant): ReadTenant,
 ) -> Result<impl IntoResponse, AppError> {
     let services = state.store.services(&tenant).await?;
     Ok(Json(json!({ "services": services })))
@@ -98,7 +98,7 @@ pub async fn services(
 /// `GET /api/v1/logs/stats?start_time=&end_time=`.
 pub async fn stats(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    ReadTenant(tenant): ReadTenant,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<impl IntoResponse, AppError> {
     let obj = params_object(params);
@@ -110,7 +110,7 @@ pub async fn stats(
 /// `POST /api/v1/logs/aggregate`: `{"interval": "minute"|"hour"|"day", ...filter}`.
 pub async fn aggregate(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    ReadTenant(tenant): ReadTenant,
     JsonObject(obj): JsonObject,
 ) -> Result<impl IntoResponse, AppError> {
     query::check_query_fields(&obj)?;
@@ -125,7 +125,7 @@ pub async fn aggregate(
 /// `GET /api/v1/logs/storage`: the tenant's row counts and estimated bytes.
 pub async fn storage(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    ReadTenant(tenant): ReadTenant,
 ) -> Result<impl IntoResponse, AppError> {
     Ok(Json(state.store.storage(&tenant).await?))
 }
@@ -133,7 +133,7 @@ pub async fn storage(
 /// `GET /api/v1/traces/{trace_id}`: spans (by start time) and logs of one trace; 404 when it has neither.
 pub async fn trace(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    ReadTenant(tenant): ReadTenant,
     TraceId(trace_id): TraceId,
 ) -> Result<impl IntoResponse, AppError> {
     let (spans, logs) = query::trace(&state.store, &tenant, &trace_id).await?;
@@ -145,7 +145,7 @@ pub async fn trace(
 /// `GET /api/v1/traces/{trace_id}/dag`.
 pub async fn trace_dag(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    ReadTenant(tenant): ReadTenant,
     TraceId(trace_id): TraceId,
 ) -> Result<impl IntoResponse, AppError> {
     Ok(Json(query::dag(&state.store, &tenant, &trace_id).await?))
@@ -154,7 +154,7 @@ pub async fn trace_dag(
 /// `GET /api/v1/dags?page=&page_size=`: DAGs of the traces with errors, newest first.
 pub async fn dags(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    ReadTenant(tenant): ReadTenant,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<impl IntoResponse, AppError> {
     let (page, page_size) = query::parse_dag_page(&params_object(params))?;

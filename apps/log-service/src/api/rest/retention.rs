@@ -1,6 +1,6 @@
 //! The retention admin routes under `/api/v1/retention`. Policies are admin objects: a policy
 //! names its tenant in `tenant_id`, and every route requires `ADMIN_TOKEN` as a bearer token
-//! when it is set; `X-Tenant-ID` plays no part, so no tenant reads or changes another's policy
+//! when it is set, or an admin API key when `API_KEYS_FILE` is; `X-Tenant-ID` plays no part, so no tenant reads or changes another's policy
 //! through its own tenant header.
 
 use axum::Json;
@@ -15,10 +15,9 @@ use crate::model::{MAX_SHORT_FIELD, format_ts, refuse_unknown_fields};
 use crate::retention::{MAX_RETENTION_DAYS, RunReport};
 use crate::storage::Policy;
 
-/// 401 unless the request carries the configured admin token.
+/// 401 unless the request carries the configured admin token or, with API keys, an admin key.
 fn require_admin(state: &AppState, headers: &HeaderMap) -> Result<(), AppError> {
-    server::error::check_bearer(headers, state.admin_token.as_deref())
-        .map_err(|_| AppError::Unauthorized)
+    state.access.admin(headers, state.admin_token.as_deref())
 }
 
 /// `retention_days`: a whole number of days from 1 to 3650.

@@ -15,7 +15,7 @@ use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
 
 use crate::api::AppState;
-use crate::api::extract::Tenant;
+use crate::api::extract::ReadTenant;
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::model::refuse_unknown_fields;
@@ -28,7 +28,7 @@ const RESUME_FIELDS: [&str; 2] = ["last_event_id", "since_id"];
 /// `GET /api/v1/logs/stream`.
 pub async fn stream(
     State(state): State<AppState>,
-    Tenant(tenant): Tenant,
+    ReadTenant(tenant): ReadTenant,
     headers: HeaderMap,
     Query(params): Query<Vec<(String, String)>>,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
