@@ -259,7 +259,10 @@ async fn a_stalled_reader_is_told_what_it_skipped_and_ingest_stays_fast() {
         slowest = slowest.max(started.elapsed());
     }
     println!("slowest of {written} ingest calls with a stalled reader: {slowest:?}");
-    assert!(slowest < Duration::from_millis(500), "{slowest:?}");
+    // A writer that waited for the stalled reader would hold every later call until the
+    // reader went away (never, here); a busy machine only costs some hundreds of ms. The
+    // per-call latency itself is the benchmark's business.
+    assert!(slowest < Duration::from_secs(5), "{slowest:?}");
     let (mut delivered, mut skipped, mut lagged) = (0u64, 0u64, 0u64);
     while let Some(event) = tail.next(Duration::from_millis(500)).await {
         match event.event.as_str() {
