@@ -33,7 +33,7 @@ use crate::config::{AlertsConfig, DatabaseConfig};
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::model::now_ns;
-use crate::storage::{RuleStore, Store, open_rules};
+use crate::storage::{RuleKey, RuleStore, Store, open_rules};
 
 /// The alert rules of every tenant, their evaluation and their delivery; cheap to clone.
 #[derive(Clone)]
@@ -122,7 +122,7 @@ impl Alerts {
     pub async fn get(&self, tenant: &str, id: &str) -> Result<Rule, AppError> {
         self.inner
             .rules
-            .get_rule(tenant, id)
+            .find_rule(tenant, RuleKey::Id(id))
             .await?
             .ok_or_else(|| AppError::NotFound(format!("alert rule {id} not found")))
     }
@@ -173,7 +173,12 @@ impl Alerts {
     /// Creates the rule called `spec.name` or replaces its spec: what a rules file does at start.
     async fn upsert(&self, tenant: &str, spec: RuleSpec) -> Result<Rule, AppError> {
         let _guard = self.inner.lock.lock().await;
-        match self.inner.rules.rule_by_name(tenant, &spec.name).await? {
+        match self
+            .inner
+            .rules
+            .find_rule(tenant, RuleKey::Name(&spec.name))
+            .await?
+        {
             Some(old) if old.spec == spec => Ok(old),
             Some(old) => self.change(old, spec).await,
             None => {
@@ -210,7 +215,12 @@ impl Alerts {
         name: &str,
         except: Option<&str>,
     ) -> Result<(), AppError> {
-        match self.inner.rules.rule_by_name(tenant, name).await? {
+        match self
+            .inner
+            .rules
+            .find_rule(tenant, RuleKey::Name(name))
+            .await?
+        {
             Some(other) if Some(other.id.as_str()) != except => Err(AppError::field(
                 "name",
                 format!("a rule named {name:?} exists already (id {})", other.id),

@@ -30,7 +30,7 @@ use crate::tail::{Hub, Publisher};
 
 pub use partitions::{Dropped, Partitions, Policy, Size, StoredPartition};
 pub use queue::{QueueReceiver, WriteJob};
-pub use rules::{RuleStore, open_rules};
+pub use rules::{RuleKey, RuleStore, open_rules};
 pub use search::search_terms;
 
 /// Most logs returned for one trace or request id.

@@ -14,16 +14,30 @@ use crate::model::Level;
 
 use super::{Read, StoreError, postgres, sqlite};
 
+/// What a lookup of one rule names: its id or its name.
+#[derive(Debug, Clone, Copy)]
+pub enum RuleKey<'a> {
+    Id(&'a str),
+    Name(&'a str),
+}
+
+impl<'a> RuleKey<'a> {
+    /// The column that holds this kind of key, the same in both backends, and the key.
+    pub(super) fn column_and_value(self) -> (&'static str, &'a str) {
+        match self {
+            RuleKey::Id(id) => ("id", id),
+            RuleKey::Name(name) => ("name", name),
+        }
+    }
+}
+
 /// Rules of every tenant; each call but [`RuleStore::list_rules`] with `None` is scoped to one.
 pub trait RuleStore: Send + Sync {
     /// Rules of `tenant` (every tenant's with `None`: what the evaluator walks), by name.
     fn list_rules<'a>(&'a self, tenant: Option<&'a str>) -> Read<'a, Vec<Rule>>;
 
-    /// One rule, only if it belongs to `tenant`.
-    fn get_rule<'a>(&'a self, tenant: &'a str, id: &'a str) -> Read<'a, Option<Rule>>;
-
-    /// The rule of `tenant` called `name`, if any (names are unique per tenant).
-    fn rule_by_name<'a>(&'a self, tenant: &'a str, name: &'a str) -> Read<'a, Option<Rule>>;
+    /// The rule of `tenant` with that id or name (names are unique per tenant), if any.
+    fn find_rule<'a>(&'a self, tenant: &'a str, key: RuleKey<'a>) -> Read<'a, Option<Rule>>;
 
     /// Stores `rule` whole, replacing the one with its id.
     fn put_rule<'a>(&'a self, rule: &'a Rule) -> Read<'a, ()>;

@@ -7,7 +7,7 @@ use tokio::sync::{Mutex, MutexGuard};
 use tokio_postgres::{Client, Row};
 
 use crate::alerts::{Rule, Status};
-use crate::storage::rules::{RULE_COLUMNS, RuleRow, RuleStore};
+use crate::storage::rules::{RULE_COLUMNS, RuleKey, RuleRow, RuleStore};
 use crate::storage::{Read, StoreError};
 
 /// The rules table; names are unique per tenant, so a rules file upserts by name.
@@ -96,28 +96,16 @@ impl RuleStore for PgRules {
         })
     }
 
-    fn get_rule<'a>(&'a self, tenant: &'a str, id: &'a str) -> Read<'a, Option<Rule>> {
+    fn find_rule<'a>(&'a self, tenant: &'a str, key: RuleKey<'a>) -> Read<'a, Option<Rule>> {
         Box::pin(async move {
-            let sql =
-                format!("SELECT {RULE_COLUMNS} FROM log_alert_rules WHERE tenant = $1 AND id = $2");
-            let row = self
-                .client()
-                .await?
-                .query_opt(&sql, &[&tenant, &id])
-                .await?;
-            Ok(row.as_ref().map(rule_from_row))
-        })
-    }
-
-    fn rule_by_name<'a>(&'a self, tenant: &'a str, name: &'a str) -> Read<'a, Option<Rule>> {
-        Box::pin(async move {
+            let (column, value) = key.column_and_value();
             let sql = format!(
-                "SELECT {RULE_COLUMNS} FROM log_alert_rules WHERE tenant = $1 AND name = $2"
+                "SELECT {RULE_COLUMNS} FROM log_alert_rules WHERE tenant = $1 AND {column} = $2"
             );
             let row = self
                 .client()
                 .await?
-                .query_opt(&sql, &[&tenant, &name])
+                .query_opt(&sql, &[&tenant, &value])
                 .await?;
             Ok(row.as_ref().map(rule_from_row))
         })

@@ -9,7 +9,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OptionalExtension, params};
 
 use crate::alerts::{Rule, Status};
-use crate::storage::rules::{RULE_COLUMNS, RuleRow, RuleStore};
+use crate::storage::rules::{RULE_COLUMNS, RuleKey, RuleRow, RuleStore};
 use crate::storage::{Read, StoreError};
 
 /// The rules table; names are unique per tenant, so a rules file upserts by name.
@@ -111,26 +111,16 @@ impl RuleStore for SqliteRules {
         }))
     }
 
-    fn get_rule<'a>(&'a self, tenant: &'a str, id: &'a str) -> Read<'a, Option<Rule>> {
-        let (tenant, id) = (tenant.to_owned(), id.to_owned());
+    fn find_rule<'a>(&'a self, tenant: &'a str, key: RuleKey<'a>) -> Read<'a, Option<Rule>> {
+        let (column, value) = key.column_and_value();
+        let (tenant, value) = (tenant.to_owned(), value.to_owned());
         Box::pin(self.with(move |conn| {
-            let sql =
-                format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE tenant = ?1 AND id = ?2");
+            let sql = format!(
+                "SELECT {RULE_COLUMNS} FROM alert_rules WHERE tenant = ?1 AND {column} = ?2"
+            );
             Ok(conn
                 .prepare_cached(&sql)?
-                .query_row([tenant, id], rule_from_row)
-                .optional()?)
-        }))
-    }
-
-    fn rule_by_name<'a>(&'a self, tenant: &'a str, name: &'a str) -> Read<'a, Option<Rule>> {
-        let (tenant, name) = (tenant.to_owned(), name.to_owned());
-        Box::pin(self.with(move |conn| {
-            let sql =
-                format!("SELECT {RULE_COLUMNS} FROM alert_rules WHERE tenant = ?1 AND name = ?2");
-            Ok(conn
-                .prepare_cached(&sql)?
-                .query_row([tenant, name], rule_from_row)
+                .query_row([tenant, value], rule_from_row)
                 .optional()?)
         }))
     }
