@@ -74,7 +74,7 @@ pub async fn connect(urls: &str, name: &str) -> lapin::Result<Connection> {
 }
 
 /// The node URLs of a comma-separated list, blanks skipped.
-pub fn node_urls(urls: &str) -> impl Iterator<Item = &str> {
+fn node_urls(urls: &str) -> impl Iterator<Item = &str> {
     urls.split(',').map(str::trim).filter(|url| !url.is_empty())
 }
 
