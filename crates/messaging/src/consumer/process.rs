@@ -178,8 +178,8 @@ impl<H: Handler> Shared<H> {
         delivery: &lapin::message::Delivery,
         next_attempt: u32,
         delay: Duration,
-    ) -> Copy<'_> {
-        Copy {
+    ) -> FailedCopy<'_> {
+        FailedCopy {
             exchange: "",
             routing_key: &self.config.names.retry_queue,
             properties: delivery
@@ -197,14 +197,14 @@ impl<H: Handler> Shared<H> {
         delivery: &lapin::message::Delivery,
         reason: &str,
         attempts: u32,
-    ) -> Copy<'_> {
+    ) -> FailedCopy<'_> {
         let mut headers = headers_with_attempt(delivery, attempts);
         headers.insert(
             DEAD_LETTER_REASON_HEADER.into(),
             AMQPValue::LongString(reason.into()),
         );
         let names = &self.config.names;
-        Copy {
+        FailedCopy {
             exchange: &names.dead_letter_exchange,
             routing_key: &names.queue,
             properties: delivery.properties.clone().with_headers(headers),
@@ -220,9 +220,9 @@ impl<H: Handler> Shared<H> {
         &self,
         channel: &Channel,
         delivery: &lapin::message::Delivery,
-        copy: Copy<'_>,
+        copy: FailedCopy<'_>,
     ) -> Outcome {
-        let Copy {
+        let FailedCopy {
             exchange,
             routing_key,
             properties,
@@ -272,7 +272,7 @@ impl<H: Handler> Shared<H> {
 }
 
 /// A copy of a failed delivery to publish before the original is acked.
-struct Copy<'a> {
+struct FailedCopy<'a> {
     exchange: &'a str,
     routing_key: &'a str,
     properties: BasicProperties,
