@@ -49,6 +49,12 @@ impl Default for Backoff {
 /// is gone from the network (not refusing, just silent) must not hold up the failover.
 const NODE_CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
 
+/// How long a connected node may take to open the channel and declare the topology. A node
+/// that is shutting down can accept a connection and then never answer a declaration, and lapin
+/// leaves such a call waiting forever: without this deadline the supervisor would wait with it,
+/// and every publish would be refused as unavailable while the other nodes are up.
+const SETUP_TIMEOUT: Duration = Duration::from_secs(10);
+
 /// Opens one connection named `name` (shown in the management UI) to the first node of `urls`
 /// (one AMQP URL, or several separated by commas) that accepts it; the error is the last
 /// node's.
@@ -61,16 +67,20 @@ pub async fn connect(urls: &str, name: &str) -> lapin::Result<Connection> {
             Ok(Ok(connection)) => return Ok(connection),
             Ok(Err(error)) => last_error = Some(error),
             Err(_) => {
-                last_error = Some(lapin::Error::from(std::io::Error::new(
-                    std::io::ErrorKind::TimedOut,
-                    format!("no answer within {NODE_CONNECT_TIMEOUT:?}"),
-                )));
+                last_error = Some(timed_out(format!(
+                    "no answer within {NODE_CONNECT_TIMEOUT:?}"
+                )))
             }
         }
     }
     Err(last_error.unwrap_or_else(|| {
         std::io::Error::new(std::io::ErrorKind::InvalidInput, "no AMQP URL given").into()
     }))
+}
+
+/// A broker step that did not answer in time, as the I/O error lapin would give.
+fn timed_out(what: String) -> lapin::Error {
+    std::io::Error::new(std::io::ErrorKind::TimedOut, what).into()
 }
 
 /// The node URLs of a comma-separated list, blanks skipped.
@@ -134,7 +144,14 @@ where
         let finished = setup(channel.clone()).await?;
         Ok::<_, lapin::Error>((channel, finished))
     };
-    match prepared.await {
+    let prepared = tokio::time::timeout(SETUP_TIMEOUT, prepared)
+        .await
+        .unwrap_or_else(|_| {
+            Err(timed_out(format!(
+                "channel setup not answered within {SETUP_TIMEOUT:?}"
+            )))
+        });
+    match prepared {
         Ok((channel, finished)) => Ok((connection, channel, finished)),
         Err(error) => Err(OpenError::declare(error, connection).await),
     }

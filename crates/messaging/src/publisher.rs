@@ -3,7 +3,7 @@
 //! reconnects with backoff after the connection or channel is lost.
 
 use std::sync::Arc;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
 
 use futures_util::StreamExt;
@@ -93,11 +93,19 @@ impl PublishError {
     }
 }
 
+/// How many publishes in a row the broker may refuse or leave unconfirmed on one channel before
+/// the publisher opens a new one. A channel's view of a quorum queue's leader can go stale after
+/// a node fails; a fresh channel asks the cluster again, while a queue that is really without a
+/// majority refuses the new channel's publishes too, at the backoff's pace.
+const REFUSALS_BEFORE_REOPEN: u32 = 20;
+
 struct Inner {
     config: PublisherConfig,
     channel: RwLock<Option<Channel>>,
     ready: AtomicBool,
     broken: Notify,
+    /// Publishes refused or unconfirmed in a row on the current channel.
+    refusals: AtomicU32,
     metrics: PublisherMetrics,
 }
 
@@ -123,6 +131,7 @@ impl Publisher {
             channel: RwLock::new(None),
             ready: AtomicBool::new(false),
             broken: Notify::new(),
+            refusals: AtomicU32::new(0),
             metrics,
         });
         let supervisor = tokio::spawn(supervise(inner.clone(), shutdown).with_current_subscriber());
@@ -164,6 +173,16 @@ impl Publisher {
             Err(PublishError::Nacked) => "nacked",
             Err(_) => "error",
         };
+        match &result {
+            Ok(()) => self.inner.refusals.store(0, Ordering::Relaxed),
+            Err(PublishError::Nacked | PublishError::ConfirmTimeout(_)) => {
+                let refusals = self.inner.refusals.fetch_add(1, Ordering::Relaxed) + 1;
+                if refusals == REFUSALS_BEFORE_REOPEN {
+                    self.inner.broken.notify_one();
+                }
+            }
+            Err(_) => {}
+        }
         self.inner
             .metrics
             .count_published(&names.exchange, routing_key, outcome);
@@ -264,6 +283,11 @@ async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
                 () = shutdown.cancelled() => break None,
                 () = inner.broken.notified() => {
                     if closed() { break Some("channel closed".to_owned()); }
+                    if inner.refusals.load(Ordering::Relaxed) >= REFUSALS_BEFORE_REOPEN {
+                        break Some(format!(
+                            "{REFUSALS_BEFORE_REOPEN} publishes in a row refused or unconfirmed"
+                        ));
+                    }
                 }
                 event = events.next() => match event {
                     Some(lapin::Event::Error(error)) => break Some(error.to_string()),
@@ -277,6 +301,7 @@ async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
         };
         inner.ready.store(false, Ordering::Release);
         *inner.channel.write().await = None;
+        inner.refusals.store(0, Ordering::Relaxed);
         let Some(error) = lost else {
             // In-flight publishes hold their own channel clone and finish before this close.
             let _ = tokio::time::timeout(Duration::from_secs(2), channel.wait_for_confirms()).await;
@@ -287,6 +312,14 @@ async fn supervise(inner: Arc<Inner>, shutdown: CancellationToken) {
             .await;
             break;
         };
+        // A connection that is still up (a channel given up on) is closed, not left behind.
+        if connection.status().connected() {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(1),
+                connection.close(200, "reopening".into()),
+            )
+            .await;
+        }
         count(ErrorReason::ConnectionLost);
         tracing::warn!(error = %error, "broker connection lost; publisher reconnecting");
     }
