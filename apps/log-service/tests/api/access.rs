@@ -138,6 +138,7 @@ async fn every_rest_and_otlp_http_route_checks_the_key_its_role_and_its_tenant()
         route(Method::GET, rest("/api/v1/logs/stats"), None, "read"),
         route(Method::GET, rest("/api/v1/logs/services"), None, "read"),
         route(Method::GET, rest("/api/v1/dags"), None, "read"),
+        route(Method::GET, rest("/api/v1/services/summary"), None, "read"),
         route(Method::GET, rest("/api/v1/logs/stream"), None, "read"),
         route(Method::GET, rest("/api/v1/alerts"), None, "admin"),
         route(Method::GET, rest("/api/v1/retention"), None, "admin"),
