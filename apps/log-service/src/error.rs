@@ -84,7 +84,9 @@ impl AppError {
         }
     }
 
-    fn status(&self) -> StatusCode {
+    /// The HTTP status of this error, also what an API with its own error body (Jaeger's
+    /// query API) answers with.
+    pub(crate) fn status(&self) -> StatusCode {
         match self {
             AppError::Malformed { .. } => StatusCode::BAD_REQUEST,
             AppError::InvalidArgument { .. } => StatusCode::UNPROCESSABLE_ENTITY,
@@ -125,7 +127,8 @@ impl AppError {
         }
     }
 
-    fn log(&self) {
+    /// Logs a fault once, wherever the error is answered.
+    pub(crate) fn log(&self) {
         match self {
             AppError::Internal(cause) => tracing::error!(error = ?cause, "request failed"),
             AppError::Unavailable => tracing::warn!("storage unavailable"),

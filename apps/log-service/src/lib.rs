@@ -25,7 +25,8 @@
 //!   Alertmanager;
 //! - `auth`: API keys (`API_KEYS_FILE`) and the one access check that decides a request's
 //!   tenant and what it may do;
-//! - `api`: the handlers of the four listeners (REST, OTLP/HTTP, OTLP gRPC, gRPC API);
+//! - `api`: the handlers of the four listeners (REST, OTLP/HTTP, OTLP gRPC, gRPC API), and
+//!   Jaeger's query API on the REST port;
 //! - `config`, `startup`, `error`, `metrics`: configuration, wiring, errors and counters.
 //!
 //! [`Application`] is a `server::Service`: `build` opens storage and binds every listener, `run`

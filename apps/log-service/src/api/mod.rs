@@ -1,10 +1,12 @@
 //! The handlers behind log-service's listeners: the REST API (`rest`), the OTLP receivers over
-//! HTTP and gRPC (`otlp`) and the distributed-logging gRPC API (`grpc`). They translate between
+//! HTTP and gRPC (`otlp`), the distributed-logging gRPC API (`grpc`) and Jaeger's query API on
+//! the REST port (`jaeger`). They translate between
 //! a protocol and `ingest` or `query`; the tenant of every request is decided here, by the one
 //! access check of `crate::auth`, the same way for all of them.
 
 mod extract;
 mod grpc;
+mod jaeger;
 mod otlp;
 mod rest;
 

@@ -5,7 +5,9 @@
 //! PostgreSQL (`postgres`) implement; each backend is a folder with its schema, its writer and
 //! its reader. [`Store`] is the handle the handlers hold: the queue's end plus the backend.
 //! Log alert rules are kept apart from the logs, behind [`RuleStore`] (`rules`), in a table of
-//! each backend written on a connection of its own.
+//! each backend written on a connection of its own. Reads over many spans at once (trace
+//! search, dependencies, the services summary) are [`SpanReads`] (`spans`), which every backend
+//! implements beside [`Backend`].
 
 pub mod day;
 mod partitions;
@@ -13,6 +15,7 @@ mod postgres;
 mod queue;
 mod rules;
 mod search;
+mod spans;
 mod sqlite;
 
 use std::ops::Deref;
@@ -32,6 +35,7 @@ pub use partitions::{Dropped, Partitions, Policy, Size, StoredPartition};
 pub use queue::{QueueReceiver, WriteJob};
 pub use rules::{RuleKey, RuleStore, open_rules};
 pub use search::search_terms;
+pub use spans::{DependencyEdge, Operation, ServiceSummary, SpanReads, SpanSearch, TagMatch};
 
 /// Most logs returned for one trace or request id.
 const MAX_TRACE_ROWS: i64 = 50_000;
@@ -93,7 +97,7 @@ pub type Read<'a, T> = BoxFuture<'a, Result<T, StoreError>>;
 /// The read side of a storage backend; every read is scoped to a tenant, and a tenant that has
 /// never written reads as empty. Writes do not go through this trait: they are queued and
 /// committed by the backend's own writer, which owns its connection.
-pub trait Backend: Send + Sync {
+pub trait Backend: SpanReads + Send + Sync {
     /// `sqlite` or `postgres`.
     fn name(&self) -> &'static str;
 

@@ -138,6 +138,7 @@ async fn every_rest_and_otlp_http_route_checks_the_key_its_role_and_its_tenant()
         route(Method::GET, rest("/api/v1/logs/stats"), None, "read"),
         route(Method::GET, rest("/api/v1/logs/services"), None, "read"),
         route(Method::GET, rest("/api/v1/dags"), None, "read"),
+        route(Method::GET, rest("/api/v1/services/summary"), None, "read"),
         route(Method::GET, rest("/api/v1/logs/stream"), None, "read"),
         route(Method::GET, rest("/api/v1/alerts"), None, "admin"),
         route(Method::GET, rest("/api/v1/retention"), None, "admin"),
@@ -561,4 +562,30 @@ async fn admin_routes_take_an_admin_key_or_the_admin_token() {
     assert_eq!(ops["rules"].as_array().map(Vec::len), Some(0), "{ops}");
     let (status, _) = call(&app, Method::POST, &alerts, Some(WRITE), None, Some(&rule)).await;
     assert_eq!(status, 403);
+}
+
+#[tokio::test]
+async fn the_jaeger_api_checks_the_key_and_refuses_in_jaegers_envelope() {
+    let app = spawn_with_keys(|_| {}).await;
+    for path in [
+        "/api/services",
+        "/api/traces?service=svc",
+        "/api/dependencies",
+    ] {
+        let url = format!("{}{path}", app.rest);
+        let (status, body) = call(&app, Method::GET, &url, None, None, None).await;
+        assert_eq!(status, 401, "{path}: {body}");
+        assert_eq!(body["data"], Value::Null, "{path}: {body}");
+        assert_eq!(body["errors"][0]["code"], 401, "{path}: {body}");
+        let message = body["errors"][0]["msg"].as_str().unwrap();
+        assert!(message.contains("API key is required"), "{path}: {body}");
+        let (status, body) = call(&app, Method::GET, &url, Some(WRITE), None, None).await;
+        assert_eq!(status, 403, "{path} with a write key: {body}");
+        assert_eq!(body["errors"][0]["code"], 403, "{path}: {body}");
+        let (status, body) = call(&app, Method::GET, &url, Some(READ), Some("beta"), None).await;
+        assert_eq!(status, 403, "{path} naming another tenant: {body}");
+        let (status, body) = call(&app, Method::GET, &url, Some(READ), None, None).await;
+        assert_eq!(status, 200, "{path} with its key: {body}");
+        assert_eq!(body["data"], json!([]), "{path}: {body}");
+    }
 }

@@ -6,6 +6,7 @@ mod crash;
 mod grpc;
 mod helpers;
 mod ingest;
+mod jaeger;
 mod otlp;
 mod postgres;
 mod query;

@@ -1,6 +1,7 @@
 //! The REST API on `BIND_ADDR`: the minisource REST API's routes under `/api/v1/logs`, the
 //! Traceflow ingest API's `POST /ingest`, traces and DAGs, retention policies (admin), log alert
-//! rules under `/api/v1/alerts`, probes and metrics.
+//! rules under `/api/v1/alerts`, the services summary, Jaeger's query API under `/api` (see
+//! `api::jaeger`), probes and metrics.
 
 mod alerts;
 mod ingest;
@@ -42,6 +43,7 @@ pub fn rest_router(state: AppState) -> Router {
         .route("/api/v1/traces/{trace_id}", get(query::trace))
         .route("/api/v1/traces/{trace_id}/dag", get(query::trace_dag))
         .route("/api/v1/dags", get(query::dags))
+        .route("/api/v1/services/summary", get(query::services_summary))
         .route("/api/v1/alerts", get(alerts::list).post(alerts::create))
         .route(
             "/api/v1/alerts/{id}",
@@ -62,6 +64,7 @@ pub fn rest_router(state: AppState) -> Router {
             "/api/v1/retention/{id}",
             put(retention::update).delete(retention::delete),
         )
+        .merge(super::jaeger::routes())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state.clone())
         .merge(server::probes(state.metrics.registry().clone(), readiness));

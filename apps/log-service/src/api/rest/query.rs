@@ -10,9 +10,12 @@ use serde_json::json;
 use crate::api::AppState;
 use crate::api::extract::{JsonObject, ReadTenant, TraceId};
 use crate::error::AppError;
-use crate::model::LogPage;
+use crate::model::{LogPage, now_ns};
 use crate::query::{self, check_path_id, params_object};
 use crate::storage::LogKey;
+
+/// The window of the services summary when the request names no start: the last hour.
+const SUMMARY_WINDOW_NS: i64 = 3_600 * 1_000_000_000;
 
 /// `GET /api/v1/logs`: the filters and pagination as query parameters, `page` and `page_size`
 /// (the minisource REST API's) or `offset` and `limit` (the Traceflow listing's); the answer
@@ -163,4 +166,36 @@ pub async fn dags(
     Ok(Json(
         json!({ "dags": dags, "page": page, "page_size": page_size }),
     ))
+}
+
+/// `GET /api/v1/services/summary?start=&end=` (RFC 3339; the last hour by default): per
+/// service, the requests (its SERVER and CONSUMER spans) that started in the window, how many
+/// failed, and their median and 99th percentile durations.
+pub async fn services_summary(
+    State(state): State<AppState>,
+    ReadTenant(tenant): ReadTenant,
+    Query(params): Query<Vec<(String, String)>>,
+) -> Result<impl IntoResponse, AppError> {
+    let obj = params_object(params);
+    let end = query::time_of(&obj, &["end", "end_time", "to"])?.unwrap_or_else(now_ns);
+    let start = query::time_of(&obj, &["start", "start_time", "from"])?
+        .unwrap_or(end.saturating_sub(SUMMARY_WINDOW_NS));
+    if start > end {
+        return Err(AppError::field("end", "is before start"));
+    }
+    let summary = state.store.service_summary(&tenant, start, end).await?;
+    let ms = |ns: i64| ns as f64 / 1e6;
+    let services: Vec<_> = summary
+        .into_iter()
+        .map(|s| {
+            json!({
+                "service": s.service,
+                "requests": s.requests,
+                "errors": s.errors,
+                "p50_ms": ms(s.p50_ns),
+                "p99_ms": ms(s.p99_ns),
+            })
+        })
+        .collect();
+    Ok(Json(json!({ "services": services })))
 }

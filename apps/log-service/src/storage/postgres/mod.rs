@@ -8,6 +8,7 @@ mod partitions;
 mod reader;
 mod rules;
 mod schema;
+mod spans;
 mod writer;
 
 pub(super) use rules::open_rules;

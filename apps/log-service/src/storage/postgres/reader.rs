@@ -27,7 +27,7 @@ const SPAN_COLUMNS: &str = "trace_id, span_id, parent_span_id, service_name, nam
 /// Read side of the PostgreSQL backend: one connection shared by every read, which
 /// tokio-postgres pipelines.
 pub(super) struct PgReader {
-    client: Arc<Client>,
+    pub(super) client: Arc<Client>,
 }
 
 fn log_from_row(row: &Row) -> LogView {

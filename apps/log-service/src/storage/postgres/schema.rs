@@ -56,6 +56,7 @@ CREATE TABLE IF NOT EXISTS log_spans (
     events         JSONB NOT NULL,
     PRIMARY KEY (tenant_id, trace_id, span_id, start_us)
 ) PARTITION BY LIST (tenant_id);
+CREATE INDEX IF NOT EXISTS idx_log_spans_service ON log_spans (tenant_id, service_name, name, kind, start_us);
 CREATE TABLE IF NOT EXISTS log_services (
     tenant_id    TEXT NOT NULL,
     service_name VARCHAR(255) NOT NULL,

@@ -6,6 +6,7 @@ mod reader;
 mod rows;
 mod rules;
 mod schema;
+mod spans;
 mod writer;
 
 pub(super) use rules::open_rules;

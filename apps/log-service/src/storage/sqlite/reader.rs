@@ -42,7 +42,7 @@ fn tenant_id(conn: &Connection, tenant: &str) -> Result<Option<i64>, StoreError>
 }
 
 /// The tenant's partitions, oldest first, that may hold rows between `start_ns` and `end_ns`.
-fn partitions(
+pub(super) fn partitions(
     conn: &Connection,
     tenant: i64,
     start_ns: Option<i64>,
@@ -147,7 +147,12 @@ impl SqliteReader {
     }
 
     /// Runs `f` with the tenant's numeric id; an unknown tenant has no data, so `empty` is returned.
-    async fn with_tenant<T, F>(&self, tenant: &str, empty: T, f: F) -> Result<T, StoreError>
+    pub(super) async fn with_tenant<T, F>(
+        &self,
+        tenant: &str,
+        empty: T,
+        f: F,
+    ) -> Result<T, StoreError>
     where
         T: Send + 'static,
         F: FnOnce(&Connection, i64) -> Result<T, StoreError> + Send + 'static,

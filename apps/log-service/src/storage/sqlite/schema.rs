@@ -80,7 +80,9 @@ impl PartitionNames {
 }
 
 /// The statements that create one partition. The trace and request indexes end with `ts` (and
-/// the implicit rowid) so a lookup returns rows already in `ORDER BY ts, id` order.
+/// the implicit rowid) so a lookup returns rows already in `ORDER BY ts, id` order; the spans'
+/// service index serves the trace search by service (and operation) and the lists of services
+/// and operations.
 pub(super) fn partition_ddl(names: &PartitionNames) -> String {
     let PartitionNames {
         logs,
@@ -128,6 +130,7 @@ CREATE TABLE IF NOT EXISTS "{spans}" (
     events         TEXT NOT NULL,
     PRIMARY KEY (trace_id, span_id)
 ) WITHOUT ROWID;
+CREATE INDEX IF NOT EXISTS "{prefix}_spans_service" ON "{spans}" (service, name, kind, start_ns);
 "#
     )
 }

@@ -1,0 +1,190 @@
+//! The handlers of Jaeger's query API. Searches and lists come from the backend's
+//! [`SpanReads`]; a trace is its stored spans, whole, in Jaeger's model.
+
+use axum::Json;
+use axum::extract::rejection::{PathRejection, QueryRejection};
+use axum::extract::{Path, Query, State};
+use futures_util::future::try_join_all;
+
+use super::JaegerError;
+use super::model::{
+    DependencyLink, Envelope, EnvelopeError, OperationView, Trace, kind_name, trace as to_trace,
+};
+use super::params::{self, DEFAULT_DEPENDENCY_LOOKBACK_MS, Params};
+use crate::api::AppState;
+use crate::api::extract::ReadTenant;
+use crate::error::AppError;
+use crate::model::{SpanKind, now_ns};
+use crate::storage::Store;
+
+/// What the handlers answer.
+type Answer<T> = Result<Json<Envelope<T>>, JaegerError>;
+
+/// The caller's tenant, or the access check's refusal in Jaeger's envelope.
+fn tenant(tenant: Result<ReadTenant, AppError>) -> Result<String, JaegerError> {
+    Ok(tenant?.0)
+}
+
+/// The query parameters, or a 400 when they cannot be read.
+fn query(query: Result<Query<Vec<(String, String)>>, QueryRejection>) -> Result<Params, AppError> {
+    query
+        .map(|Query(pairs)| Params(pairs))
+        .map_err(|e| AppError::malformed("query", e.body_text()))
+}
+
+fn path(path: Result<Path<String>, PathRejection>, what: &str) -> Result<String, AppError> {
+    path.map(|Path(p)| p)
+        .map_err(|e| AppError::malformed(what, e.body_text()))
+}
+
+/// The trace `id` (32 hex digits), `None` when it has no spans for `tenant`.
+async fn find(store: &Store, tenant: &str, id: &str) -> Result<Option<Trace>, JaegerError> {
+    let spans = store.spans_by_trace(tenant, id).await?;
+    Ok((!spans.is_empty()).then(|| to_trace(id, &spans)))
+}
+
+/// `GET /api/services`: the services that have spans.
+pub async fn services(
+    State(state): State<AppState>,
+    caller: Result<ReadTenant, AppError>,
+) -> Answer<Vec<String>> {
+    let services = state.store.span_services(&tenant(caller)?).await?;
+    let total = services.len();
+    Ok(Json(Envelope::new(services, total)))
+}
+
+/// `GET /api/services/{service}/operations`: the service's span names.
+pub async fn service_operations(
+    State(state): State<AppState>,
+    caller: Result<ReadTenant, AppError>,
+    service: Result<Path<String>, PathRejection>,
+) -> Answer<Vec<String>> {
+    let tenant = tenant(caller)?;
+    let service = path(service, "service")?;
+    let operations = state.store.operations(&tenant, &service, None).await?;
+    let mut names: Vec<String> = operations.into_iter().map(|op| op.name).collect();
+    names.dedup();
+    let total = names.len();
+    Ok(Json(Envelope::new(names, total)))
+}
+
+/// `GET /api/operations?service=&spanKind=`: the service's span names with their kind.
+pub async fn operations(
+    State(state): State<AppState>,
+    caller: Result<ReadTenant, AppError>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Answer<Vec<OperationView>> {
+    let tenant = tenant(caller)?;
+    let params = query(params)?;
+    let service = params
+        .get("service")
+        .ok_or_else(|| AppError::malformed("service", "is required"))?;
+    let kind = params
+        .get("spanKind")
+        .map(|k| params::span_kind("spanKind", k))
+        .transpose()?;
+    let operations = state.store.operations(&tenant, service, kind).await?;
+    let views: Vec<OperationView> = operations
+        .into_iter()
+        .map(|op| OperationView {
+            name: op.name,
+            span_kind: kind_name(SpanKind::from_otlp(op.kind as i32).as_str()),
+        })
+        .collect();
+    let total = views.len();
+    Ok(Json(Envelope::new(views, total)))
+}
+
+/// `GET /api/traces`: the traces matching `service`, `operation`, `tags`, the durations and
+/// the window, newest first; or, given `traceID` (repeatable), those traces, with an error
+/// naming each id that has none.
+pub async fn search(
+    State(state): State<AppState>,
+    caller: Result<ReadTenant, AppError>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Answer<Vec<Trace>> {
+    let tenant = tenant(caller)?;
+    let params = query(params)?;
+    let asked = params.all("traceID");
+    if !asked.is_empty() {
+        let ids = asked
+            .iter()
+            .map(|id| params::trace_id("traceID", id))
+            .collect::<Result<Vec<_>, _>>()?;
+        let found = try_join_all(ids.iter().map(|id| find(&state.store, &tenant, id))).await?;
+        let mut traces = Vec::new();
+        let mut errors = Vec::new();
+        for (id, trace) in ids.into_iter().zip(found) {
+            match trace {
+                Some(trace) => traces.push(trace),
+                None => errors.push(EnvelopeError {
+                    code: None,
+                    msg: "trace not found".into(),
+                    trace_id: Some(id),
+                }),
+            }
+        }
+        let mut answer = Envelope::new(traces, 0);
+        answer.errors = (!errors.is_empty()).then_some(errors);
+        return Ok(Json(answer));
+    }
+    let search = params::search(&params)?;
+    let ids = state.store.find_trace_ids(&tenant, &search).await?;
+    let found = try_join_all(ids.iter().map(|id| find(&state.store, &tenant, id))).await?;
+    Ok(Json(Envelope::new(
+        found.into_iter().flatten().collect(),
+        0,
+    )))
+}
+
+/// `GET /api/traces/{traceID}`: one trace; 404 when it has no spans, 400 for a malformed id.
+pub async fn trace(
+    State(state): State<AppState>,
+    caller: Result<ReadTenant, AppError>,
+    id: Result<Path<String>, PathRejection>,
+) -> Answer<Vec<Trace>> {
+    let tenant = tenant(caller)?;
+    let id = params::trace_id("traceID", &path(id, "traceID")?)?;
+    match find(&state.store, &tenant, &id).await? {
+        Some(trace) => Ok(Json(Envelope::new(vec![trace], 0))),
+        None => Err(AppError::NotFound("trace not found".into()).into()),
+    }
+}
+
+/// `GET /api/dependencies?endTs=&lookback=` (milliseconds; now and a day by default), with
+/// Jaeger's optional `service`: the calls between services in that window.
+pub async fn dependencies(
+    State(state): State<AppState>,
+    caller: Result<ReadTenant, AppError>,
+    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+) -> Answer<Vec<DependencyLink>> {
+    let tenant = tenant(caller)?;
+    let params = query(params)?;
+    let end_ns = params.instant("endTs", 1_000_000)?.unwrap_or_else(now_ns);
+    let lookback_ms = match params.get("lookback") {
+        None => DEFAULT_DEPENDENCY_LOOKBACK_MS,
+        Some(text) => text
+            .parse::<i64>()
+            .ok()
+            .filter(|ms| *ms >= 0)
+            .ok_or_else(|| {
+                AppError::malformed(
+                    "lookback",
+                    format!("{text:?} is not a number of milliseconds"),
+                )
+            })?,
+    };
+    let start_ns = end_ns.saturating_sub(lookback_ms.saturating_mul(1_000_000));
+    let service = params.get("service");
+    let edges = state.store.dependencies(&tenant, start_ns, end_ns).await?;
+    let links = edges
+        .into_iter()
+        .filter(|e| service.is_none_or(|s| e.parent == s || e.child == s))
+        .map(|e| DependencyLink {
+            parent: e.parent,
+            child: e.child,
+            call_count: e.call_count,
+        })
+        .collect();
+    Ok(Json(Envelope::new(links, 0)))
+}

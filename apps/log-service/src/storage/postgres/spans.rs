@@ -1,0 +1,223 @@
+//! PostgreSQL's reads over many spans ([`SpanReads`]). Every query names `tenant_id` and, when
+//! it takes a time range, bounds `start_us`: the planner then prunes `log_spans` to the
+//! tenant's partition and, inside it, to the days of the range.
+
+use tokio_postgres::types::ToSql;
+
+use super::micros;
+use super::reader::PgReader;
+use crate::model::SpanKind;
+use crate::storage::spans::{P50_RANK, P99_RANK};
+use crate::storage::{
+    DependencyEdge, Operation, Read, ServiceSummary, SpanReads, SpanSearch, TagMatch,
+};
+
+/// Owned query parameters, so that a WHERE clause can be built up before it is borrowed.
+type Params = Vec<Box<dyn ToSql + Sync + Send>>;
+
+fn refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
+}
+
+/// The WHERE clause of a search, and its parameters.
+fn search_clause(tenant: &str, search: &SpanSearch) -> (String, Params) {
+    let mut params: Params = vec![
+        Box::new(tenant.to_owned()),
+        Box::new(search.service.clone()),
+        Box::new(micros(search.start_ns)),
+        Box::new(micros(search.end_ns)),
+    ];
+    let mut sql =
+        String::from("tenant_id = $1 AND service_name = $2 AND start_us BETWEEN $3 AND $4");
+    // Each `?` of `clause` takes the next of `values`, numbered after those before it.
+    let mut push = |sql: &mut String, clause: &str, values: Params| {
+        let mut pieces = clause.split('?');
+        sql.push_str(pieces.next().unwrap_or_default());
+        for (piece, value) in pieces.zip(values) {
+            params.push(value);
+            sql.push_str(&format!("${}{piece}", params.len()));
+        }
+    };
+    if let Some(name) = &search.operation {
+        push(&mut sql, " AND name = ?", vec![Box::new(name.clone())]);
+    }
+    if let Some(min) = search.min_duration_ns {
+        push(
+            &mut sql,
+            " AND end_us - start_us >= ?",
+            vec![Box::new(micros(min))],
+        );
+    }
+    if let Some(max) = search.max_duration_ns {
+        push(
+            &mut sql,
+            " AND end_us - start_us <= ?",
+            vec![Box::new(micros(max))],
+        );
+    }
+    for tag in &search.tags {
+        match tag {
+            // `->>` gives a value's text: `true`, `200`, or the string itself.
+            TagMatch::Attribute { key, value } => push(
+                &mut sql,
+                " AND attributes ->> ?::text = ?::text",
+                vec![Box::new(key.clone()), Box::new(value.clone())],
+            ),
+            TagMatch::Error(true) => sql.push_str(" AND status = 2"),
+            TagMatch::Error(false) => sql.push_str(" AND status <> 2"),
+            TagMatch::Kind(kind) => push(&mut sql, " AND kind = ?", vec![Box::new(*kind as i16)]),
+            TagMatch::Status(status) => {
+                push(&mut sql, " AND status = ?", vec![Box::new(*status as i16)])
+            }
+        }
+    }
+    (sql, params)
+}
+
+impl SpanReads for PgReader {
+    fn span_services<'a>(&'a self, tenant: &'a str) -> Read<'a, Vec<String>> {
+        Box::pin(async move {
+            let rows = self
+                .client
+                .query(
+                    "SELECT s.service_name FROM log_services s WHERE s.tenant_id = $1 AND EXISTS \
+                     (SELECT 1 FROM log_spans p WHERE p.tenant_id = $1 \
+                      AND p.service_name = s.service_name) ORDER BY 1",
+                    &[&tenant],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn operations<'a>(
+        &'a self,
+        tenant: &'a str,
+        service: &'a str,
+        kind: Option<SpanKind>,
+    ) -> Read<'a, Vec<Operation>> {
+        Box::pin(async move {
+            let kind = kind.map(|k| k as i16);
+            let rows = self
+                .client
+                .query(
+                    "SELECT DISTINCT name, kind FROM log_spans WHERE tenant_id = $1 \
+                     AND service_name = $2 AND ($3::int2 IS NULL OR kind = $3) ORDER BY 1, 2",
+                    &[&tenant, &service, &kind],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| Operation {
+                    name: r.get(0),
+                    kind: r.get::<_, i16>(1) as i64,
+                })
+                .collect())
+        })
+    }
+
+    fn find_trace_ids<'a>(
+        &'a self,
+        tenant: &'a str,
+        search: &'a SpanSearch,
+    ) -> Read<'a, Vec<String>> {
+        Box::pin(async move {
+            let (filter, params) = search_clause(tenant, search);
+            let limit = search.limit;
+            let rows = self
+                .client
+                .query(
+                    &format!(
+                        "SELECT trace_id, MAX(start_us) AS last FROM log_spans WHERE {filter} \
+                         GROUP BY trace_id ORDER BY last DESC, trace_id LIMIT {limit}"
+                    ),
+                    &refs(&params),
+                )
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
+
+    fn dependencies<'a>(
+        &'a self,
+        tenant: &'a str,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Read<'a, Vec<DependencyEdge>> {
+        Box::pin(async move {
+            // UNION (not ALL) keeps one reference per (child, referenced span) pair.
+            let rows = self
+                .client
+                .query(
+                    "WITH s AS MATERIALIZED ( \
+                       SELECT trace_id::text AS trace_id, span_id::text AS span_id, \
+                              parent_span_id::text AS parent_span_id, \
+                              service_name::text AS service, links \
+                       FROM log_spans WHERE tenant_id = $1 AND start_us BETWEEN $2 AND $3), \
+                     refs AS ( \
+                       SELECT trace_id AS ct, span_id AS cs, trace_id AS rt, \
+                              parent_span_id AS rs, service AS child \
+                       FROM s WHERE parent_span_id IS NOT NULL \
+                       UNION \
+                       SELECT s.trace_id, s.span_id, l ->> 'trace_id', l ->> 'span_id', s.service \
+                       FROM s, jsonb_array_elements(s.links) l) \
+                     SELECT p.service, r.child, COUNT(*) FROM refs r \
+                     JOIN s p ON p.trace_id = r.rt AND p.span_id = r.rs \
+                     WHERE p.service <> r.child GROUP BY 1, 2 ORDER BY 1, 2",
+                    &[&tenant, &micros(start_ns), &micros(end_ns)],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| DependencyEdge {
+                    parent: r.get(0),
+                    child: r.get(1),
+                    call_count: r.get(2),
+                })
+                .collect())
+        })
+    }
+
+    fn service_summary<'a>(
+        &'a self,
+        tenant: &'a str,
+        start_ns: i64,
+        end_ns: i64,
+    ) -> Read<'a, Vec<ServiceSummary>> {
+        Box::pin(async move {
+            let kinds = format!("{}, {}", SpanKind::Server as i16, SpanKind::Consumer as i16);
+            // The same nearest ranks as SQLite's, so both backends pick the same span.
+            let rows = self
+                .client
+                .query(
+                    &format!(
+                        "WITH r AS (SELECT service_name::text AS service, \
+                           end_us - start_us AS dur, status, \
+                           ROW_NUMBER() OVER (PARTITION BY service_name ORDER BY end_us - start_us) AS rn, \
+                           COUNT(*) OVER (PARTITION BY service_name) AS n \
+                           FROM log_spans WHERE tenant_id = $1 AND kind IN ({kinds}) \
+                           AND start_us BETWEEN $2 AND $3) \
+                         SELECT service, MAX(n), COUNT(*) FILTER (WHERE status = 2), \
+                           MAX(CASE WHEN rn = {P50_RANK} THEN dur END), \
+                           MAX(CASE WHEN rn = {P99_RANK} THEN dur END) \
+                         FROM r GROUP BY service ORDER BY service"
+                    ),
+                    &[&tenant, &micros(start_ns), &micros(end_ns)],
+                )
+                .await?;
+            Ok(rows
+                .iter()
+                .map(|r| ServiceSummary {
+                    service: r.get(0),
+                    requests: r.get(1),
+                    errors: r.get(2),
+                    p50_ns: r.get::<_, i64>(3).saturating_mul(1000),
+                    p99_ns: r.get::<_, i64>(4).saturating_mul(1000),
+                })
+                .collect())
+        })
+    }
+}
