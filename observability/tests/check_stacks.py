@@ -509,6 +509,8 @@ def check_scrape_jobs() -> None:
         for job, target in SCRAPE_JOBS.items():
             c = jobs.get(job)
             targets = [t for sc in (c or {}).get("static_configs", []) for t in sc.get("targets", [])]
+            # A job over replicas finds them by name in DNS: the name and port count as its target.
+            targets += [f"{n}:{sd.get('port')}" for sd in (c or {}).get("dns_sd_configs", []) if sd.get("type") == "A" for n in sd.get("names", [])]
             check(target in targets, f"{where}: job {job} scrapes {target}", str(targets))
         ls = jobs.get("log-service") or {}
         check(ls.get("metrics_path", "/metrics") == "/metrics", f"{where}: log-service scraped on /metrics")
@@ -559,6 +561,9 @@ def check_compose() -> None:
         hc = " ".join(svc.get("healthcheck", {}).get("test", []))
         check(f"127.0.0.1:{port}/ready" in hc, f"root: {name} healthcheck on /ready")
         check(svc.get("image") == "tracehop:local" and " ".join(svc.get("command", [])) == name, f"root: {name} runs from the one image with its command")
+    email_ports = [str(p.get("published") if isinstance(p, dict) else p) for p in root["services"]["email-service"].get("ports", [])]
+    check(any("-" in p for p in email_ports), "root: email-service has a host port range, so it scales to replicas", str(email_ports))
+    check("EMAIL_OUTBOX" not in root["services"]["email-service"]["environment"], "root: email-service replicas share the outbox in LOG_DIR (the shared volume)")
     check(root["services"]["order-gateway"]["environment"].get("PAYMENT_URL") == "http://payment-service:3001", "root: order-gateway PAYMENT_URL")
     rmq = root["services"]["rabbitmq"]
     check(any(str(v).startswith("rabbitmq-data:") or (isinstance(v, dict) and v.get("source") == "rabbitmq-data") for v in rmq.get("volumes", [])), "root: rabbitmq durable volume")

@@ -1,13 +1,17 @@
 //! The outbox: one JSON line per e-mail actually sent, and the memory of which events were sent.
 //!
-//! The recent sent event ids are rebuilt from the file at start-up, so a redelivered event
-//! never sends a second e-mail, across restarts and crashes included. The check, the write and the
-//! insertion happen under one lock, so two concurrent deliveries of one event cannot both send.
+//! Every replica of email-service may append to the same outbox file (one shared volume): the
+//! file, not a process's memory, says what was sent. A replica takes the file's exclusive lock,
+//! reads the lines other replicas appended since it last looked, and only then decides and
+//! writes, so two replicas given the same event (a redelivery after a crash lands on any of
+//! them) cannot both send it. The lock is the operating system's (`flock`), released when the
+//! holder exits, a crash included. Within one process the check, the write and the insertion
+//! happen under one mutex as well.
 
 use std::collections::{HashSet, VecDeque};
 use std::fs::{File, OpenOptions};
 use std::hash::{Hash, Hasher};
-use std::io::{BufRead, BufReader, Write};
+use std::io::{BufRead, BufReader, Seek, SeekFrom, Write};
 use std::path::Path;
 use std::sync::Mutex;
 
@@ -29,8 +33,67 @@ pub(crate) struct Outbox {
 }
 
 struct Inner {
+    /// The append handle; its lock is the outbox's lock across replicas.
     file: File,
+    /// A read handle for the lines other replicas append.
+    reader: File,
+    /// How far the file has been read: the end of the last complete line seen.
+    read_to: u64,
     sent: Recent,
+}
+
+impl Inner {
+    /// Reads the complete lines appended since the last look and remembers their event ids. A
+    /// line without its newline yet is left for the next look: it may be another replica's
+    /// write in progress (or a crashed writer's torn line, which [`Inner::end_torn_line`]
+    /// settles under the lock).
+    fn catch_up(&mut self) -> std::io::Result<()> {
+        if self.reader.metadata()?.len() <= self.read_to {
+            return Ok(());
+        }
+        self.reader.seek(SeekFrom::Start(self.read_to))?;
+        let mut lines = BufReader::new(&self.reader);
+        let mut line = Vec::new();
+        loop {
+            line.clear();
+            let read = lines.read_until(b'\n', &mut line)?;
+            if read == 0 || line.last() != Some(&b'\n') {
+                return Ok(());
+            }
+            self.read_to += read as u64;
+            // A torn line (a crash mid-write) is skipped: its e-mail is sent again, once.
+            if let Ok(value) = serde_json::from_slice::<serde_json::Value>(&line)
+                && let Some(id) = value.get("event_id").and_then(|v| v.as_str())
+            {
+                self.sent.insert(key(id));
+            }
+        }
+    }
+
+    /// With the lock held and the file read, bytes past the last complete line can only be a
+    /// crashed writer's torn line: ends it, so the next record starts on a line of its own.
+    fn end_torn_line(&mut self) -> std::io::Result<()> {
+        let len = self.file.metadata()?.len();
+        if len > self.read_to {
+            self.file.write_all(b"\n")?;
+            self.read_to = len + 1;
+        }
+        Ok(())
+    }
+
+    /// Runs `work` holding the lock every replica takes, with the other replicas' lines read.
+    fn locked<T>(
+        &mut self,
+        work: impl FnOnce(&mut Self) -> std::io::Result<T>,
+    ) -> std::io::Result<T> {
+        self.file.lock()?;
+        let result = self
+            .catch_up()
+            .and_then(|()| self.end_torn_line())
+            .and_then(|()| work(self));
+        self.file.unlock()?;
+        result
+    }
 }
 
 /// The ids of the most recent e-mails, oldest forgotten first.
@@ -82,57 +145,51 @@ fn key(event_id: &str) -> u128 {
 }
 
 impl Outbox {
-    /// Opens (appending) the outbox and loads the ids already sent.
+    /// Opens (appending) the outbox and loads the ids already sent, by this replica or any
+    /// other.
     pub(crate) fn open(path: &Path) -> std::io::Result<Self> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)?;
         }
-        let mut sent = Recent::default();
-        if let Ok(existing) = File::open(path) {
-            for line in BufReader::new(existing).lines() {
-                let line = line?;
-                // A torn last line (crash mid-write) is skipped: its e-mail is sent again, once.
-                if let Ok(value) = serde_json::from_str::<serde_json::Value>(&line)
-                    && let Some(id) = value.get("event_id").and_then(|v| v.as_str())
-                {
-                    sent.insert(key(id));
-                }
-            }
-        }
-        let mut file = OpenOptions::new().create(true).append(true).open(path)?;
-        // End a torn last line so the next record starts on a line of its own.
-        let len = file.metadata()?.len();
-        if len > 0 {
-            let mut last = [0u8; 1];
-            let reader = File::open(path)?;
-            std::os::unix::fs::FileExt::read_exact_at(&reader, &mut last, len - 1)?;
-            if last[0] != b'\n' {
-                file.write_all(b"\n")?;
-            }
-        }
+        let file = OpenOptions::new().create(true).append(true).open(path)?;
+        let mut inner = Inner {
+            reader: File::open(path)?,
+            file,
+            read_to: 0,
+            sent: Recent::default(),
+        };
+        inner.locked(|_| Ok(()))?;
         Ok(Self {
-            inner: Mutex::new(Inner { file, sent }),
+            inner: Mutex::new(inner),
         })
     }
 
-    /// Whether `event_id` was already sent.
+    /// Whether `event_id` was already sent, as far as the lines read so far say: a cheap
+    /// early answer for redeliveries, taken without the lock; [`Outbox::record_once`] decides.
     pub(crate) fn contains(&self, event_id: &str) -> bool {
-        self.lock().sent.contains(&key(event_id))
+        let mut inner = self.lock();
+        // A failed read leaves the answer to `record_once`, which reports it.
+        let _ = inner.catch_up();
+        inner.sent.contains(&key(event_id))
     }
 
-    /// Writes the line unless the event was already sent; returns whether it wrote.
+    /// Writes the line unless the event was already sent, by this replica or another; returns
+    /// whether it wrote.
     pub(crate) fn record_once(&self, email: &SentEmail<'_>) -> std::io::Result<bool> {
-        let mut inner = self.lock();
-        let k = key(email.event_id);
-        if inner.sent.contains(&k) {
-            return Ok(false);
-        }
         let mut line = serde_json::to_vec(email).map_err(std::io::Error::other)?;
         line.push(b'\n');
-        // One write of the whole line: a crash leaves the line complete or torn, never interleaved.
-        inner.file.write_all(&line)?;
-        inner.sent.insert(k);
-        Ok(true)
+        let k = key(email.event_id);
+        self.lock().locked(|inner| {
+            if inner.sent.contains(&k) {
+                return Ok(false);
+            }
+            // One write of the whole line: a crash leaves the line complete or torn, never
+            // interleaved with another replica's.
+            inner.file.write_all(&line)?;
+            inner.read_to += line.len() as u64;
+            inner.sent.insert(k);
+            Ok(true)
+        })
     }
 
     /// Number of distinct events sent.
@@ -195,5 +252,69 @@ mod tests {
         assert!(outbox.record_once(&email("after-torn")).unwrap());
         drop(outbox);
         assert!(Outbox::open(&path).unwrap().contains("after-torn"));
+    }
+
+    #[test]
+    fn replicas_sharing_the_file_send_each_event_once() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.jsonl");
+        let ids: Vec<String> = (0..500).map(|i| format!("event-{i}")).collect();
+        // Three replicas, each offered every event, racing.
+        let written: usize = std::thread::scope(|scope| {
+            let racers: Vec<_> = (0..3)
+                .map(|_| {
+                    let outbox = Outbox::open(&path).unwrap();
+                    let ids = &ids;
+                    scope.spawn(move || {
+                        ids.iter()
+                            .filter(|id| outbox.record_once(&email(id)).unwrap())
+                            .count()
+                    })
+                })
+                .collect();
+            racers.into_iter().map(|r| r.join().unwrap()).sum()
+        });
+        assert_eq!(written, ids.len());
+        let lines: Vec<serde_json::Value> = std::fs::read_to_string(&path)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        let distinct: HashSet<&str> = lines
+            .iter()
+            .map(|l| l["event_id"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            lines.len(),
+            ids.len(),
+            "every line is one whole record, none twice"
+        );
+        assert_eq!(distinct.len(), ids.len());
+    }
+
+    #[test]
+    fn a_replica_sees_what_another_sent_and_settles_its_torn_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("outbox.jsonl");
+        let first = Outbox::open(&path).unwrap();
+        let second = Outbox::open(&path).unwrap();
+        assert!(first.record_once(&email("sent-by-first")).unwrap());
+        assert!(second.contains("sent-by-first"));
+        assert!(!second.record_once(&email("sent-by-first")).unwrap());
+        // A third replica dies in the middle of its line.
+        std::fs::OpenOptions::new()
+            .append(true)
+            .open(&path)
+            .unwrap()
+            .write_all(b"{\"order_id\":\"o\",\"event_id\":\"torn")
+            .unwrap();
+        assert!(second.record_once(&email("after-the-crash")).unwrap());
+        assert!(first.contains("after-the-crash"));
+        let text = std::fs::read_to_string(&path).unwrap();
+        let last = text.lines().last().unwrap();
+        assert_eq!(
+            serde_json::from_str::<serde_json::Value>(last).unwrap()["event_id"],
+            "after-the-crash"
+        );
     }
 }

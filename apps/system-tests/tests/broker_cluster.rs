@@ -94,7 +94,7 @@ async fn confirmed_orders_are_emailed_once_when_the_quorum_leader_dies() {
     let samples = load.finish().await;
 
     let confirmed = confirmed_order_ids(&samples);
-    let outbox = stack
+    let (outbox, _) = stack
         .finish_emailing(&amqp_url, &confirmed, &[&names.queue, &names.retry_queue])
         .await;
 

@@ -84,7 +84,7 @@ async fn confirmed_orders_are_emailed_once_across_broker_stop_and_kill() {
     // Every confirmed order reaches the outbox; then the queues drain and the consumer stops
     // cleanly, so nothing is left that could still send later.
     let confirmed = confirmed_order_ids(&samples);
-    let outbox = stack
+    let (outbox, _) = stack
         .finish_emailing(
             &node.amqp_url(),
             &confirmed,

@@ -61,7 +61,7 @@ async fn a_killed_email_service_loses_and_repeats_no_email() {
     let samples = load.finish().await;
 
     let confirmed = confirmed_order_ids(&samples);
-    let outbox = stack
+    let (outbox, _) = stack
         .finish_emailing(&node.amqp_url(), &confirmed, &[&names.queue])
         .await;
     let duplicates = outbox.duplicates();

@@ -93,7 +93,7 @@ pub(crate) fn tail(path: &Path, n: usize) -> String {
 }
 
 /// One service binary running as a child process, listening on its own loopback port, with its
-/// stdout and stderr in `<dir>/<name>.out`. Dropping it kills the process.
+/// stdout and stderr in `<dir>/<name>-<port>.out`. Dropping it kills the process.
 pub struct Service {
     name: &'static str,
     port: u16,
@@ -222,9 +222,15 @@ impl Service {
         http::ready_status(client, &self.url()).await
     }
 
-    /// The file holding the process's stdout and stderr, `<dir>/<name>.out`.
+    /// Whether the process was started and has not been seen to exit or been killed.
+    pub fn is_running(&self) -> bool {
+        self.child.is_some()
+    }
+
+    /// The file holding the process's stdout and stderr, `<dir>/<name>-<port>.out` (replicas
+    /// of one service share a directory).
     pub fn output(&self) -> PathBuf {
-        self.dir.join(format!("{}.out", self.name))
+        self.dir.join(format!("{}-{}.out", self.name, self.port))
     }
 
     /// The last lines of the process's output (for failure messages).

@@ -17,10 +17,15 @@ pub struct Stack {
     pub payment: Service,
     /// email-service.
     pub email: Service,
+    /// More email-service replicas competing for the same queue, sharing the outbox
+    /// ([`Stack::add_email_replicas`]).
+    pub email_replicas: Vec<Service>,
     /// The `AMQP_PREFIX` of this stack.
     pub prefix: String,
     /// A client for the tests (no proxy, generous but bounded timeout).
     pub client: reqwest::Client,
+    /// The environment every service of the stack was started with.
+    env: std::collections::BTreeMap<String, String>,
     log_dir: LogDir,
 }
 
@@ -36,14 +41,16 @@ impl Stack {
         common.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
         let payment = Service::start("payment-service", common.clone(), log_dir.path());
         let email = Service::start("email-service", common.clone(), log_dir.path());
-        let mut gateway_env = common;
+        let mut gateway_env = common.clone();
         gateway_env.insert("PAYMENT_URL".into(), payment.url());
         let gateway = Service::start("order-gateway", gateway_env, log_dir.path());
         let mut stack = Self {
             gateway,
             payment,
             email,
+            email_replicas: Vec::new(),
             prefix,
+            env: common,
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
                 .no_proxy()
@@ -61,6 +68,26 @@ impl Stack {
         self.payment.wait_ready(&client, timeout).await;
         self.email.wait_ready(&client, timeout).await;
         self.gateway.wait_ready(&client, timeout).await;
+    }
+
+    /// Starts `count` more email-service replicas, with the same environment (so the same
+    /// queue and the same outbox file), and waits until they are ready.
+    pub async fn add_email_replicas(&mut self, count: usize) {
+        for _ in 0..count {
+            let mut replica =
+                Service::start("email-service", self.env.clone(), self.log_dir.path());
+            replica
+                .wait_ready(&self.client, Duration::from_secs(30))
+                .await;
+            self.email_replicas.push(replica);
+        }
+    }
+
+    /// Every email-service process still running: the first and the added replicas.
+    pub fn running_email_services(&mut self) -> impl Iterator<Item = &mut Service> {
+        std::iter::once(&mut self.email)
+            .chain(self.email_replicas.iter_mut())
+            .filter(|service| service.is_running())
     }
 
     /// Returns the names of this stack's exchanges and queues.
@@ -85,30 +112,34 @@ impl Stack {
     }
 
     /// Ends a run of orders: waits until every order of `confirmed` has an e-mail and `queues`
-    /// (on the broker at `amqp_url`) are drained, then SIGTERMs email-service and asserts that it exits 0 leaving
-    /// no delivery unacked, so that nothing is left that could still send later. Returns the
-    /// outbox then.
+    /// (on the broker at `amqp_url`) are drained, then SIGTERMs every running email-service
+    /// replica and asserts that each exits 0 leaving no delivery unacked, so that nothing is
+    /// left that could still send later. Returns the outbox then, and how long each replica
+    /// took to exit after its SIGTERM.
     pub async fn finish_emailing(
         &mut self,
         amqp_url: &str,
         confirmed: &[&str],
         queues: &[&str],
-    ) -> Outbox {
+    ) -> (Outbox, Vec<Duration>) {
         self.wait_until_emailed(confirmed, Duration::from_secs(60))
             .await;
         crate::broker::wait_drained(amqp_url, queues, Duration::from_secs(30)).await;
-        let (status, _) = self
-            .email
-            .terminate(Duration::from_secs(10))
-            .await
-            .expect("email-service exits after SIGTERM");
-        assert!(status.success(), "email-service exit: {status}");
+        let mut exits = Vec::new();
+        for email in self.running_email_services() {
+            let (status, took) = email
+                .terminate(Duration::from_secs(10))
+                .await
+                .expect("email-service exits after SIGTERM");
+            assert!(status.success(), "email-service exit: {status}");
+            exits.push(took);
+        }
         let mut unacked = 0;
         for queue in queues {
             unacked += crate::broker::ready_messages(amqp_url, queue).await;
         }
         assert_eq!(unacked, 0, "deliveries left unacked at shutdown");
-        self.outbox()
+        (self.outbox(), exits)
     }
 
     /// Returns every JSON log line of `service`.
