@@ -114,6 +114,12 @@ pub struct UpArgs {
         default_value = "amqp://guest:guest@127.0.0.1:5672/%2f"
     )]
     pub amqp_url: String,
+    /// Starts (or reuses) a local RabbitMQ cluster of this many nodes with the repository's
+    /// scripts/rabbitmq-cluster.sh, and gives the services every node's URL and quorum queues,
+    /// in place of --amqp-url (and `AMQP_URL`). Stop the cluster with
+    /// `scripts/rabbitmq-cluster.sh stop`.
+    #[arg(long, value_parser = clap::value_parser!(u8).range(1..=9))]
+    pub brokers: Option<u8>,
     /// order-gateway port.
     #[arg(long, default_value_t = 3000)]
     pub gateway_port: u16,

@@ -4,7 +4,7 @@
 use std::net::{TcpStream, ToSocketAddrs};
 use std::time::Duration;
 
-use anyhow::{anyhow, bail};
+use anyhow::{Context, anyhow, bail};
 
 /// `host:port` of an AMQP URL (`amqp://user:pass@host:port/vhost`), default port 5672.
 fn broker_addr(amqp_url: &str) -> anyhow::Result<String> {
@@ -56,6 +56,50 @@ pub(super) fn check(amqp_urls: &str) -> anyhow::Result<()> {
         );
     }
     Ok(())
+}
+
+/// The cluster script, relative to the repository's root.
+const CLUSTER_SCRIPT: &str = "scripts/rabbitmq-cluster.sh";
+
+/// Starts a local cluster of `nodes` RabbitMQ nodes (idempotently: running nodes are kept) with
+/// the repository's script, found in the current directory or above `bins` (`target/<profile>`),
+/// and returns its nodes' AMQP URLs, comma-separated.
+pub(super) fn start_cluster(nodes: u8, bins: &std::path::Path) -> anyhow::Result<String> {
+    let script = [
+        std::path::PathBuf::from(CLUSTER_SCRIPT),
+        bins.join("../..").join(CLUSTER_SCRIPT),
+    ]
+    .into_iter()
+    .find(|path| path.is_file())
+    .ok_or_else(|| {
+        anyhow!("--brokers needs {CLUSTER_SCRIPT}: run tracehop from the tracehop repository")
+    })?;
+    let run = |args: &[&str]| -> anyhow::Result<String> {
+        let out = std::process::Command::new("bash")
+            .arg(&script)
+            .args(args)
+            .stderr(std::process::Stdio::inherit())
+            .output()
+            .with_context(|| format!("cannot run {}", script.display()))?;
+        if !out.status.success() {
+            bail!(
+                "{} {} failed ({})",
+                script.display(),
+                args.join(" "),
+                out.status
+            );
+        }
+        Ok(String::from_utf8_lossy(&out.stdout).trim().to_owned())
+    };
+    let started = run(&["start", &nodes.to_string()])?;
+    for line in started.lines() {
+        println!("{line}");
+    }
+    let urls = run(&["url"])?;
+    if urls.is_empty() {
+        bail!("{} url printed no URL", script.display());
+    }
+    Ok(urls)
 }
 
 #[cfg(test)]

@@ -61,8 +61,11 @@ fn last_line(path: &Path) -> Option<String> {
 
 /// Starts everything, waits for readiness, then either returns (`--detach`) or supervises until
 /// Ctrl-C, SIGTERM or a child's exit.
-pub async fn up(args: UpArgs) -> anyhow::Result<()> {
+pub async fn up(mut args: UpArgs) -> anyhow::Result<()> {
     let bins = bin_dir(&args)?;
+    if let Some(nodes) = args.brokers {
+        args.amqp_url = broker::start_cluster(nodes, &bins)?;
+    }
     std::fs::create_dir_all(&args.log_dir)
         .with_context(|| format!("cannot create the log directory {}", args.log_dir.display()))?;
     let log_dir = args

@@ -32,6 +32,10 @@ pub(super) fn specs(args: &UpArgs, log_dir: &Path) -> Vec<Spec> {
             ("LOG_STDOUT", "false".into()),
             ("AMQP_URL", args.amqp_url.clone()),
         ];
+        // Replicated queues on a cluster; every client of the topology must agree.
+        if args.brokers.is_some() {
+            env.push(("AMQP_QUEUE_TYPE", "quorum".into()));
+        }
         if !args.no_log_service {
             env.push(("OTEL_EXPORTER_OTLP_ENDPOINT", otlp.clone()));
             env.push(("OTEL_EXPORTER_OTLP_PROTOCOL", "grpc".into()));
@@ -111,4 +115,44 @@ fn knobs(
     let rate = rate.map(|r| (rate_var, r.to_string()));
     rate.into_iter()
         .chain(latency_ms.map(|ms| (latency_var, ms.to_string())))
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+    use crate::cli::{Cli, Command};
+
+    fn up_args(flags: &[&str]) -> Result<UpArgs, clap::Error> {
+        let cli = Cli::try_parse_from(["tracehop", "up"].iter().chain(flags))?;
+        match cli.command {
+            Command::Up(args) => Ok(args),
+            other => panic!("parsed as {other:?}"),
+        }
+    }
+
+    fn env_of<'a>(specs: &'a [Spec], name: &str, key: &str) -> Option<&'a str> {
+        let spec = specs.iter().find(|s| s.name == name)?;
+        spec.env
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.as_str())
+    }
+
+    #[test]
+    fn a_cluster_gives_every_service_quorum_queues_and_a_single_broker_does_not() {
+        let dir = Path::new("/tmp/logs");
+        let cluster = specs(&up_args(&["--brokers", "3"]).unwrap(), dir);
+        for name in ["payment-service", "email-service", "order-gateway"] {
+            assert_eq!(
+                env_of(&cluster, name, "AMQP_QUEUE_TYPE"),
+                Some("quorum"),
+                "{name}"
+            );
+        }
+        let single = specs(&up_args(&[]).unwrap(), dir);
+        assert_eq!(env_of(&single, "email-service", "AMQP_QUEUE_TYPE"), None);
+        assert!(up_args(&["--brokers", "0"]).is_err());
+    }
 }
