@@ -41,6 +41,10 @@ if [ -n "$trace_id" ]; then
 fi
 
 echo
+if [ -n "$trace_id" ]; then
+  echo "the order's trace in the browser: ${TRACEHOP_LOG_SERVICE_URL:-http://127.0.0.1:5002}/trace/$trace_id"
+fi
+echo "the web view (logs, traces, services, alerts): ${TRACEHOP_LOG_SERVICE_URL:-http://127.0.0.1:5002}/"
 echo "Everything keeps running. Try:"
 echo "  $BIN/tracehop order --count 5"
 echo "  $BIN/tracehop load --concurrency 16 --duration 10s"

@@ -24,6 +24,10 @@ step "alertmanager (log-service's alert tests start the real binary)"
 source observability/tests/stack_tools.sh
 ensure_cmd prometheus-alertmanager prometheus-alertmanager
 
+step "chromium (the web view's browser test drives it through chromedriver)"
+ensure_cmd chromium chromium
+ensure_cmd chromedriver chromium-driver
+
 step "cargo test"
 cargo test --workspace
 

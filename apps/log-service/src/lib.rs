@@ -47,6 +47,7 @@ mod retention;
 mod startup;
 mod storage;
 mod tail;
+mod web;
 
 /// The distributed-logging gRPC API's generated types at the path clients already import
 /// (`log_service::grpc::proto::query::...`); the same module as [`crate::proto`].

@@ -16,6 +16,9 @@ pub use spawn::LogService;
 pub use stack::{Stack, StackOptions, spawn_stack};
 pub use testkit::http::Response;
 
+use std::collections::HashSet;
+use std::time::Duration;
+
 use serde_json::Value;
 
 /// True for a trace id as the services write it: 32 hex digits.
@@ -38,4 +41,34 @@ pub fn assert_error_body(json: &Value, code: &str, what: &str) {
         is_trace_id(&json["trace_id"]),
         "{what}: the error names its trace: {json:?}"
     );
+}
+
+/// Polls log-service's REST API at `rest` until the trace holds all six spans of an order and
+/// log lines of all three services, and returns it; spans and logs arrive in separate batches, so
+/// a first answer may be partial. `via` names the path in the panic message.
+pub async fn wait_for_whole_trace(
+    client: &reqwest::Client,
+    rest: &str,
+    trace_id: &str,
+    via: &str,
+) -> Value {
+    let url = &format!("{rest}/api/v1/traces/{trace_id}");
+    let what = format!("trace {trace_id} to be complete {via}");
+    testkit::wait_until(&what, Duration::from_secs(20), || async move {
+        let r = testkit::http::get(client, url).await;
+        if r.status() != 200 {
+            return None;
+        }
+        let trace: Value = r.json().await.unwrap();
+        let spans = trace["spans"].as_array().map_or(0, Vec::len);
+        let services: HashSet<&str> = trace["logs"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|l| l["service_name"].as_str())
+            .collect();
+        let whole = spans == 6 && services.len() == 3;
+        whole.then_some(trace)
+    })
+    .await
 }

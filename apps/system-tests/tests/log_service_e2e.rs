@@ -2,44 +2,13 @@
 //! back whole over REST and over gRPC (a tonic client generated from the repository's protos).
 
 use std::collections::HashSet;
-use std::time::Duration;
 
 use log_service::grpc::proto::query::TraceIdRequest;
 use log_service::grpc::proto::query::query_service_client::QueryServiceClient;
 use serde_json::Value;
-use system_tests::{LogService, StackOptions, spawn_stack};
+use system_tests::{LogService, StackOptions, spawn_stack, wait_for_whole_trace};
 
 const SERVICES: [&str; 3] = ["order-gateway", "payment-service", "email-service"];
-
-/// Polls log-service's REST API at `rest` until the trace holds all six spans of an order and
-/// log lines of all three services, and returns it; spans and logs arrive in separate batches, so
-/// a first answer may be partial. `via` names the path in the panic message.
-async fn wait_for_whole_trace(
-    client: &reqwest::Client,
-    rest: &str,
-    trace_id: &str,
-    via: &str,
-) -> Value {
-    let url = &format!("{rest}/api/v1/traces/{trace_id}");
-    let what = format!("trace {trace_id} to be complete {via}");
-    testkit::wait_until(&what, Duration::from_secs(20), || async move {
-        let r = testkit::http::get(client, url).await;
-        if r.status() != 200 {
-            return None;
-        }
-        let trace: Value = r.json().await.unwrap();
-        let spans = trace["spans"].as_array().map_or(0, Vec::len);
-        let services: HashSet<&str> = trace["logs"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|l| l["service_name"].as_str())
-            .collect();
-        let whole = spans == 6 && services.len() == 3;
-        whole.then_some(trace)
-    })
-    .await
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_orders_trace_is_stored_whole_in_log_service() {

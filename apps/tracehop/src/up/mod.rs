@@ -127,6 +127,12 @@ pub async fn up(mut args: UpArgs) -> anyhow::Result<()> {
         println!("  {:<16} {}", r.name, r.url);
     }
     println!("  logs             {}", log_dir.display());
+    if !args.no_log_service {
+        println!(
+            "  web view         http://127.0.0.1:{}/  (logs, traces, services, alerts)",
+            args.log_service_port
+        );
+    }
     println!();
 
     if args.detach {

@@ -1,7 +1,7 @@
 //! The REST API on `BIND_ADDR`: the minisource REST API's routes under `/api/v1/logs`, the
 //! Traceflow ingest API's `POST /ingest`, traces and DAGs, retention policies (admin), log alert
 //! rules under `/api/v1/alerts`, the services summary, Jaeger's query API under `/api` (see
-//! `api::jaeger`), probes and metrics.
+//! `api::jaeger`), the web view (`web`), probes and metrics.
 
 mod alerts;
 mod ingest;
@@ -65,6 +65,7 @@ pub fn rest_router(state: AppState) -> Router {
             put(retention::update).delete(retention::delete),
         )
         .merge(super::jaeger::routes())
+        .merge(crate::web::router())
         .layer(DefaultBodyLimit::max(limit))
         .with_state(state.clone())
         .merge(server::probes(state.metrics.registry().clone(), readiness));

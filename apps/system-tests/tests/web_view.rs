@@ -1,0 +1,394 @@
+//! log-service's web view in a real Chromium (Debian's `chromium` and `chromium-driver`, which
+//! `scripts/test.sh` installs), driven over WebDriver: an order placed through the three real
+//! services exporting to a real log-service, followed from a log line to its trace, from a span
+//! to its attributes, from a log line back to its service's logs, from a pasted trace id to the
+//! trace; a hostile log message shown as text; a firing rule on the alerts page; a trace of
+//! 10,000 spans drawn in under a second. Screenshots of every page go to
+//! `$TMPDIR/tracehop-web-view/`, and their paths are printed.
+
+use std::collections::{HashMap, HashSet};
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use serde_json::{Value, json};
+use system_tests::{LogService, StackOptions, spawn_stack, wait_for_whole_trace};
+
+const HOSTILE: &str = "<script>alert(1)</script>";
+const BIG_TRACE_SPANS: usize = 10_000;
+
+/// chromedriver on a free port, killed when dropped.
+struct ChromeDriver {
+    child: Child,
+    port: u16,
+}
+
+impl ChromeDriver {
+    fn start() -> Self {
+        let port = testkit::process::free_port();
+        let child = Command::new("chromedriver")
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("chromedriver runs (scripts/test.sh installs chromium-driver)");
+        Self { child, port }
+    }
+
+    /// A headless Chromium session at 1280x800; retries while chromedriver starts.
+    async fn session(&self) -> Client {
+        let mut capabilities = serde_json::Map::new();
+        capabilities.insert(
+            "goog:chromeOptions".into(),
+            json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+                            "--disable-dev-shm-usage", "--window-size=1280,800"]}),
+        );
+        let url = format!("http://127.0.0.1:{}", self.port);
+        let what = "a Chromium session from chromedriver";
+        testkit::wait_until(what, Duration::from_secs(30), || {
+            let capabilities = capabilities.clone();
+            let url = url.clone();
+            async move {
+                let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+                ClientBuilder::new(connector)
+                    .capabilities(capabilities)
+                    .connect(&url)
+                    .await
+                    .ok()
+            }
+        })
+        .await
+    }
+}
+
+impl Drop for ChromeDriver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Waits until `css` matches at least `count` elements, and returns them.
+async fn wait_for(browser: &Client, css: &str, count: usize) -> Vec<fantoccini::elements::Element> {
+    let what = format!(
+        "{count} elements matching {css} on {:?}",
+        browser.current_url().await.ok()
+    );
+    testkit::wait_until(&what, Duration::from_secs(15), || async {
+        let found = browser.find_all(Locator::Css(css)).await.ok()?;
+        (found.len() >= count).then_some(found)
+    })
+    .await
+}
+
+async fn attr(element: &fantoccini::elements::Element, name: &str) -> String {
+    element.attr(name).await.unwrap().unwrap_or_default()
+}
+
+async fn path_of(browser: &Client) -> String {
+    let url = browser.current_url().await.unwrap();
+    format!(
+        "{}{}",
+        url.path(),
+        url.query().map(|q| format!("?{q}")).unwrap_or_default()
+    )
+}
+
+/// Saves a screenshot as `<dir>/<name>.png` and prints its path.
+async fn screenshot(browser: &Client, dir: &Path, name: &str) {
+    let png = browser.screenshot().await.expect("screenshot");
+    let path = dir.join(format!("{name}.png"));
+    std::fs::write(&path, png).expect("screenshot written");
+    println!("web view: screenshot {}", path.display());
+}
+
+/// A trace of `spans` spans of one service, ten children per span, as one OTLP/JSON request.
+fn big_trace(trace_id: &str, spans: usize) -> Value {
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap();
+    let start = now.as_nanos() as i64 - 10_000_000_000;
+    let span_id = |i: usize| format!("{:016x}", i + 1);
+    let spans: Vec<Value> = (0..spans)
+        .map(|i| {
+            let begin = start + i as i64 * 100_000;
+            let mut span = json!({
+                "traceId": trace_id, "spanId": span_id(i), "name": format!("step {i}"), "kind": 1,
+                "startTimeUnixNano": begin.to_string(),
+                "endTimeUnixNano": (begin + 50_000 + (i % 7) as i64 * 10_000).to_string(),
+            });
+            if i > 0 {
+                span["parentSpanId"] = json!(span_id((i - 1) / 10));
+            }
+            span
+        })
+        .collect();
+    json!({"resourceSpans": [{
+        "resource": {"attributes": [{"key": "service.name", "value": {"stringValue": "batch-job"}}]},
+        "scopeSpans": [{"spans": spans}],
+    }]})
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_user_follows_an_order_from_its_log_line_to_its_trace_and_back_in_chromium() {
+    let log_service =
+        LogService::start_with(|c| c.alerts.eval_interval = Duration::from_millis(500)).await;
+    let rest = log_service.rest_url();
+    let stack = spawn_stack(StackOptions {
+        otlp_endpoint: Some(log_service.otlp_grpc_endpoint()),
+        ..StackOptions::default()
+    })
+    .await;
+    let client = stack.client.clone();
+    let order = stack.create_order(None).await;
+    assert_eq!(order.status, 201);
+    let trace_id = order.json["trace_id"].as_str().unwrap().to_owned();
+    let trace = wait_for_whole_trace(&client, &rest, &trace_id, "in log-service").await;
+    let spans = trace["spans"].as_array().unwrap().clone();
+
+    // A hostile message, a firing rule, and a trace of 10,000 spans.
+    let created = client
+        .post(format!("{rest}/api/v1/logs"))
+        .json(&json!({"service_name": "web-test", "level": "WARN", "message": HOSTILE}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201);
+    let rule = json!({"name": "gateway orders", "service": "order-gateway", "threshold": 1,
+                      "window_seconds": 600, "for_seconds": 0, "severity": "warning"});
+    let created = client
+        .post(format!("{rest}/api/v1/alerts"))
+        .json(&rule)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(created.status(), 201, "{:?}", created.text().await);
+    let big_id = format!("{:032x}", 0xb16_7ace_u128);
+    let sent = client
+        .post(format!("{}/v1/traces", log_service.otlp_http_endpoint()))
+        .json(&big_trace(&big_id, BIG_TRACE_SPANS))
+        .send()
+        .await
+        .unwrap();
+    assert!(sent.status().is_success(), "{:?}", sent.text().await);
+    let alerts_url = format!("{rest}/api/v1/alerts");
+    testkit::wait_until("the rule to fire", Duration::from_secs(15), || async {
+        let body: Value = client
+            .get(&alerts_url)
+            .send()
+            .await
+            .ok()?
+            .json()
+            .await
+            .ok()?;
+        (body["rules"][0]["state"] == "firing").then_some(())
+    })
+    .await;
+
+    let shots = std::env::temp_dir().join("tracehop-web-view");
+    std::fs::create_dir_all(&shots).unwrap();
+    let driver = ChromeDriver::start();
+    let browser = driver.session().await;
+    browser.set_window_size(1280, 800).await.unwrap();
+
+    // Search: the order's log lines, newest first; its trace id is a link.
+    browser.goto(&format!("{rest}/")).await.unwrap();
+    wait_for(&browser, "#logs tr", 5).await;
+    screenshot(&browser, &shots, "search").await;
+    let link = browser
+        .find(Locator::Css(&format!("#logs a[href='/trace/{trace_id}']")))
+        .await
+        .expect("a log line links to the order's trace");
+    link.click().await.unwrap();
+
+    // Trace: six spans over three services, nested as their parents say, the consumer linked.
+    let rows = wait_for(&browser, ".waterfall .span", 6).await;
+    assert_eq!(path_of(&browser).await, format!("/trace/{trace_id}"));
+    assert_eq!(rows.len(), 6, "one row per span");
+    let parent_of: HashMap<String, String> = spans
+        .iter()
+        .map(|s| {
+            let parent = s["parent_span_id"].as_str().unwrap_or_default();
+            (s["span_id"].as_str().unwrap().to_owned(), parent.to_owned())
+        })
+        .collect();
+    let depth_of = |id: &str| {
+        let (mut depth, mut id) = (0, id.to_owned());
+        while let Some(parent) = parent_of.get(&id).filter(|p| parent_of.contains_key(*p)) {
+            depth += 1;
+            id = parent.clone();
+        }
+        depth
+    };
+    let mut services = HashSet::new();
+    let mut consumer_row = None;
+    for row in &rows {
+        let id = attr(row, "data-span-id").await;
+        let span = spans
+            .iter()
+            .find(|s| s["span_id"] == id.as_str())
+            .unwrap_or_else(|| panic!("row of unknown span {id}"));
+        assert_eq!(
+            attr(row, "data-parent").await,
+            span["parent_span_id"].as_str().unwrap_or("")
+        );
+        assert_eq!(
+            attr(row, "data-depth").await,
+            depth_of(&id).to_string(),
+            "nesting of {}",
+            span["name"]
+        );
+        services.insert(attr(row, "data-service").await);
+        if span["kind"] == "CONSUMER" {
+            let mark = row
+                .find(Locator::Css(".link-mark"))
+                .await
+                .expect("the consumer's link is drawn");
+            let producer = span["links"][0]["span_id"]
+                .as_str()
+                .expect("the consumer's link");
+            assert_eq!(attr(&mark, "data-linked").await, producer);
+            let linked_to = spans.iter().find(|s| s["span_id"] == producer).unwrap();
+            assert_eq!(linked_to["kind"], "PRODUCER");
+            consumer_row = Some(row.clone());
+        }
+    }
+    assert_eq!(services.len(), 3, "{services:?}");
+
+    // A span's attributes on click.
+    consumer_row
+        .expect("a consumer span")
+        .click()
+        .await
+        .unwrap();
+    let details = wait_for(&browser, "#span-details", 1).await;
+    let text = details[0].text().await.unwrap();
+    assert!(
+        text.contains("messaging.system") && text.contains("rabbitmq"),
+        "{text}"
+    );
+    screenshot(&browser, &shots, "trace").await;
+    browser.set_window_size(390, 844).await.unwrap();
+    screenshot(&browser, &shots, "trace-phone").await;
+    browser.set_window_size(1280, 800).await.unwrap();
+
+    // From a log line under its span back to its service's logs around that time.
+    let around = wait_for(&browser, ".span-log .around", 1).await;
+    let service = around[0]
+        .text()
+        .await
+        .unwrap()
+        .trim_end_matches(" logs around")
+        .to_owned();
+    around[0].click().await.unwrap();
+    let rows = wait_for(&browser, "#logs tr", 1).await;
+    assert!(
+        path_of(&browser)
+            .await
+            .contains(&format!("service={service}"))
+    );
+    for row in rows {
+        let badge = row.find(Locator::Css(".service")).await.unwrap();
+        assert_eq!(badge.text().await.unwrap(), service);
+    }
+
+    // A trace id pasted into the search box opens the trace.
+    browser.goto(&format!("{rest}/")).await.unwrap();
+    let input = wait_for(&browser, "#f-q", 1).await;
+    input[0]
+        .send_keys(&format!("{trace_id}\u{E007}"))
+        .await
+        .unwrap();
+    wait_for(&browser, ".waterfall .span", 6).await;
+    assert_eq!(path_of(&browser).await, format!("/trace/{trace_id}"));
+
+    // The hostile message is text, and nothing ran.
+    browser
+        .goto(&format!("{rest}/?service=web-test"))
+        .await
+        .unwrap();
+    let cells = wait_for(&browser, "#logs td.message", 1).await;
+    assert_eq!(cells[0].text().await.unwrap(), HOSTILE);
+    let scripts = browser
+        .execute(
+            "return document.querySelectorAll('#main script').length",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(scripts, json!(0));
+    assert!(
+        browser.get_alert_text().await.is_err(),
+        "an alert dialog opened"
+    );
+
+    // The alerts page shows the firing rule with its example trace.
+    browser.goto(&format!("{rest}/alerts")).await.unwrap();
+    let rule = wait_for(
+        &browser,
+        "tr[data-rule='gateway orders'][data-state='firing']",
+        1,
+    )
+    .await;
+    assert!(
+        rule[0]
+            .find(Locator::Css("a[href^='/trace/']"))
+            .await
+            .is_ok(),
+        "example trace link"
+    );
+    screenshot(&browser, &shots, "alerts").await;
+
+    browser.goto(&format!("{rest}/services")).await.unwrap();
+    wait_for(&browser, ".services tbody tr", 3).await;
+    screenshot(&browser, &shots, "services").await;
+
+    // 10,000 spans: drawn in under a second, the rest behind a button.
+    browser
+        .goto(&format!("{rest}/trace/{big_id}"))
+        .await
+        .unwrap();
+    wait_for(&browser, ".waterfall .span", 500).await;
+    let render_ms = browser
+        .execute("return Number(document.body.dataset.renderMs)", vec![])
+        .await
+        .unwrap();
+    let render_ms = render_ms
+        .as_f64()
+        .expect("the page recorded its render time");
+    println!("web view: a trace of {BIG_TRACE_SPANS} spans drawn in {render_ms} ms");
+    assert!(render_ms < 1000.0, "{render_ms} ms");
+    let more = browser.find(Locator::Css("button.more")).await.unwrap();
+    assert!(more.text().await.unwrap().contains("more of 9500"));
+    screenshot(&browser, &shots, "big-trace").await;
+
+    // An unknown trace: a 404 page that says so.
+    let unknown = format!("{:032x}", 0xdead_u128);
+    let status = client
+        .get(format!("{rest}/trace/{unknown}"))
+        .send()
+        .await
+        .unwrap()
+        .status();
+    assert_eq!(status, 404);
+    assert_eq!(
+        client
+            .get(format!("{rest}/trace/not-an-id"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        400
+    );
+    browser
+        .goto(&format!("{rest}/trace/{unknown}"))
+        .await
+        .unwrap();
+    let notice = wait_for(&browser, ".notice h2", 1).await;
+    assert_eq!(notice[0].text().await.unwrap(), "Trace not found");
+
+    browser.close().await.unwrap();
+    drop(driver);
+    stack.stop().await;
+}
