@@ -36,17 +36,20 @@ pub(crate) fn router(state: AppState, registry: &Registry) -> Router {
         .layer(DefaultBodyLimit::max(BODY_LIMIT))
 }
 
-/// Ready while the consumer is registered with the broker.
+/// Ready while the consumer is registered with the broker and not paused. A pause counts from
+/// the moment it is asked for, not from when the consumer task gets to cancel its subscription.
 async fn consumer_readiness(consumer: ConsumerHandle) -> server::Readiness {
-    let state = if consumer.is_consuming() {
-        "consuming"
-    } else if consumer.is_paused() {
+    let paused = consumer.is_paused();
+    let consuming = consumer.is_consuming();
+    let state = if paused {
         "paused"
+    } else if consuming {
+        "consuming"
     } else {
         "disconnected"
     };
     server::Readiness {
-        ready: consumer.is_consuming(),
+        ready: consuming && !paused,
         dependencies: vec![("consumer", state)],
     }
 }
