@@ -186,6 +186,61 @@ async fn either_replica_serves_the_logs_spans_and_live_tail_of_both() {
     db.finish().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_tail_listener_reconnects_when_its_session_ends() {
+    let Some(db) = Database::create().await else {
+        return;
+    };
+    let a = Stoppable::start(db.config(|_| {})).await;
+    let b = Stoppable::start(db.config(|_| {})).await;
+    let tenant = "reconnecting";
+    let mut tail = Tail::open(&b.app, "", tenant, None).await;
+
+    // What B sees when PostgreSQL restarts or a proxy drops it: its listening session ends.
+    let terminated = db
+        .admin
+        .query(
+            "SELECT pid, pg_terminate_backend(pid) FROM pg_stat_activity \
+             WHERE datname = $1 AND application_name = 'log-service tail listener'",
+            &[&db.name],
+        )
+        .await
+        .unwrap();
+    assert_eq!(terminated.len(), 2, "one listener per replica");
+    let old_pids: Vec<i32> = terminated.iter().map(|row| row.get(0)).collect();
+    wait_until(
+        "the lost session is counted",
+        Duration::from_secs(5),
+        || async {
+            (metric(&b.app, "log_service_stream_listen_errors_total").await >= 1.0).then_some(())
+        },
+    )
+    .await;
+
+    // B listens again within its backoff, and the process went on serving meanwhile.
+    wait_until("both listen again", Duration::from_secs(5), || async {
+        let rows = db
+            .admin
+            .query(
+                "SELECT pid FROM pg_stat_activity \
+                 WHERE datname = $1 AND application_name = 'log-service tail listener' \
+                 AND state = 'idle' AND query LIKE 'LISTEN%' AND NOT (pid = ANY($2))",
+                &[&db.name, &old_pids],
+            )
+            .await
+            .unwrap();
+        (rows.len() == 2).then_some(())
+    })
+    .await;
+    let from_a = ingest(&a.app, tenant, "after the reconnect").await;
+    expect_logs(&mut tail, &[from_a], Duration::from_secs(2)).await;
+
+    drop(tail);
+    a.stop().await;
+    b.stop().await;
+    db.finish().await;
+}
+
 /// A rule that fires on one matching log of the last minute.
 fn one_error_rule() -> Value {
     json!({"name": "any payment error", "service": "payment-service", "min_level": "ERROR",

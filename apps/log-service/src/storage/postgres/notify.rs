@@ -25,6 +25,9 @@ use crate::tail::Hub;
 /// The channel every replica's writer notifies and every replica listens on.
 pub const CHANNEL: &str = "log_service_commits";
 
+/// The listener's `application_name`.
+pub const APPLICATION_NAME: &str = "log-service tail listener";
+
 /// Most bytes of one payload: PostgreSQL refuses payloads of 8000 bytes or more.
 const MAX_PAYLOAD: usize = 7900;
 
@@ -119,7 +122,10 @@ pub(super) struct Session {
 
 /// Connects and listens: at start, so that a replica is listening once it is up.
 pub(super) async fn subscribe(url: &str) -> Result<Session, tokio_postgres::Error> {
-    let (client, mut connection) = tokio_postgres::connect(url, NoTls).await?;
+    let mut config: tokio_postgres::Config = url.parse()?;
+    // So that pg_stat_activity tells the listener from the other connections.
+    config.application_name(APPLICATION_NAME);
+    let (client, mut connection) = config.connect(NoTls).await?;
     let (tx, notifications) = mpsc::channel(PENDING);
     tokio::spawn(async move {
         let mut messages = futures_util::stream::poll_fn(move |cx| connection.poll_message(cx));
