@@ -23,6 +23,8 @@
 //! - `tail`: the live tail, committed logs pushed to `/api/v1/logs/stream` subscribers;
 //! - `alerts`: log alert rules (`/api/v1/alerts`), evaluated on a timer and delivered to
 //!   Alertmanager;
+//! - `leader`: which replica on one PostgreSQL evaluates alert rules and runs retention (a
+//!   session-level advisory lock);
 //! - `auth`: API keys (`API_KEYS_FILE`) and the one access check that decides a request's
 //!   tenant and what it may do;
 //! - `api`: the handlers of the four listeners (REST, OTLP/HTTP, OTLP gRPC, gRPC API), and
@@ -39,6 +41,7 @@ mod auth;
 mod config;
 mod error;
 mod ingest;
+mod leader;
 mod metrics;
 mod model;
 pub mod proto;
@@ -58,6 +61,7 @@ pub mod grpc {
 pub use auth::{ApiKeys, Role};
 pub use config::{AlertsConfig, Config, DatabaseConfig};
 pub use error::AppError;
+pub use leader::LEADER_LOCK;
 pub use query::{Dag, DagEdge, DagNode};
 pub use retention::RetentionConfig;
 pub use startup::Application;

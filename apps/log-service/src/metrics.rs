@@ -28,6 +28,14 @@ pub struct Metrics {
     pub stream_skipped: IntCounter,
     /// Live tails ended by a failed replay read.
     pub stream_failures: IntCounter,
+    /// Logs another replica committed, read back and published to this replica's live tails.
+    pub tail_peer_logs: IntCounter,
+    /// Failures of the listener for other replicas' commits (lost connection, bad payload).
+    pub tail_listen_errors: IntCounter,
+    /// 1 while this replica leads (evaluates alert rules, runs retention), else 0.
+    pub leader: IntGauge,
+    /// Failures of the leadership session (connect, lock, health check).
+    pub leader_errors: IntCounter,
     /// Evaluations of log alert rules (one per enabled rule per `ALERT_EVAL_INTERVAL`).
     pub alert_evaluations: IntCounter,
     /// Evaluations that could not count or could not store their outcome.
@@ -112,6 +120,26 @@ impl Metrics {
             "log_service_stream_replay_failures_total",
             "Live tails ended because a replay read from storage failed.",
         )?;
+        let tail_peer_logs = IntCounter::new(
+            "log_service_stream_peer_logs_total",
+            "Logs committed by another replica and published to this replica's live tails.",
+        )?;
+        let tail_listen_errors = IntCounter::new(
+            "log_service_stream_listen_errors_total",
+            "Failures of the listener for other replicas' commits (lost connection, bad payload).",
+        )?;
+        let leader = IntGauge::new(
+            "log_service_leader",
+            "1 while this replica leads: evaluates alert rules and runs retention.",
+        )?;
+        let leader_errors = IntCounter::new(
+            "log_service_leader_errors_total",
+            "Failures of the leadership session: connect, lock or health check.",
+        )?;
+        for counter in [&tail_peer_logs, &tail_listen_errors, &leader_errors] {
+            registry.register(Box::new(counter.clone()))?;
+        }
+        registry.register(Box::new(leader.clone()))?;
         let alert_evaluations = IntCounter::new(
             "log_service_alert_evaluations_total",
             "Evaluations of log alert rules.",
@@ -214,6 +242,10 @@ impl Metrics {
             stream_lagged,
             stream_skipped,
             stream_failures,
+            tail_peer_logs,
+            tail_listen_errors,
+            leader,
+            leader_errors,
             alert_evaluations,
             alert_evaluation_failures,
             alert_notifications,

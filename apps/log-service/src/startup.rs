@@ -12,7 +12,8 @@ use tower::util::MapResponseLayer;
 use crate::alerts::{Alerts, read_rules_file};
 use crate::api::{AppState, GrpcState, TailState, otlp_http_router, rest_router};
 use crate::auth::Access;
-use crate::config::Config;
+use crate::config::{Config, DatabaseConfig};
+use crate::leader::Leader;
 use crate::metrics::Metrics;
 use crate::proto::logs::log_ingestion_service_server::LogIngestionServiceServer;
 use crate::proto::query::query_service_server::QueryServiceServer;
@@ -36,6 +37,9 @@ pub struct Application {
     retention: Retention,
     admin_token: Option<std::sync::Arc<str>>,
     access: Access,
+    database: DatabaseConfig,
+    /// This process's id among the replicas on one database: random at every start.
+    replica: String,
     stop: Stop,
 }
 
@@ -64,12 +68,15 @@ impl server::Service for Application {
         let metrics = Metrics::new().context("failed to register metrics")?;
         let access = Access::new(config.api_keys.clone(), metrics.clone());
         let hub = Hub::new(config.stream_buffer, metrics.clone());
+        let replica = uuid::Uuid::new_v4().simple().to_string();
         let (store, writer) = Store::open(
             &config.database,
             config.queue_capacity,
             config.max_batch_rows,
             metrics.clone(),
             hub.clone(),
+            &replica,
+            stop,
         )
         .await
         .context("failed to open storage")?;
@@ -109,6 +116,8 @@ impl server::Service for Application {
             retention,
             admin_token: config.admin_token.as_deref().map(Into::into),
             access,
+            database: config.database.clone(),
+            replica,
             stop: stop.clone(),
         })
     }
@@ -122,6 +131,7 @@ impl server::Service for Application {
             otlp_http_addr = %self.otlp_http_addr(),
             grpc_addr = %self.grpc_addr(),
             backend = self.backend(),
+            replica = %self.replica,
             "log-service listening"
         );
         self.serve().await
@@ -166,12 +176,18 @@ impl Application {
             access: self.access.clone(),
             alerts: self.alerts.clone(),
         };
+        // Replicas on one database elect one of them to evaluate rules and run retention.
+        let leader = Leader::start(&self.database, &self.replica, self.metrics.clone(), &stop);
         // The periodic task holds a `Store` until intake stops, so the writer's drain below
         // does not wait for it.
-        state.retention.spawn(&stop);
+        state.retention.spawn(&stop, leader.clone());
         // The evaluator holds a `Store`, so it must end (at the stop) before the writer can.
         let alerts = self.alerts.clone();
-        let evaluator = tokio::spawn(self.alerts.run_evaluator(self.store.clone(), stop.clone()));
+        let evaluator = tokio::spawn(self.alerts.run_evaluator(
+            self.store.clone(),
+            stop.clone(),
+            leader,
+        ));
         let grpc_state = GrpcState {
             store: self.store,
             metrics: self.metrics,

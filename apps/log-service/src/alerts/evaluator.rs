@@ -9,6 +9,7 @@ use tokio::time::MissedTickBehavior;
 use super::Alerts;
 use super::rule::Rule;
 use super::state::{State, Status, Transition, step};
+use crate::leader::Leader;
 use crate::model::{format_ts, now_ns};
 use crate::storage::Store;
 
@@ -21,17 +22,36 @@ const NEWEST_FOR_TRACE: u32 = 20;
 const RESEND_DELAY_NS: i64 = 60 * 1_000_000_000;
 
 /// Runs until intake stops; a round in progress is abandoned then (its rules keep their state).
-pub(super) async fn run(alerts: Alerts, store: Store, stop: server::Stop) {
+/// Rounds run only while this replica leads; the state of every rule is stored after each of
+/// its evaluations, so a replica taking over goes on from where the last leader left it.
+pub(super) async fn run(alerts: Alerts, store: Store, stop: server::Stop, leader: Leader) {
     let mut ticker = tokio::time::interval(alerts.inner.eval_interval);
     // A round slower than the interval delays the next instead of bunching them up.
     ticker.set_missed_tick_behavior(MissedTickBehavior::Delay);
     let stopped = stop.intake_stopped();
     tokio::pin!(stopped);
+    let mut leading = false;
     loop {
         tokio::select! {
             _ = &mut stopped => return,
             _ = ticker.tick() => {}
         }
+        if !leader.is_leader() {
+            if leading {
+                // The leader's gauge shows the rules' states; a follower's would be stale.
+                for state in State::ALL {
+                    let gauge = alerts
+                        .inner
+                        .metrics
+                        .alert_rules
+                        .with_label_values(&[state.as_str()]);
+                    gauge.set(0);
+                }
+                leading = false;
+            }
+            continue;
+        }
+        leading = true;
         tokio::select! {
             _ = &mut stopped => return,
             _ = evaluate_all(&alerts, &store) => {}

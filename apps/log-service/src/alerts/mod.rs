@@ -31,6 +31,7 @@ pub use state::{State, Status};
 
 use crate::config::{AlertsConfig, DatabaseConfig};
 use crate::error::AppError;
+use crate::leader::Leader;
 use crate::metrics::Metrics;
 use crate::model::now_ns;
 use crate::storage::{RuleKey, RuleStore, Store, open_rules};
@@ -103,9 +104,10 @@ impl Alerts {
         Ok(alerts)
     }
 
-    /// Evaluates every enabled rule every `ALERT_EVAL_INTERVAL` until intake stops.
-    pub async fn run_evaluator(self, store: Store, stop: server::Stop) {
-        evaluator::run(self, store, stop).await;
+    /// Evaluates every enabled rule every `ALERT_EVAL_INTERVAL` while `leader` leads, until
+    /// intake stops.
+    pub async fn run_evaluator(self, store: Store, stop: server::Stop, leader: Leader) {
+        evaluator::run(self, store, stop, leader).await;
     }
 
     /// Counts an evaluation that failed outside a rule (the evaluator's task itself).
@@ -182,9 +184,22 @@ impl Alerts {
             Some(old) if old.spec == spec => Ok(old),
             Some(old) => self.change(old, spec).await,
             None => {
-                let rule = Rule::new(tenant, spec);
-                self.inner.rules.put_rule(&rule).await?;
-                Ok(rule)
+                let rule = Rule::new(tenant, spec.clone());
+                let Err(error) = self.inner.rules.put_rule(&rule).await else {
+                    return Ok(rule);
+                };
+                // Another replica starting with the same file may have stored it first (names
+                // are unique per tenant): then it is that rule that is upserted.
+                match self
+                    .inner
+                    .rules
+                    .find_rule(tenant, RuleKey::Name(&spec.name))
+                    .await?
+                {
+                    Some(old) if old.spec == spec => Ok(old),
+                    Some(old) => self.change(old, spec).await,
+                    None => Err(error.into()),
+                }
             }
         }
     }

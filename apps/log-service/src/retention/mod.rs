@@ -13,6 +13,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
+use crate::leader::Leader;
 use crate::metrics::Metrics;
 use crate::storage::day::Day;
 use crate::storage::{Dropped, Store, StoreError};
@@ -210,8 +211,9 @@ impl Retention {
         });
     }
 
-    /// Runs retention every interval (the first one interval after the start) until the stop.
-    pub fn spawn(&self, stop: &server::Stop) {
+    /// Runs retention every interval (the first one interval after the start) until the stop,
+    /// while `leader` leads: replicas on one database run it once between them.
+    pub fn spawn(&self, stop: &server::Stop, leader: Leader) {
         let retention = self.clone();
         let stopped = stop.intake_stopped();
         stop.spawn(async move {
@@ -231,6 +233,10 @@ impl Retention {
                 tokio::select! {
                     _ = &mut stopped => break,
                     _ = ticks.tick() => {
+                        if !leader.is_leader() {
+                            tracing::debug!("retention skipped: another replica leads");
+                            continue;
+                        }
                         // A failure is logged and counted by `run`; the next tick tries again.
                         let _ = retention.run().await;
                     }

@@ -32,6 +32,7 @@ use crate::model::{
 use crate::tail::{Hub, Publisher};
 
 pub use partitions::{Dropped, Partitions, Policy, Size, StoredPartition};
+pub(crate) use postgres::connect as connect_postgres;
 pub use queue::{QueueReceiver, WriteJob};
 pub use rules::{RuleKey, RuleStore, open_rules};
 pub use search::search_terms;
@@ -214,20 +215,29 @@ impl WriterHandle {
 
 impl Store {
     /// Opens (and creates or migrates) the database and starts the writer, which publishes
-    /// every committed log to `tail`.
+    /// every committed log to `tail`. On PostgreSQL, where other replicas may write too, it
+    /// also publishes theirs (announced under another id than `replica`) until `stop`.
     pub async fn open(
         database: &DatabaseConfig,
         queue_capacity: usize,
         max_batch_rows: usize,
         metrics: Metrics,
         tail: Hub,
+        replica: &str,
+        stop: &server::Stop,
     ) -> Result<(Store, WriterHandle), StoreError> {
         let resolution_ns = match database {
             DatabaseConfig::Sqlite { .. } => 1,
             DatabaseConfig::Postgres { .. } => postgres::TIMESTAMP_RESOLUTION_NS,
         };
-        let tail = Publisher::new(tail, resolution_ns);
-        let (queue, receiver) = queue::channel(queue_capacity, max_batch_rows, metrics, tail);
+        let publisher = Publisher::new(tail.clone(), resolution_ns);
+        let peers = postgres::Peers {
+            replica,
+            hub: tail,
+            metrics: metrics.clone(),
+            stop,
+        };
+        let (queue, receiver) = queue::channel(queue_capacity, max_batch_rows, metrics, publisher);
         let (backend, partitions, writer) = match database {
             DatabaseConfig::Sqlite { path } => {
                 let (reader, partitions, thread) = sqlite::open(path, receiver).await?;
@@ -238,7 +248,7 @@ impl Store {
                 (reader, partitions, writer)
             }
             DatabaseConfig::Postgres { url } => {
-                let (reader, partitions, task) = postgres::open(url, receiver).await?;
+                let (reader, partitions, task) = postgres::open(url, receiver, peers).await?;
                 let writer = WriterHandle {
                     thread: None,
                     task: Some(task),

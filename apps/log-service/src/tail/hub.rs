@@ -42,6 +42,17 @@ impl Hub {
         Hub { tx, metrics }
     }
 
+    /// True while some live tail listens: without one, a log need not even be read.
+    pub fn has_subscribers(&self) -> bool {
+        self.tx.receiver_count() > 0
+    }
+
+    /// Publishes a log read back from storage: another replica's, announced by its commit.
+    pub fn publish(&self, log: LogView) {
+        // An error only means the last subscriber left meanwhile.
+        let _ = self.tx.send(Arc::new(log));
+    }
+
     /// Subscribes to every log published from now on.
     pub(super) fn subscribe(&self) -> Subscription {
         self.metrics.stream_subscribers.inc();

@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use server::Service as _;
 use testkit::wait_until;
 
-use crate::helpers::{TempDir, TestApp, spawn_config, spawn_with};
+use crate::helpers::{Stoppable, TempDir, TestApp, spawn_config, spawn_with};
 use crate::postgres::PostgresApp;
 
 /// A rule body as the API takes it, counting `payment-service` ERROR logs that say "declined".
@@ -672,43 +672,6 @@ async fn no_tenant_sees_changes_or_deletes_another_tenants_rules() {
     assert_eq!(acme["enabled"], true);
     assert_eq!(acme["state"], "inactive");
     assert_eq!(acme["last_value"], 0);
-}
-
-/// An application that can be stopped, so that another can start on its database.
-struct Stoppable {
-    app: TestApp,
-    stop: server::Stop,
-    run: tokio::task::JoinHandle<anyhow::Result<()>>,
-}
-
-impl Stoppable {
-    async fn start(config: Config) -> Stoppable {
-        let stop = server::Stop::new();
-        let app = Application::build(config, &stop)
-            .await
-            .expect("application builds");
-        let test = TestApp {
-            rest: format!("http://{}", app.rest_addr()),
-            otlp_http: format!("http://{}", app.otlp_http_addr()),
-            otlp_grpc: app.otlp_grpc_addr(),
-            grpc: app.grpc_addr(),
-            client: reqwest::Client::new(),
-            _dir: TempDir::new(),
-        };
-        let run = tokio::spawn(app.run());
-        Stoppable {
-            app: test,
-            stop,
-            run,
-        }
-    }
-
-    /// Stops intake and waits until the application, its evaluator and its writer are done.
-    async fn stop(self) {
-        self.stop.stop();
-        self.run.await.expect("run task").expect("clean stop");
-        assert!(self.stop.join().await, "background tasks joined");
-    }
 }
 
 #[tokio::test]

@@ -217,3 +217,40 @@ pub fn strings(body: &Value, list: &str, key: &str) -> Vec<String> {
 pub fn messages(body: &Value) -> Vec<String> {
     strings(body, "logs", "message")
 }
+
+/// An application that can be stopped, so that another can start on its database.
+pub struct Stoppable {
+    pub app: TestApp,
+    pub stop: server::Stop,
+    pub run: tokio::task::JoinHandle<anyhow::Result<()>>,
+}
+
+impl Stoppable {
+    pub async fn start(config: Config) -> Stoppable {
+        let stop = server::Stop::new();
+        let app = Application::build(config, &stop)
+            .await
+            .expect("application builds");
+        let test = TestApp {
+            rest: format!("http://{}", app.rest_addr()),
+            otlp_http: format!("http://{}", app.otlp_http_addr()),
+            otlp_grpc: app.otlp_grpc_addr(),
+            grpc: app.grpc_addr(),
+            client: reqwest::Client::new(),
+            _dir: TempDir::new(),
+        };
+        let run = tokio::spawn(app.run());
+        Stoppable {
+            app: test,
+            stop,
+            run,
+        }
+    }
+
+    /// Stops intake and waits until the application, its evaluator and its writer are done.
+    pub async fn stop(self) {
+        self.stop.stop();
+        self.run.await.expect("run task").expect("clean stop");
+        assert!(self.stop.join().await, "background tasks joined");
+    }
+}

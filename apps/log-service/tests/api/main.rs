@@ -10,6 +10,7 @@ mod jaeger;
 mod otlp;
 mod postgres;
 mod query;
+mod replicas;
 mod retention;
 mod stream;
 mod tenants;

@@ -66,7 +66,9 @@ impl PostgresApp {
     }
 }
 
-async fn admin() -> Option<tokio_postgres::Client> {
+/// A client of the local server's `postgres` database; `None` (the test is skipped) when none
+/// answers.
+pub async fn admin() -> Option<tokio_postgres::Client> {
     let url = std::env::var("LOG_SERVICE_TEST_POSTGRES").unwrap_or_else(|_| ADMIN_URL.into());
     match tokio_postgres::connect(&url, tokio_postgres::NoTls).await {
         Ok((client, connection)) => {

@@ -9,20 +9,20 @@ use crate::helpers::{TempDir, TestApp, spawn_app, spawn_with};
 
 /// One event of an SSE stream (comments are skipped).
 #[derive(Debug, Default)]
-struct SseEvent {
-    event: String,
-    id: Option<i64>,
-    data: String,
+pub struct SseEvent {
+    pub event: String,
+    pub id: Option<i64>,
+    pub data: String,
 }
 
 /// An open stream, read by hand from the response body.
-struct Tail {
+pub struct Tail {
     response: reqwest::Response,
     buf: String,
 }
 
 impl Tail {
-    async fn open(app: &TestApp, query: &str, tenant: &str, last_id: Option<i64>) -> Tail {
+    pub async fn open(app: &TestApp, query: &str, tenant: &str, last_id: Option<i64>) -> Tail {
         let mut request = app
             .client
             .get(format!("{}/api/v1/logs/stream{query}", app.rest))
@@ -40,7 +40,7 @@ impl Tail {
     }
 
     /// The next event, `None` when none comes within `wait` or the stream ended.
-    async fn next(&mut self, wait: Duration) -> Option<SseEvent> {
+    pub async fn next(&mut self, wait: Duration) -> Option<SseEvent> {
         let deadline = tokio::time::Instant::now() + wait;
         loop {
             while let Some(end) = self.buf.find("\n\n") {

@@ -3,7 +3,10 @@
 //! One writer task owns a connection and inserts a whole group commit with one `UNNEST`
 //! statement per table; readers share a second connection (tokio-postgres pipelines concurrent
 //! queries). PostgreSQL keeps microseconds, so timestamps are stored at that precision.
+//! Replicas on one database share the tables; each commit is announced to the others' live
+//! tails on a notify channel (`notify`).
 
+mod notify;
 mod partitions;
 mod reader;
 mod rules;
@@ -18,6 +21,17 @@ use std::sync::Arc;
 use tokio_postgres::{Client, NoTls};
 
 use super::{Backend, Partitions, QueueReceiver, StoreError};
+use crate::metrics::Metrics;
+use crate::tail::Hub;
+
+/// What the PostgreSQL backend needs beside its URL and queue: who this replica is, where the
+/// other replicas' logs are published, and when to stop listening for them.
+pub(super) struct Peers<'a> {
+    pub replica: &'a str,
+    pub hub: Hub,
+    pub metrics: Metrics,
+    pub stop: &'a server::Stop,
+}
 
 /// The reader, retention's side, and the writer task of one database.
 type Opened = (
@@ -26,7 +40,8 @@ type Opened = (
     tokio::task::JoinHandle<()>,
 );
 
-async fn connect(url: &str) -> Result<Client, StoreError> {
+/// Connects a client whose connection runs on a task of its own.
+pub(crate) async fn connect(url: &str) -> Result<Client, StoreError> {
     let (client, connection) = tokio_postgres::connect(url, NoTls).await?;
     tokio::spawn(async move {
         if let Err(err) = connection.await {
@@ -36,13 +51,29 @@ async fn connect(url: &str) -> Result<Client, StoreError> {
     Ok(client)
 }
 
-/// Connects, creates the schema, starts the writer task.
-pub(super) async fn open(url: &str, queue: QueueReceiver) -> Result<Opened, StoreError> {
-    let writer = connect(url).await?;
-    schema::create(&writer).await?;
+/// Connects, creates the schema, starts the writer task and the listener for the other
+/// replicas' commits.
+pub(super) async fn open(
+    url: &str,
+    queue: QueueReceiver,
+    peers: Peers<'_>,
+) -> Result<Opened, StoreError> {
+    let mut writer = connect(url).await?;
+    schema::create(&mut writer).await?;
     let reader = connect(url).await?;
     let partitions = partitions::PgPartitions::open(url).await?;
-    let task = tokio::spawn(writer::run(url.to_owned(), writer, queue));
+    let replica = peers.replica.to_owned();
+    let task = tokio::spawn(writer::run(url.to_owned(), replica.clone(), writer, queue));
+    let listening = notify::subscribe(url).await?;
+    let stopped = peers.stop.intake_stopped();
+    peers.stop.spawn(notify::listen(
+        url.to_owned(),
+        listening,
+        replica,
+        peers.hub,
+        peers.metrics,
+        stopped,
+    ));
     Ok((
         Box::new(reader::PgReader::new(Arc::new(reader))),
         Box::new(partitions),

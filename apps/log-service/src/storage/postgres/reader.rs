@@ -17,7 +17,8 @@ use crate::storage::{
     Backend, LogKey, MAX_TRACE_ROWS, Read, add_bucket_row, add_level_count, search_terms,
 };
 
-const LOG_COLUMNS: &str = "id, tenant_id, (EXTRACT(EPOCH FROM timestamp) * 1000000)::int8, level, \
+/// The columns `log_from_row` reads, in its order.
+pub(super) const LOG_COLUMNS: &str = "id, tenant_id, (EXTRACT(EPOCH FROM timestamp) * 1000000)::int8, level, \
      service_name, message, trace_id, span_id, parent_span_id, user_id, request_id, source, host, \
      environment, metadata";
 
@@ -30,7 +31,8 @@ pub(super) struct PgReader {
     pub(super) client: Arc<Client>,
 }
 
-fn log_from_row(row: &Row) -> LogView {
+/// A log row as the API shows it.
+pub(super) fn log_from_row(row: &Row) -> LogView {
     let us: i64 = row.get(2);
     let ts = us.saturating_mul(1000);
     let metadata: Option<Value> = row.get(14);

@@ -42,8 +42,16 @@ pub(super) struct PgRules {
 
 /// Connects and creates the table.
 pub(in crate::storage) async fn open_rules(url: &str) -> Result<Arc<dyn RuleStore>, StoreError> {
-    let client = super::connect(url).await?;
-    client.batch_execute(SCHEMA).await?;
+    let mut client = super::connect(url).await?;
+    // Under the DDL lock, so replicas starting together do not create the table twice.
+    let tx = client.transaction().await?;
+    tx.execute(
+        "SELECT pg_advisory_xact_lock($1)",
+        &[&super::schema::DDL_LOCK],
+    )
+    .await?;
+    tx.batch_execute(SCHEMA).await?;
+    tx.commit().await?;
     Ok(Arc::new(PgRules {
         url: url.to_owned(),
         client: Mutex::new(client),

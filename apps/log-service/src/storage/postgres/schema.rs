@@ -91,6 +91,12 @@ CREATE TABLE IF NOT EXISTS log_retention_policies (
 /// (exclusive): a drop never lands between the writer's check of a partition and its insert.
 pub(super) const PARTITION_LOCK: i64 = 0x6c6f_6773_7061_7274;
 
+/// The advisory lock that serializes DDL between replicas on one database: the schema's
+/// creation at start and the writers' creation of partitions. PostgreSQL's `IF NOT EXISTS`
+/// does not make two concurrent creations of one table safe (the second fails on the catalog's
+/// unique index), so the creators take turns.
+pub(super) const DDL_LOCK: i64 = 0x6c6f_6773_6464_6c00;
+
 /// Names of one tenant's tables.
 #[derive(Debug, Clone)]
 pub(super) struct TenantNames {
@@ -153,8 +159,11 @@ pub(super) fn partition_ddl(tenant: &TenantNames, day: Day) -> String {
 
 /// Creates whatever is missing of the schema; refuses a database that holds the unpartitioned
 /// tables of an earlier log-service.
-pub(super) async fn create(client: &Client) -> Result<(), StoreError> {
-    let row = client
+pub(super) async fn create(client: &mut Client) -> Result<(), StoreError> {
+    let tx = client.transaction().await?;
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&DDL_LOCK])
+        .await?;
+    let row = tx
         .query_opt(
             "SELECT c.relkind::text, current_database() FROM pg_class c \
              WHERE c.relname = 'log_entries' AND c.relnamespace = current_schema()::regnamespace",
@@ -173,6 +182,7 @@ pub(super) async fn create(client: &Client) -> Result<(), StoreError> {
             )));
         }
     }
-    client.batch_execute(SCHEMA).await?;
+    tx.batch_execute(SCHEMA).await?;
+    tx.commit().await?;
     Ok(())
 }

@@ -6,15 +6,21 @@ use std::collections::{BTreeSet, HashMap};
 
 use tokio_postgres::{Client, Transaction};
 
-use super::schema::{PARTITION_LOCK, TenantNames, partition_ddl, tenant_ddl};
-use super::{connect, micros};
+use super::schema::{DDL_LOCK, PARTITION_LOCK, TenantNames, partition_ddl, tenant_ddl};
+use super::{connect, micros, notify};
 use crate::model::{NewSpan, SpanStatus};
 use crate::storage::day::Day;
 use crate::storage::{QueueReceiver, StoreError, WriteJob};
 
 /// Runs until the queue is closed and drained; a dropped connection is reopened before the next
 /// group rather than failing every group after it.
-pub(super) async fn run(url: String, mut client: Client, mut queue: QueueReceiver) {
+/// Each commit is announced on the notify channel under `replica`.
+pub(super) async fn run(
+    url: String,
+    replica: String,
+    mut client: Client,
+    mut queue: QueueReceiver,
+) {
     while let Some(group) = queue.next_group().await {
         if client.is_closed() {
             match connect(&url).await {
@@ -22,7 +28,7 @@ pub(super) async fn run(url: String, mut client: Client, mut queue: QueueReceive
                 Err(err) => tracing::error!(error = %err, "postgres reconnect failed"),
             }
         }
-        let result = write_jobs(&mut client, &group.jobs).await;
+        let result = write_jobs(&mut client, &replica, &group.jobs).await;
         queue.finish(group, result);
     }
 }
@@ -66,13 +72,17 @@ async fn ensure_partitions(tx: &Transaction<'_>, jobs: &[WriteJob]) -> Result<()
         .iter()
         .map(|(t, d)| (*t, (*d).clamp(i32::MIN as i64, i32::MAX as i64) as i32))
         .unzip();
-    let missing = tx
-        .query(
-            "SELECT u.t, u.d FROM unnest($1::text[], $2::int4[]) AS u(t, d) \
-             WHERE NOT EXISTS (SELECT 1 FROM log_partitions p WHERE p.tenant_id = u.t AND p.day = u.d)",
-            &[&tenants, &days],
-        )
+    let missing_sql = "SELECT u.t, u.d FROM unnest($1::text[], $2::int4[]) AS u(t, d) \
+         WHERE NOT EXISTS (SELECT 1 FROM log_partitions p WHERE p.tenant_id = u.t AND p.day = u.d)";
+    if tx.query(missing_sql, &[&tenants, &days]).await?.is_empty() {
+        return Ok(());
+    }
+    // Another replica's writer may be creating the same partitions: concurrent CREATE TABLE IF
+    // NOT EXISTS of one name fails in PostgreSQL, so creators take turns, and the second one
+    // sees, after the first's commit, what is left to create.
+    tx.execute("SELECT pg_advisory_xact_lock($1)", &[&DDL_LOCK])
         .await?;
+    let missing = tx.query(missing_sql, &[&tenants, &days]).await?;
     let mut known_tenants: HashMap<String, TenantNames> = HashMap::new();
     for row in missing {
         let tenant: String = row.get(0);
@@ -105,7 +115,11 @@ async fn ensure_partitions(tx: &Transaction<'_>, jobs: &[WriteJob]) -> Result<()
     Ok(())
 }
 
-async fn write_jobs(client: &mut Client, jobs: &[WriteJob]) -> Result<Vec<Vec<i64>>, StoreError> {
+async fn write_jobs(
+    client: &mut Client,
+    replica: &str,
+    jobs: &[WriteJob],
+) -> Result<Vec<Vec<i64>>, StoreError> {
     let log_count: i64 = jobs.iter().map(|j| j.batch.logs.len() as i64).sum();
     let tx = client.transaction().await?;
     tx.execute(
@@ -290,6 +304,15 @@ async fn write_jobs(client: &mut Client, jobs: &[WriteJob]) -> Result<Vec<Vec<i6
              ON CONFLICT (tenant_id, trace_id) DO UPDATE \
              SET last_us = GREATEST(log_error_traces.last_us, excluded.last_us)",
             &[&t, &tr, &last],
+        )
+        .await?;
+    }
+    // Delivered by PostgreSQL at the commit, to the other replicas' live tails.
+    let payloads = notify::payloads(replica, jobs, &per_job);
+    if !payloads.is_empty() {
+        tx.execute(
+            "SELECT pg_notify($1, p) FROM unnest($2::text[]) AS p",
+            &[&notify::CHANNEL, &payloads],
         )
         .await?;
     }
