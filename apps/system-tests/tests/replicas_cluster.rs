@@ -3,7 +3,9 @@
 //! stops, one replica is killed with SIGKILL (its unacknowledged deliveries go to the other
 //! two), and the node comes back. Every order answered 201 is e-mailed exactly once: the
 //! replicas share one outbox file, and that file, not a replica's memory, says what was sent.
-//! Then every replica of every service gets SIGTERM and must exit within 5 s. Prints each
+//! An order retried with its Idempotency-Key through another gateway and payment replica is the
+//! same order with one e-mail. Then every replica of every service gets SIGTERM and must exit
+//! within 5 s. Prints each
 //! replica's share of the e-mails, the failover time and the latencies.
 
 use std::time::{Duration, Instant};
@@ -72,7 +74,39 @@ async fn three_consumer_replicas_email_each_order_once_through_a_node_loss_and_a
     }
     let samples = load.finish().await;
     let load_took = started.elapsed();
-    let confirmed = confirmed_order_ids(&samples);
+
+    // A client retries its order with the same Idempotency-Key through another gateway and
+    // payment replica: the same order, the same payment, and (below) one e-mail.
+    let mut payment_b = stack.start_replica("payment-service", &[]).await;
+    let mut gateway_b = stack
+        .start_replica("order-gateway", &[("PAYMENT_URL", &payment_b.url())])
+        .await;
+    let place = |gateway: String| {
+        let client = stack.client.clone();
+        async move {
+            let answer = client
+                .post(format!("{gateway}/create-order"))
+                .header("idempotency-key", "retried-on-another-replica")
+                .send()
+                .await
+                .expect("an answer");
+            assert_eq!(answer.status(), 201);
+            answer
+                .json::<serde_json::Value>()
+                .await
+                .expect("a JSON answer")
+        }
+    };
+    let first = place(stack.gateway.url()).await;
+    let retried = place(gateway_b.url()).await;
+    assert_eq!(first["order_id"], retried["order_id"]);
+    assert_eq!(
+        first["payment"]["payment_id"],
+        retried["payment"]["payment_id"]
+    );
+    let retried_order = first["order_id"].as_str().unwrap().to_owned();
+    let mut confirmed = confirmed_order_ids(&samples);
+    confirmed.push(&retried_order);
 
     // Each replica's share, read before they stop.
     stack
@@ -88,7 +122,12 @@ async fn three_consumer_replicas_email_each_order_once_through_a_node_loss_and_a
         .finish_emailing(&amqp_url, &confirmed, &[&names.queue, &names.retry_queue])
         .await;
     let mut exits = email_exits;
-    for service in [&mut stack.payment, &mut stack.gateway] {
+    for service in [
+        &mut stack.payment,
+        &mut stack.gateway,
+        &mut payment_b,
+        &mut gateway_b,
+    ] {
         let (status, took) = service
             .terminate(Duration::from_secs(10))
             .await
@@ -118,7 +157,7 @@ async fn three_consumer_replicas_email_each_order_once_through_a_node_loss_and_a
         "replicas on a cluster: {} orders in {load_took:?} ({:.1}/s), 201 {}, 503 {}, e-mailed {}, \
          duplicated {}; leader {leader_name} stopped, first order confirmed {:?} after; latency \
          with the node away p50 {:?} p99 {:?}; e-mails per replica: {}; exit after SIGTERM \
-         (email x2, payment, gateway): {exits:?}",
+         (email x2, payment x2, gateway x2): {exits:?}",
         samples.len(),
         samples.len() as f64 / load_took.as_secs_f64(),
         count(201),
@@ -135,8 +174,8 @@ async fn three_consumer_replicas_email_each_order_once_through_a_node_loss_and_a
     outbox.assert_each_emailed_once(&confirmed);
     assert_eq!(
         exits.len(),
-        4,
-        "two e-mail replicas, payment and gateway stopped"
+        6,
+        "two replicas each of email-service, payment-service and order-gateway stopped"
     );
     for took in &exits {
         assert!(

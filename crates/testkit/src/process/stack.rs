@@ -70,15 +70,22 @@ impl Stack {
         self.gateway.wait_ready(&client, timeout).await;
     }
 
-    /// Starts `count` more email-service replicas, with the same environment (so the same
-    /// queue and the same outbox file), and waits until they are ready.
+    /// Starts one more replica of `name` with the stack's environment (the same queues, the same
+    /// outbox file) plus `env`, and waits until it is ready.
+    pub async fn start_replica(&self, name: &'static str, env: &[(&str, &str)]) -> Service {
+        let mut env_of_replica = self.env.clone();
+        env_of_replica.extend(env.iter().map(|(k, v)| ((*k).to_owned(), (*v).to_owned())));
+        let mut replica = Service::start(name, env_of_replica, self.log_dir.path());
+        replica
+            .wait_ready(&self.client, Duration::from_secs(30))
+            .await;
+        replica
+    }
+
+    /// Starts `count` more email-service replicas competing for the same queue.
     pub async fn add_email_replicas(&mut self, count: usize) {
         for _ in 0..count {
-            let mut replica =
-                Service::start("email-service", self.env.clone(), self.log_dir.path());
-            replica
-                .wait_ready(&self.client, Duration::from_secs(30))
-                .await;
+            let replica = self.start_replica("email-service", &[]).await;
             self.email_replicas.push(replica);
         }
     }
