@@ -172,6 +172,15 @@ impl Alerts {
         Ok(())
     }
 
+    /// `old` as it is when its spec is already `spec`, else changed to `spec`.
+    async fn keep_or_change(&self, old: Rule, spec: RuleSpec) -> Result<Rule, AppError> {
+        if old.spec == spec {
+            Ok(old)
+        } else {
+            self.change(old, spec).await
+        }
+    }
+
     /// Creates the rule called `spec.name` or replaces its spec: what a rules file does at start.
     async fn upsert(&self, tenant: &str, spec: RuleSpec) -> Result<Rule, AppError> {
         let _guard = self.inner.lock.lock().await;
@@ -181,8 +190,7 @@ impl Alerts {
             .find_rule(tenant, RuleKey::Name(&spec.name))
             .await?
         {
-            Some(old) if old.spec == spec => Ok(old),
-            Some(old) => self.change(old, spec).await,
+            Some(old) => self.keep_or_change(old, spec).await,
             None => {
                 let rule = Rule::new(tenant, spec.clone());
                 let Err(error) = self.inner.rules.put_rule(&rule).await else {
@@ -196,8 +204,7 @@ impl Alerts {
                     .find_rule(tenant, RuleKey::Name(&spec.name))
                     .await?
                 {
-                    Some(old) if old.spec == spec => Ok(old),
-                    Some(old) => self.change(old, spec).await,
+                    Some(old) => self.keep_or_change(old, spec).await,
                     None => Err(error.into()),
                 }
             }

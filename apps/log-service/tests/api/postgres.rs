@@ -27,12 +27,7 @@ impl PostgresApp {
 
     /// [`PostgresApp::spawn`] with the test config adjusted by `adjust`.
     pub async fn spawn_with(adjust: impl FnOnce(&mut log_service::Config)) -> Option<PostgresApp> {
-        let admin = admin().await?;
-        let name = format!("log_service_test_{}", uuid::Uuid::new_v4().simple());
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
+        let (admin, name) = fresh_database().await?;
         let mut config = log_service::Config::for_tests("unused.db");
         config.database = log_service::DatabaseConfig::Postgres {
             url: format!("postgres://postgres@127.0.0.1:5432/{name}"),
@@ -64,6 +59,17 @@ impl PostgresApp {
         let drop_database = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         let _ = self.admin.batch_execute(&drop_database).await;
     }
+}
+
+/// A new, empty database of its own for one test: the admin client and the database's name.
+pub async fn fresh_database() -> Option<(tokio_postgres::Client, String)> {
+    let admin = admin().await?;
+    let name = format!("log_service_test_{}", uuid::Uuid::new_v4().simple());
+    admin
+        .batch_execute(&format!("CREATE DATABASE {name}"))
+        .await
+        .unwrap();
+    Some((admin, name))
 }
 
 /// A client of the local server's `postgres` database; `None` (the test is skipped) when none

@@ -10,7 +10,7 @@ use testkit::wait_until;
 
 use crate::helpers::{Stoppable, TestApp, hex};
 use crate::otlp::{order_logs, order_trace, send_grpc, trace_id};
-use crate::postgres::admin;
+use crate::postgres::fresh_database;
 use crate::stream::Tail;
 
 /// A fresh database of the local server, dropped by [`Database::finish`].
@@ -22,12 +22,7 @@ struct Database {
 impl Database {
     /// `None` (the test is skipped) when no PostgreSQL server answers.
     async fn create() -> Option<Database> {
-        let admin = admin().await?;
-        let name = format!("log_service_test_{}", uuid::Uuid::new_v4().simple());
-        admin
-            .batch_execute(&format!("CREATE DATABASE {name}"))
-            .await
-            .unwrap();
+        let (admin, name) = fresh_database().await?;
         Some(Database { admin, name })
     }
 
