@@ -28,12 +28,9 @@ const EXIT_WITHIN: Duration = Duration::from_secs(5);
 
 /// `emails_sent_total{status="sent"}` of the email-service at `url`.
 async fn emails_sent(client: &reqwest::Client, url: &str) -> f64 {
-    let text = testkit::http::get(client, &format!("{url}/metrics"))
+    testkit::http::metrics(client, url)
         .await
-        .text()
-        .await
-        .expect("metrics text");
-    text.lines()
+        .lines()
         .find(|line| line.starts_with("emails_sent_total{") && line.contains("status=\"sent\""))
         .and_then(|line| line.rsplit(' ').next())
         .and_then(|value| value.parse().ok())

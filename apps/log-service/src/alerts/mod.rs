@@ -184,30 +184,23 @@ impl Alerts {
     /// Creates the rule called `spec.name` or replaces its spec: what a rules file does at start.
     async fn upsert(&self, tenant: &str, spec: RuleSpec) -> Result<Rule, AppError> {
         let _guard = self.inner.lock.lock().await;
-        match self
-            .inner
-            .rules
-            .find_rule(tenant, RuleKey::Name(&spec.name))
-            .await?
-        {
+        let by_name = || {
+            self.inner
+                .rules
+                .find_rule(tenant, RuleKey::Name(&spec.name))
+        };
+        if let Some(old) = by_name().await? {
+            return self.keep_or_change(old, spec).await;
+        }
+        let rule = Rule::new(tenant, spec.clone());
+        let Err(error) = self.inner.rules.put_rule(&rule).await else {
+            return Ok(rule);
+        };
+        // Another replica starting with the same file may have stored it first (names are
+        // unique per tenant): then it is that rule that is upserted.
+        match by_name().await? {
             Some(old) => self.keep_or_change(old, spec).await,
-            None => {
-                let rule = Rule::new(tenant, spec.clone());
-                let Err(error) = self.inner.rules.put_rule(&rule).await else {
-                    return Ok(rule);
-                };
-                // Another replica starting with the same file may have stored it first (names
-                // are unique per tenant): then it is that rule that is upserted.
-                match self
-                    .inner
-                    .rules
-                    .find_rule(tenant, RuleKey::Name(&spec.name))
-                    .await?
-                {
-                    Some(old) => self.keep_or_change(old, spec).await,
-                    None => Err(error.into()),
-                }
-            }
+            None => Err(error.into()),
         }
     }
 
