@@ -29,6 +29,25 @@ impl std::fmt::Debug for Access {
     }
 }
 
+/// The tenants a caller may see listed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TenantScope {
+    /// Every tenant.
+    All,
+    /// Only this one.
+    Only(String),
+}
+
+impl TenantScope {
+    /// `tenants` without those the caller may not see.
+    pub fn filter(&self, tenants: Vec<String>) -> Vec<String> {
+        match self {
+            TenantScope::All => tenants,
+            TenantScope::Only(own) => tenants.into_iter().filter(|t| t == own).collect(),
+        }
+    }
+}
+
 /// Why a request was refused: the `reason` label of `log_service_access_refused_total`.
 #[derive(Debug, Clone, Copy)]
 enum Refusal {
@@ -86,6 +105,21 @@ impl Access {
                 )),
             )),
         }
+    }
+
+    /// Which tenants a request with `authorization` may see listed (`GET /api/v1/tenants`):
+    /// without API keys every tenant, since any request may name any tenant; with them, every
+    /// tenant for an admin key, which may act for any, and only its own for a read key. A key
+    /// that may not read is refused as a query would be.
+    pub fn visible_tenants(&self, authorization: Option<&[u8]>) -> Result<TenantScope, AppError> {
+        let Some(keys) = &self.keys else {
+            return Ok(TenantScope::All);
+        };
+        let key = self.key(keys, authorization, Role::Read)?;
+        Ok(match key.role {
+            Role::Admin => TenantScope::All,
+            _ => TenantScope::Only(key.tenant.clone()),
+        })
     }
 
     /// The admin routes' check: with API keys, an admin key or `admin_token` (`ADMIN_TOKEN`)
@@ -274,5 +308,19 @@ mod tests {
             "any"
         );
         assert_eq!(tenant(b"Bearer a", None, Role::Read).unwrap(), "ops");
+    }
+
+    #[test]
+    fn a_read_key_sees_only_its_tenant_listed_and_an_admin_key_every_tenant() {
+        let stored = || vec!["acme".to_owned(), "ops".to_owned(), "other".to_owned()];
+        let access = access();
+        let reader = access.visible_tenants(Some(b"Bearer r")).unwrap();
+        assert_eq!(reader.filter(stored()), ["acme"]);
+        let admin = access.visible_tenants(Some(b"Bearer a")).unwrap();
+        assert_eq!(admin.filter(stored()), stored());
+        assert!(access.visible_tenants(None).is_err());
+        assert!(access.visible_tenants(Some(b"Bearer x")).is_err());
+        let open = Access::new(None, Metrics::new().unwrap());
+        assert_eq!(open.visible_tenants(None).unwrap(), TenantScope::All);
     }
 }

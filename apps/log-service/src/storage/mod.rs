@@ -163,6 +163,10 @@ pub trait Backend: SpanReads + Send + Sync {
         limit: u32,
         offset: u32,
     ) -> Read<'a, Vec<String>>;
+
+    /// Tenants that hold logs or spans, sorted: what the web view's tenant picker offers. A
+    /// tenant whose every day retention has dropped is not listed.
+    fn tenants(&self) -> Read<'_, Vec<String>>;
 }
 
 struct Inner {

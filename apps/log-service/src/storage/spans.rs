@@ -1,9 +1,9 @@
 //! Reads over many spans at once, which the Jaeger query API and the services summary need:
 //! the services and operations that have spans, trace search by filters, the service
-//! dependencies and per-service request counts and latencies. Kept apart from the per-trace
-//! reads of [`super::Backend`], which requires this trait of every backend; each backend
-//! implements it in its own `spans` module. Every read is scoped to a tenant and, where it
-//! takes a time range, visits only the day partitions of that range.
+//! dependencies, per-service request counts and latencies, and whether a trace exists at all.
+//! Kept apart from the per-trace reads of [`super::Backend`], which requires this trait of
+//! every backend; each backend implements it in its own `spans` module. Every read is scoped to
+//! a tenant and, where it takes a time range, visits only the day partitions of that range.
 
 use super::Read;
 use crate::model::{SpanKind, SpanStatus};
@@ -119,4 +119,8 @@ pub trait SpanReads: Send + Sync {
         start_ns: i64,
         end_ns: i64,
     ) -> Read<'a, Vec<ServiceSummary>>;
+
+    /// Whether `tenant` holds a span or a log of the trace `trace_id`: what a trace page's 404
+    /// needs, answered from the trace id indexes without reading the trace.
+    fn trace_exists<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, bool>;
 }

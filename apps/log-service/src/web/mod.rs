@@ -12,7 +12,6 @@ use axum::routing::get;
 
 use crate::api::AppState;
 use crate::auth::Role;
-use crate::error::AppError;
 
 const SHELL: &str = include_str!("assets/index.html");
 const SCRIPT: &str = include_str!("assets/app.js");
@@ -69,8 +68,8 @@ struct PageQuery {
     tenant: Option<String>,
 }
 
-/// `/trace/{trace_id}`: 400 for an id that is no trace id (32 hex digits), 404 when the trace
-/// is known not to exist, so a bookmarked or mistyped link says so at the HTTP level too. With
+/// `/trace/{trace_id}`: 400 for an id that is no trace id (32 hex digits), 404 when the tenant
+/// holds no span and no log of it (an existence probe, not a read of the trace), so a bookmarked or mistyped link says so at the HTTP level too. With
 /// API keys the page cannot tell (the browser sends its key only to the API), and the script
 /// shows the API's answer instead.
 async fn trace_page(
@@ -86,8 +85,9 @@ async fn trace_page(
         return shell(StatusCode::OK);
     };
     let trace_id = trace_id.to_ascii_lowercase();
-    match crate::query::trace(&state.store, &tenant, &trace_id).await {
-        Err(AppError::NotFound(_)) => shell(StatusCode::NOT_FOUND),
+    // A storage failure still serves the page: the script then shows the API's own answer.
+    match state.store.trace_exists(&tenant, &trace_id).await {
+        Ok(false) => shell(StatusCode::NOT_FOUND),
         _ => shell(StatusCode::OK),
     }
 }

@@ -589,3 +589,41 @@ async fn the_jaeger_api_checks_the_key_and_refuses_in_jaegers_envelope() {
         assert_eq!(body["data"], json!([]), "{path}: {body}");
     }
 }
+
+#[tokio::test]
+async fn a_read_key_sees_only_its_own_tenant_listed_and_an_admin_key_sees_every_tenant() {
+    let app = spawn_with_keys(|_| {}).await;
+    let url = format!("{}/api/v1/tenants", app.rest);
+    let entry = json!({"service_name": "svc", "level": "INFO", "message": "m"});
+    let logs = format!("{}/api/v1/logs", app.rest);
+    let (status, _) = call(&app, Method::POST, &logs, Some(WRITE), None, Some(&entry)).await;
+    assert_eq!(status, 201);
+    for tenant in ["beta", "gamma"] {
+        let (status, _) = call(
+            &app,
+            Method::POST,
+            &logs,
+            Some(ADMIN),
+            Some(tenant),
+            Some(&entry),
+        )
+        .await;
+        assert_eq!(status, 201);
+    }
+
+    let list = |key, tenant| call(&app, Method::GET, &url, key, tenant, None);
+    let (status, body) = list(Some(READ), None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tenants"], json!(["acme"]));
+    // Naming another tenant changes nothing: the key decides what is listed.
+    let (_, body) = list(Some(READ), Some("beta")).await;
+    assert_eq!(body["tenants"], json!(["acme"]));
+    let (_, body) = list(Some(ADMIN), None).await;
+    assert_eq!(body["tenants"], json!(["acme", "beta", "gamma"]));
+    let (status, _) = list(Some(WRITE), None).await;
+    assert_eq!(status, 403, "a write key reads nothing");
+    let (status, _) = list(None, None).await;
+    assert_eq!(status, 401);
+    let (status, _) = list(Some(UNKNOWN), None).await;
+    assert_eq!(status, 401);
+}

@@ -172,6 +172,15 @@ async fn the_postgres_backend_answers_like_sqlite() {
 }
 
 #[tokio::test]
+async fn tenants_are_listed_and_trace_pages_are_scoped_on_postgres() {
+    let Some(postgres) = PostgresApp::spawn().await else {
+        return;
+    };
+    crate::tenants::tenants_are_listed_and_trace_pages_are_scoped(&postgres.app).await;
+    postgres.finish().await;
+}
+
+#[tokio::test]
 async fn a_database_in_the_old_layout_is_refused_naming_it() {
     let Some(admin) = admin().await else {
         return;

@@ -1,11 +1,12 @@
 //! Tenant isolation matrix: what tenant A writes, through any ingest path, is invisible to tenant B
 //! (and to the default tenant) through every read route, REST and gRPC alike, even when both use
-//! the same trace, request and span ids.
+//! the same trace, request and span ids. The tenant list and the web view's trace pages keep
+//! to the same rule.
 
 use log_service::grpc::proto::query::Empty;
 use serde_json::{Value, json};
 
-use crate::helpers::{grpc_code, hex, messages, spawn_app, trace_request, with_tenant};
+use crate::helpers::{TestApp, grpc_code, hex, messages, spawn_app, trace_request, with_tenant};
 use crate::otlp::{order_logs, order_trace, send_grpc, span_id, trace_id};
 
 #[tokio::test]
@@ -165,4 +166,58 @@ async fn no_route_shows_one_tenant_the_data_of_another() {
     let msgs = messages(&logs);
     assert_eq!(msgs.len(), 2);
     assert!(!msgs.iter().any(|m| m == "b only"));
+}
+
+/// What the web view's tenant picker and trace page need of a backend: `GET /api/v1/tenants`
+/// lists exactly the tenants that hold logs or spans, and `/trace/{id}` answers 404 unless the
+/// tenant it is asked for holds a span or a log of the trace.
+pub async fn tenants_are_listed_and_trace_pages_are_scoped(app: &TestApp) {
+    // Nothing stored: no tenant, not even the default one.
+    let (status, body) = app.get("/api/v1/tenants", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(body["tenants"], json!([]));
+
+    // "zeta" has only logs, one on a trace nobody sent spans of; "alpha" only spans.
+    let logged_trace = "0af7651916cd43dd8448eb211c80319c";
+    let (status, _) = app
+        .post(
+            "/api/v1/logs",
+            Some("zeta"),
+            &json!({"service_name": "z-svc", "level": "INFO", "message": "z", "trace_id": logged_trace}),
+        )
+        .await;
+    assert_eq!(status, 201);
+    send_grpc(app, Some("alpha"), order_trace(4), order_logs(4, vec![])).await;
+    let spanned_trace = hex(&trace_id(4));
+
+    let (_, body) = app.get("/api/v1/tenants", Some("zeta")).await;
+    assert_eq!(
+        body["tenants"],
+        json!(["alpha", "zeta"]),
+        "sorted, either kind of data"
+    );
+
+    let page = |trace: &str, tenant: &str| {
+        let url = format!("{}/trace/{trace}?tenant={tenant}", app.rest);
+        async move { app.client.get(url).send().await.unwrap().status() }
+    };
+    assert_eq!(page(&spanned_trace, "alpha").await, 200, "spans only");
+    assert_eq!(page(logged_trace, "zeta").await, 200, "logs only");
+    assert_eq!(
+        page(&spanned_trace, "zeta").await,
+        404,
+        "another tenant's trace"
+    );
+    assert_eq!(
+        page(logged_trace, "alpha").await,
+        404,
+        "another tenant's trace"
+    );
+    assert_eq!(page(&"f".repeat(32), "alpha").await, 404, "unknown trace");
+    assert_eq!(page("f00", "alpha").await, 400, "not a trace id");
+}
+
+#[tokio::test]
+async fn tenants_are_listed_and_trace_pages_are_scoped_on_sqlite() {
+    tenants_are_listed_and_trace_pages_are_scoped(&spawn_app().await).await;
 }

@@ -44,6 +44,7 @@ pub fn rest_router(state: AppState) -> Router {
         .route("/api/v1/traces/{trace_id}/dag", get(query::trace_dag))
         .route("/api/v1/dags", get(query::dags))
         .route("/api/v1/services/summary", get(query::services_summary))
+        .route("/api/v1/tenants", get(query::tenants))
         .route("/api/v1/alerts", get(alerts::list).post(alerts::create))
         .route(
             "/api/v1/alerts/{id}",

@@ -89,6 +89,19 @@ pub async fn logs_by_request(
     ))
 }
 
+/// `GET /api/v1/tenants`: the tenants that hold logs or spans, sorted, as far as the caller
+/// may see them (see [`crate::auth::Access::visible_tenants`]): the web view's tenant picker.
+pub async fn tenants(
+    State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
+) -> Result<Json<serde_json::Value>, AppError> {
+    let scope = state
+        .access
+        .visible_tenants(crate::auth::authorization(&headers))?;
+    let tenants = scope.filter(state.store.tenants().await?);
+    Ok(Json(json!({ "tenants": tenants })))
+}
+
 /// `GET /api/v1/logs/services`.
 pub async fn services(
     State(state): State<AppState>,

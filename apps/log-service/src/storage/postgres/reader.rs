@@ -433,4 +433,23 @@ impl Backend for PgReader {
             Ok(rows.iter().map(|r| r.get(0)).collect())
         })
     }
+
+    fn tenants(&self) -> Read<'_, Vec<String>> {
+        Box::pin(async move {
+            // `log_partitions` also lists the day ahead the writer creates empty, so each
+            // tenant's tables are probed instead: the tenant's value prunes both to its own
+            // partitions, and the first row found ends each probe.
+            let rows = self
+                .client
+                .query(
+                    "SELECT t.tenant_id FROM log_tenants t \
+                     WHERE EXISTS (SELECT 1 FROM log_entries e WHERE e.tenant_id = t.tenant_id) \
+                     OR EXISTS (SELECT 1 FROM log_spans s WHERE s.tenant_id = t.tenant_id) \
+                     ORDER BY 1",
+                    &[],
+                )
+                .await?;
+            Ok(rows.iter().map(|r| r.get(0)).collect())
+        })
+    }
 }

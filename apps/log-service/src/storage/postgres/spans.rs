@@ -220,4 +220,19 @@ impl SpanReads for PgReader {
                 .collect())
         })
     }
+
+    fn trace_exists<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, bool> {
+        Box::pin(async move {
+            // The spans' primary key and the logs' trace index both start (tenant, trace).
+            let row = self
+                .client
+                .query_one(
+                    "SELECT EXISTS (SELECT 1 FROM log_spans WHERE tenant_id = $1 AND trace_id = $2) \
+                     OR EXISTS (SELECT 1 FROM log_entries WHERE tenant_id = $1 AND trace_id = $2)",
+                    &[&tenant, &trace_id],
+                )
+                .await?;
+            Ok(row.get(0))
+        })
+    }
 }

@@ -474,4 +474,18 @@ impl Backend for SqliteReader {
                 .collect::<Result<Vec<String>, _>>()?)
         }))
     }
+
+    fn tenants(&self) -> Read<'_, Vec<String>> {
+        // The writer lists a partition with its first row and retention unlists it with its
+        // drop, so a listed partition holds rows: no partition table is read.
+        Box::pin(self.read(|conn| {
+            Ok(conn
+                .prepare_cached(
+                    "SELECT t.name FROM tenants t WHERE EXISTS \
+                     (SELECT 1 FROM partitions p WHERE p.tenant = t.id) ORDER BY t.name",
+                )?
+                .query_map([], |r| r.get(0))?
+                .collect::<Result<Vec<String>, _>>()?)
+        }))
+    }
 }

@@ -255,4 +255,26 @@ impl SpanReads for SqliteReader {
                 .collect::<Result<_, _>>()?)
         }))
     }
+
+    fn trace_exists<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, bool> {
+        let trace_id = trace_id.to_owned();
+        Box::pin(self.with_tenant(tenant, false, move |conn, tid| {
+            // Newest first: a trace someone opens is most often a recent one. Each probe is one
+            // seek in the spans' primary key or the logs' trace index.
+            for (_, names) in partitions(conn, tid, None, None)?.iter().rev() {
+                let sql = format!(
+                    "SELECT EXISTS (SELECT 1 FROM \"{}\" WHERE trace_id = ?1) \
+                     OR EXISTS (SELECT 1 FROM \"{}\" WHERE trace_id = ?1)",
+                    names.spans, names.logs
+                );
+                if conn
+                    .prepare_cached(&sql)?
+                    .query_row([&trace_id], |r| r.get::<_, bool>(0))?
+                {
+                    return Ok(true);
+                }
+            }
+            Ok(false)
+        }))
+    }
 }
