@@ -148,7 +148,7 @@ async fn evaluate(alerts: &Alerts, store: &Store, rule: Rule) -> State {
         let interval_ns = inner.eval_interval.as_nanos().min(i64::MAX as u128) as i64;
         let valid_until = now.saturating_add(4 * interval_ns.max(RESEND_DELAY_NS));
         let alert = postable(&rule, &rule.status, valid_until, &inner.public_url);
-        inner.notifier.send(vec![alert]);
+        inner.notifier.send(&rule.id, alert);
     } else if transition == Transition::Resolved {
         // The alert keeps the start and trace it fired with; the count is the one that ended it.
         let fired = Status {
@@ -157,7 +157,7 @@ async fn evaluate(alerts: &Alerts, store: &Store, rule: Rule) -> State {
         };
         inner
             .notifier
-            .send(vec![postable(&rule, &fired, now, &inner.public_url)]);
+            .send(&rule.id, postable(&rule, &fired, now, &inner.public_url));
     }
     rule.status.state
 }

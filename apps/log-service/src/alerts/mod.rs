@@ -110,6 +110,20 @@ impl Alerts {
         evaluator::run(self, store, stop, leader).await;
     }
 
+    /// The JSON the alert rule API answers for `rule`: its definition and state, and
+    /// `delivery`, the outcome of the last delivery of its alert to Alertmanager as this
+    /// replica knows it (see [`notifier::Delivery::view`]).
+    pub fn view(&self, rule: &Rule) -> serde_json::Value {
+        let mut view = rule.view();
+        view["delivery"] = self.inner.notifier.delivery(&rule.id).view();
+        view
+    }
+
+    /// True when `ALERTMANAGER_URL` is set: alerts are delivered somewhere.
+    pub fn is_delivering(&self) -> bool {
+        self.inner.notifier.is_enabled()
+    }
+
     /// Counts an evaluation that failed outside a rule (the evaluator's task itself).
     pub fn count_evaluation_failure(&self) {
         self.inner.metrics.alert_evaluation_failures.inc();
@@ -248,7 +262,7 @@ impl Alerts {
     fn resolve_now(&self, rule: &Rule) {
         if rule.is_firing() {
             let alert = evaluator::postable(rule, &rule.status, now_ns(), &self.inner.public_url);
-            self.inner.notifier.send(vec![alert]);
+            self.inner.notifier.send(&rule.id, alert);
         }
     }
 }

@@ -3,16 +3,19 @@
 //! waits; when the queue is full the oldest alerts give way (a newer copy of the same alert
 //! supersedes them); a batch is retried with backoff, each try bounded by a timeout, and what
 //! still fails is logged and counted, then dropped: the next evaluation sends a firing alert again.
+//! The outcome of the last delivery of each rule's alert is kept (in memory, by this replica),
+//! so the alert rule API can say whether Alertmanager has it.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use serde_json::Value;
+use serde_json::{Value, json};
 use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::metrics::Metrics;
+use crate::model::{format_ts, now_ns};
 
 /// Alerts that may wait for delivery (Prometheus' default queue capacity).
 const QUEUE_CAPACITY: usize = 10_000;
@@ -31,9 +34,50 @@ pub struct Notifier {
 }
 
 struct Queue {
-    alerts: Mutex<VecDeque<Value>>,
+    /// Alerts waiting, each with the id of the rule it is of.
+    alerts: Mutex<VecDeque<(String, Value)>>,
     wake: Notify,
     metrics: Metrics,
+    /// The outcome of the last delivery of each rule's alert, by rule id.
+    outcomes: Mutex<HashMap<String, Delivery>>,
+}
+
+/// What became of the last alert of one rule handed to the notifier.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// None has been delivered or given up yet (nothing fired, it waits in the queue, or no
+    /// Alertmanager is configured).
+    NotSent,
+    /// Alertmanager accepted it at `at_ns`.
+    Delivered { at_ns: i64 },
+    /// It was given up at `at_ns`: every try failed, or the full queue dropped it.
+    Failed { at_ns: i64, error: String },
+}
+
+impl Delivery {
+    /// The `delivery` object of the alert rule API: `state` (`delivered`, `failed` or
+    /// `not_sent`), `at` (RFC 3339, or null) and `error` (or null).
+    pub fn view(&self) -> Value {
+        match self {
+            Delivery::NotSent => json!({"state": "not_sent", "at": null, "error": null}),
+            Delivery::Delivered { at_ns } => {
+                json!({"state": "delivered", "at": format_ts(*at_ns), "error": null})
+            }
+            Delivery::Failed { at_ns, error } => {
+                json!({"state": "failed", "at": format_ts(*at_ns), "error": error})
+            }
+        }
+    }
+}
+
+impl Queue {
+    /// Records `outcome` as the last delivery of every rule in `rules`.
+    fn record<'a>(&self, rules: impl IntoIterator<Item = &'a str>, outcome: &Delivery) {
+        let mut outcomes = self.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        for rule in rules {
+            outcomes.insert(rule.to_owned(), outcome.clone());
+        }
+    }
 }
 
 impl std::fmt::Debug for Queue {
@@ -63,6 +107,7 @@ impl Notifier {
             alerts: Mutex::new(VecDeque::new()),
             wake: Notify::new(),
             metrics,
+            outcomes: Mutex::new(HashMap::new()),
         });
         let endpoint = format!("{base_url}/api/v2/alerts");
         stop.spawn(deliver(
@@ -74,28 +119,40 @@ impl Notifier {
         Ok(Notifier { queue: Some(queue) })
     }
 
+    /// The outcome of the last delivery of the alert of the rule `rule_id`.
+    pub fn delivery(&self, rule_id: &str) -> Delivery {
+        let Some(queue) = &self.queue else {
+            return Delivery::NotSent;
+        };
+        let outcomes = queue.outcomes.lock().unwrap_or_else(|e| e.into_inner());
+        outcomes.get(rule_id).cloned().unwrap_or(Delivery::NotSent)
+    }
+
     /// True when alerts go somewhere.
     pub fn is_enabled(&self) -> bool {
         self.queue.is_some()
     }
 
-    /// Queues `alerts` (Alertmanager's postable alerts) without waiting.
-    pub fn send(&self, alerts: Vec<Value>) {
+    /// Queues `alert` (Alertmanager's postable alert) of the rule `rule_id` without waiting.
+    pub fn send(&self, rule_id: &str, alert: Value) {
         let Some(queue) = &self.queue else {
             return;
         };
-        if alerts.is_empty() {
-            return;
-        }
-        let dropped = {
+        let dropped: Vec<String> = {
             let mut pending = queue.alerts.lock().unwrap_or_else(|e| e.into_inner());
-            pending.extend(alerts);
+            pending.push_back((rule_id.to_owned(), alert));
             let excess = pending.len().saturating_sub(QUEUE_CAPACITY);
-            pending.drain(..excess);
+            let dropped = pending.drain(..excess).map(|(rule, _)| rule).collect();
             queue.metrics.alert_queue.set(pending.len() as i64);
-            excess
+            dropped
         };
-        if dropped > 0 {
+        if !dropped.is_empty() {
+            let outcome = Delivery::Failed {
+                at_ns: now_ns(),
+                error: "dropped: the delivery queue was full".into(),
+            };
+            queue.record(dropped.iter().map(String::as_str), &outcome);
+            let dropped = dropped.len();
             tracing::warn!(dropped, "alert queue full, oldest alerts dropped");
             queue.metrics.count_notifications("dropped", dropped);
         }
@@ -111,7 +168,7 @@ async fn deliver(
     stop: CancellationToken,
 ) {
     loop {
-        let batch: Vec<Value> = {
+        let batch: Vec<(String, Value)> = {
             let mut pending = queue.alerts.lock().unwrap_or_else(|e| e.into_inner());
             let n = pending.len().min(MAX_BATCH);
             let batch = pending.drain(..n).collect();
@@ -125,12 +182,18 @@ async fn deliver(
             }
         }
         let n = batch.len();
+        let (rules, alerts): (Vec<String>, Vec<Value>) = batch.into_iter().unzip();
+        let rules = rules.iter().map(String::as_str);
         tokio::select! {
             _ = stop.cancelled() => return,
-            result = post_with_retries(&client, &endpoint, &batch) => match result {
-                Ok(()) => queue.metrics.count_notifications("sent", n),
+            result = post_with_retries(&client, &endpoint, &alerts) => match result {
+                Ok(()) => {
+                    queue.record(rules, &Delivery::Delivered { at_ns: now_ns() });
+                    queue.metrics.count_notifications("sent", n);
+                }
                 Err(error) => {
                     tracing::warn!(%error, alerts = n, endpoint = %endpoint, "alert delivery failed");
+                    queue.record(rules, &Delivery::Failed { at_ns: now_ns(), error });
                     queue.metrics.count_notifications("failed", n);
                 }
             },

@@ -204,6 +204,12 @@ async fn a_firing_rule_reaches_alertmanager_with_a_link_to_its_trace_then_resolv
     )
     .await;
     assert!(am.alerts("payment declines").await.is_empty());
+    let (_, rule) = app.get(&format!("/api/v1/alerts/{id}"), tenant).await;
+    assert_eq!(
+        rule["delivery"],
+        json!({"state": "not_sent", "at": null, "error": null}),
+        "nothing fired yet"
+    );
 
     ingest_declines(&app, tenant, 1, trace_id).await;
     let rule = wait_for_state(&app, tenant, &id, "firing").await;
@@ -236,6 +242,18 @@ async fn a_firing_rule_reaches_alertmanager_with_a_link_to_its_trace_then_resolv
         format!("{}/api/v1/alerts/{id}", app.rest)
     );
     assert_eq!(alert["status"]["state"], "active");
+    // The rule says what Alertmanager says: it has the alert, delivered after it fired.
+    let rule = wait_until("the delivery shown", Duration::from_secs(10), || async {
+        let (_, rule) = app.get(&format!("/api/v1/alerts/{id}"), tenant).await;
+        (rule["delivery"]["state"] == "delivered").then_some(rule)
+    })
+    .await;
+    assert_eq!(rule["delivery"]["error"], Value::Null);
+    let delivered_at = rule["delivery"]["at"].as_str().unwrap();
+    assert!(delivered_at >= rule["fired_at"].as_str().unwrap(), "{rule}");
+    let (_, list) = app.get("/api/v1/alerts", tenant).await;
+    assert_eq!(list["delivering"], true);
+    assert_eq!(list["rules"][0]["delivery"]["state"], "delivered");
     // The link opens the trace the alert was raised by.
     let (status, trace) = app.get(&format!("/api/v1/traces/{trace_id}"), tenant).await;
     assert_eq!(status, 200);
@@ -402,6 +420,14 @@ async fn delivery_failures_are_counted_and_ingest_goes_on() {
     // Nothing listens on this port: every delivery is refused.
     let closed = format!("http://127.0.0.1:{}", free_port());
     let (app, id) = firing_with_failing_deliveries(closed, 500, "undeliverable").await;
+    let rule = wait_until("the failure shown", Duration::from_secs(10), || async {
+        let (_, rule) = app.get(&format!("/api/v1/alerts/{id}"), None).await;
+        (rule["delivery"]["state"] == "failed").then_some(rule)
+    })
+    .await;
+    let error = rule["delivery"]["error"].as_str().unwrap();
+    assert!(error.contains("after 3 attempts"), "{rule}");
+    assert!(rule["delivery"]["at"].is_string(), "{rule}");
 
     // While every delivery fails and is retried, ingest answers as fast as ever and the rule
     // keeps being evaluated.
@@ -485,6 +511,9 @@ async fn without_alertmanager_rules_are_evaluated_and_their_state_shown() {
     assert!(pending["last_evaluated_at"].is_string());
     let firing = wait_for_state(&app, None, id, "firing").await;
     assert_eq!(firing["active_since"], pending["active_since"]);
+    assert_eq!(firing["delivery"]["state"], "not_sent");
+    let (_, list) = app.get("/api/v1/alerts", None).await;
+    assert_eq!(list["delivering"], false);
     let metrics = app.metrics().await;
     assert_eq!(
         sample(&metrics, "log_service_alert_rules{state=\"firing\"}"),

@@ -14,14 +14,19 @@ use crate::api::extract::{AdminTenant, JsonObject};
 use crate::error::AppError;
 use crate::query::check_path_id;
 
-/// `GET /api/v1/alerts`: the tenant's rules by name, with their state.
+/// `GET /api/v1/alerts`: the tenant's rules by name, with their state and last delivery, and
+/// whether alerts are delivered at all (`delivering`: `ALERTMANAGER_URL` is set).
 pub async fn list(
     State(state): State<AppState>,
     AdminTenant(tenant): AdminTenant,
 ) -> Result<Json<Value>, AppError> {
     let rules = state.alerts.list(&tenant).await?;
-    let views: Vec<Value> = rules.iter().map(|r| r.view()).collect();
-    Ok(Json(json!({ "count": views.len(), "rules": views })))
+    let views: Vec<Value> = rules.iter().map(|r| state.alerts.view(r)).collect();
+    Ok(Json(json!({
+        "count": views.len(),
+        "rules": views,
+        "delivering": state.alerts.is_delivering(),
+    })))
 }
 
 /// `POST /api/v1/alerts`: creates a rule; 201 with its id and state.
@@ -32,7 +37,7 @@ pub async fn create(
 ) -> Result<impl IntoResponse, AppError> {
     let spec = RuleSpec::parse(&obj, &[])?;
     let rule = state.alerts.create(&tenant, spec).await?;
-    Ok((StatusCode::CREATED, Json(rule.view())))
+    Ok((StatusCode::CREATED, Json(state.alerts.view(&rule))))
 }
 
 /// `GET /api/v1/alerts/{id}`.
@@ -42,7 +47,8 @@ pub async fn get(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     check_path_id("id", &id)?;
-    Ok(Json(state.alerts.get(&tenant, &id).await?.view()))
+    let rule = state.alerts.get(&tenant, &id).await?;
+    Ok(Json(state.alerts.view(&rule)))
 }
 
 /// `PUT /api/v1/alerts/{id}`: replaces the rule's definition (the whole body, as `POST` takes
@@ -55,7 +61,8 @@ pub async fn replace(
 ) -> Result<Json<Value>, AppError> {
     check_path_id("id", &id)?;
     let spec = RuleSpec::parse(&obj, &[])?;
-    Ok(Json(state.alerts.replace(&tenant, &id, spec).await?.view()))
+    let rule = state.alerts.replace(&tenant, &id, spec).await?;
+    Ok(Json(state.alerts.view(&rule)))
 }
 
 /// `DELETE /api/v1/alerts/{id}`: 204; a firing alert is resolved in Alertmanager.
@@ -76,9 +83,8 @@ pub async fn enable(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     check_path_id("id", &id)?;
-    Ok(Json(
-        state.alerts.set_enabled(&tenant, &id, true).await?.view(),
-    ))
+    let rule = state.alerts.set_enabled(&tenant, &id, true).await?;
+    Ok(Json(state.alerts.view(&rule)))
 }
 
 /// `POST /api/v1/alerts/{id}/disable`: the rule stops being evaluated and turns inactive; a
@@ -89,7 +95,6 @@ pub async fn disable(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     check_path_id("id", &id)?;
-    Ok(Json(
-        state.alerts.set_enabled(&tenant, &id, false).await?.view(),
-    ))
+    let rule = state.alerts.set_enabled(&tenant, &id, false).await?;
+    Ok(Json(state.alerts.view(&rule)))
 }
