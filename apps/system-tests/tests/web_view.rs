@@ -2,9 +2,11 @@
 //! `scripts/test.sh` installs), driven over WebDriver: an order placed through the three real
 //! services exporting to a real log-service, followed from a log line to its trace, from a span
 //! to its attributes, from a log line back to its service's logs, from a pasted trace id to the
-//! trace; a hostile log message shown as text; a firing rule on the alerts page; a trace of
-//! 10,000 spans drawn in under a second. Screenshots of every page go to
-//! `$TMPDIR/tracehop-web-view/`, and their paths are printed.
+//! trace; a hostile log message shown as text; a firing rule on the alerts page, delivered to a
+//! real Alertmanager (Debian's `prometheus-alertmanager`); the tenant picker; a trace of 10,000
+//! spans drawn in under a second; the system's dark mode; the API key prompt of a log-service
+//! with `API_KEYS_FILE`. Screenshots of every page go to `$TMPDIR/tracehop-web-view/`, and
+//! their paths are printed.
 
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
@@ -17,6 +19,9 @@ use system_tests::{LogService, StackOptions, spawn_stack, wait_for_whole_trace};
 
 const HOSTILE: &str = "<script>alert(1)</script>";
 const BIG_TRACE_SPANS: usize = 10_000;
+/// The admin key of the log-service with API keys, and its SHA-256 as the keys file holds it.
+const ADMIN_KEY: &str = "web-view-admin-key";
+const ADMIN_KEY_SHA256: &str = "4467147aa59bd93794da3266047f69cafb32750203b9464024ae01d9002c5e0a";
 
 /// chromedriver on a free port, killed when dropped.
 struct ChromeDriver {
@@ -38,12 +43,21 @@ impl ChromeDriver {
 
     /// A headless Chromium session at 1280x800; retries while chromedriver starts.
     async fn session(&self) -> Client {
+        self.session_with(&[]).await
+    }
+
+    /// [`ChromeDriver::session`] with more Chromium flags (`--force-dark-mode`, say).
+    async fn session_with(&self, flags: &[&str]) -> Client {
+        let mut args = vec![
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-dev-shm-usage",
+            "--window-size=1280,800",
+        ];
+        args.extend_from_slice(flags);
         let mut capabilities = serde_json::Map::new();
-        capabilities.insert(
-            "goog:chromeOptions".into(),
-            json!({"args": ["--headless=new", "--no-sandbox", "--disable-gpu",
-                            "--disable-dev-shm-usage", "--window-size=1280,800"]}),
-        );
+        capabilities.insert("goog:chromeOptions".into(), json!({ "args": args }));
         let url = format!("http://127.0.0.1:{}", self.port);
         let what = "a Chromium session from chromedriver";
         testkit::wait_until(what, Duration::from_secs(30), || {
@@ -67,6 +81,93 @@ impl Drop for ChromeDriver {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A real Alertmanager on a free port whose one receiver drops everything; killed on drop.
+struct Alertmanager {
+    url: String,
+    child: Child,
+    _dir: tempfile::TempDir,
+}
+
+impl Alertmanager {
+    async fn start() -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let config = dir.path().join("alertmanager.yml");
+        std::fs::write(
+            &config,
+            "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
+        )
+        .unwrap();
+        let port = testkit::process::free_port();
+        let child = Command::new("prometheus-alertmanager")
+            .arg(format!("--config.file={}", config.display()))
+            .arg(format!(
+                "--storage.path={}",
+                dir.path().join("data").display()
+            ))
+            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
+            // One instance: no cluster port shared with other tests.
+            .arg("--cluster.listen-address=")
+            .arg("--log.level=warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("prometheus-alertmanager runs (scripts/test.sh installs it)");
+        let am = Self {
+            url: format!("http://127.0.0.1:{port}"),
+            child,
+            _dir: dir,
+        };
+        let ready = format!("{}/-/ready", am.url);
+        testkit::wait_until("alertmanager ready", Duration::from_secs(20), || async {
+            let answer = reqwest::get(&ready).await.ok()?;
+            answer.status().is_success().then_some(())
+        })
+        .await;
+        am
+    }
+}
+
+impl Drop for Alertmanager {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// The page's background as `[r, g, b]`, from its computed style.
+async fn background(browser: &Client) -> [f64; 3] {
+    let css = browser
+        .execute(
+            "return getComputedStyle(document.body).backgroundColor",
+            vec![],
+        )
+        .await
+        .unwrap();
+    let css = css.as_str().unwrap_or_default().to_owned();
+    let channels: Vec<f64> = css
+        .trim_start_matches("rgba(")
+        .trim_start_matches("rgb(")
+        .trim_end_matches(')')
+        .split(',')
+        .filter_map(|c| c.trim().parse().ok())
+        .collect();
+    assert!(channels.len() >= 3, "a colour: {css}");
+    [channels[0], channels[1], channels[2]]
+}
+
+/// Relative luminance (WCAG 2) of an sRGB colour: 0 is black, 1 white.
+fn luminance([r, g, b]: [f64; 3]) -> f64 {
+    let linear = |c: f64| {
+        let c = c / 255.0;
+        if c <= 0.039_28 {
+            c / 12.92
+        } else {
+            ((c + 0.055) / 1.055).powf(2.4)
+        }
+    };
+    0.2126 * linear(r) + 0.7152 * linear(g) + 0.0722 * linear(b)
 }
 
 /// Waits until `css` matches at least `count` elements, and returns them.
@@ -132,8 +233,12 @@ fn big_trace(trace_id: &str, spans: usize) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_user_follows_an_order_from_its_log_line_to_its_trace_and_back_in_chromium() {
-    let log_service =
-        LogService::start_with(|c| c.alerts.eval_interval = Duration::from_millis(500)).await;
+    let alertmanager = Alertmanager::start().await;
+    let log_service = LogService::start_with(|c| {
+        c.alerts.eval_interval = Duration::from_millis(500);
+        c.alerts.alertmanager_url = Some(alertmanager.url.clone());
+    })
+    .await;
     let rest = log_service.rest_url();
     let stack = spawn_stack(StackOptions {
         otlp_endpoint: Some(log_service.otlp_grpc_endpoint()),
@@ -182,7 +287,8 @@ async fn a_user_follows_an_order_from_its_log_line_to_its_trace_and_back_in_chro
             .json()
             .await
             .ok()?;
-        (body["rules"][0]["state"] == "firing").then_some(())
+        let rule = &body["rules"][0];
+        (rule["state"] == "firing" && rule["delivery"]["state"] == "delivered").then_some(())
     })
     .await;
 
@@ -191,6 +297,9 @@ async fn a_user_follows_an_order_from_its_log_line_to_its_trace_and_back_in_chro
     let driver = ChromeDriver::start();
     let browser = driver.session().await;
     browser.set_window_size(1280, 800).await.unwrap();
+    browser.goto(&format!("{rest}/")).await.unwrap();
+    let light = background(&browser).await;
+    assert!(luminance(light) > 0.8, "a light page by default: {light:?}");
 
     // Search: the order's log lines, newest first; its trace id is a link.
     browser.goto(&format!("{rest}/")).await.unwrap();
@@ -270,6 +379,24 @@ async fn a_user_follows_an_order_from_its_log_line_to_its_trace_and_back_in_chro
     );
     screenshot(&browser, &shots, "trace").await;
     browser.set_window_size(390, 844).await.unwrap();
+    // No sideways scrolling; when there is, the elements whose hiding ends it are named.
+    let overflow = browser
+        .execute(
+            "const d = document.documentElement; const over = () => d.scrollWidth - d.clientWidth; \
+             const culprits = []; \
+             const walk = (e) => { for (const c of e.children) { const old = c.style.display; \
+               c.style.display = 'none'; const fits = over() === 0; c.style.display = old; \
+               if (fits) { culprits.push(`${c.tagName}.${c.className}#${c.id}`); walk(c); } } }; \
+             const px = over(); if (px > 0) walk(document.body); return [px, culprits]",
+            vec![],
+        )
+        .await
+        .unwrap();
+    assert_eq!(
+        overflow[0],
+        json!(0),
+        "sideways scrolling at phone width: {overflow}"
+    );
     screenshot(&browser, &shots, "trace-phone").await;
     browser.set_window_size(1280, 800).await.unwrap();
 
@@ -338,30 +465,134 @@ async fn a_user_follows_an_order_from_its_log_line_to_its_trace_and_back_in_chro
             .is_ok(),
         "example trace link"
     );
+    // Alertmanager has it, and the page says so.
+    assert_eq!(attr(&rule[0], "data-delivery").await, "delivered");
+    let delivery = rule[0].find(Locator::Css("td.delivery")).await.unwrap();
+    let text = delivery.text().await.unwrap();
+    assert!(text.starts_with("delivered"), "{text}");
     screenshot(&browser, &shots, "alerts").await;
 
     browser.goto(&format!("{rest}/services")).await.unwrap();
     wait_for(&browser, ".services tbody tr", 3).await;
     screenshot(&browser, &shots, "services").await;
 
-    // 10,000 spans: drawn in under a second, the rest behind a button.
+    // A second tenant: the top bar offers a picker of both; choosing one shows only its logs.
+    let other = client
+        .post(format!("{rest}/api/v1/logs"))
+        .header("X-Tenant-ID", "team-b")
+        .json(&json!({"service_name": "b-svc", "level": "INFO", "message": "team b only"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(other.status(), 201);
+    browser.goto(&format!("{rest}/")).await.unwrap();
+    let options = wait_for(&browser, "select#tenant option", 2).await;
+    let mut names = Vec::new();
+    for option in &options {
+        names.push(attr(option, "value").await);
+    }
+    assert_eq!(names, ["default", "team-b"]);
+    screenshot(&browser, &shots, "tenant-picker").await;
+    let picker = browser.find(Locator::Css("select#tenant")).await.unwrap();
+    picker.select_by_value("team-b").await.unwrap();
+    let rows = testkit::wait_until("team-b's logs", Duration::from_secs(15), || async {
+        let rows = browser.find_all(Locator::Css("#logs tr")).await.ok()?;
+        let first = rows.first()?.find(Locator::Css("td.message")).await.ok()?;
+        (first.text().await.ok()? == "team b only").then_some(rows)
+    })
+    .await;
+    assert_eq!(rows.len(), 1, "only team-b's log");
+    let picker = wait_for(&browser, "select#tenant", 1).await.remove(0);
+    let chosen = picker.prop("value").await.unwrap();
+    assert_eq!(chosen.as_deref(), Some("team-b"), "the choice is kept");
+    screenshot(&browser, &shots, "tenant-b").await;
+    // Back to the default tenant, which the rest of the test reads.
+    picker.select_by_value("default").await.unwrap();
+    wait_for(&browser, "#logs tr", 5).await;
+
+    // 10,000 spans: on screen in under a second, only the rows in view drawn; scrolling to the
+    // end draws the last rows and drops the first.
     browser
         .goto(&format!("{rest}/trace/{big_id}"))
         .await
         .unwrap();
-    wait_for(&browser, ".waterfall .span", 500).await;
-    let render_ms = browser
-        .execute("return Number(document.body.dataset.renderMs)", vec![])
+    wait_for(&browser, ".waterfall.virtual .span", 10).await;
+    let timing = testkit::wait_until("the first frame", Duration::from_secs(15), || async {
+        let timing = browser
+            .execute(
+                "const d = document.body.dataset; \
+                 return d.paintMs ? [Number(d.renderMs), Number(d.paintMs)] : null",
+                vec![],
+            )
+            .await
+            .ok()?;
+        (!timing.is_null()).then_some(timing)
+    })
+    .await;
+    let (render_ms, paint_ms) = (timing[0].as_f64().unwrap(), timing[1].as_f64().unwrap());
+    println!(
+        "web view: a trace of {BIG_TRACE_SPANS} spans: rows in the page after {render_ms} ms, \
+         first frame painted after {paint_ms} ms"
+    );
+    assert!(paint_ms < 1000.0, "{paint_ms} ms");
+    let drawn = browser
+        .find_all(Locator::Css(".waterfall .span"))
+        .await
+        .unwrap()
+        .len();
+    assert!(
+        (10..200).contains(&drawn),
+        "{drawn} rows drawn of {BIG_TRACE_SPANS}"
+    );
+    screenshot(&browser, &shots, "big-trace").await;
+    let row_named = |name: &'static str| {
+        let browser = browser.clone();
+        async move {
+            let script = format!(
+                "return [...document.querySelectorAll('.waterfall .span .name')]\
+                 .some(n => n.textContent === '{name}')"
+            );
+            browser.execute(&script, vec![]).await.unwrap() == json!(true)
+        }
+    };
+    assert!(row_named("step 0").await);
+    browser
+        .execute(
+            "document.querySelector('.waterfall').scrollTop = 1e9",
+            vec![],
+        )
         .await
         .unwrap();
-    let render_ms = render_ms
-        .as_f64()
-        .expect("the page recorded its render time");
-    println!("web view: a trace of {BIG_TRACE_SPANS} spans drawn in {render_ms} ms");
-    assert!(render_ms < 1000.0, "{render_ms} ms");
-    let more = browser.find(Locator::Css("button.more")).await.unwrap();
-    assert!(more.text().await.unwrap().contains("more of 9500"));
-    screenshot(&browser, &shots, "big-trace").await;
+    // Depth first with ten children per span, the last row is span 1110 (0, 10, 110, 1110).
+    testkit::wait_until("the last rows drawn", Duration::from_secs(10), || async {
+        row_named("step 1110").await.then_some(())
+    })
+    .await;
+    assert!(!row_named("step 0").await, "rows out of view are dropped");
+    let drawn = browser
+        .find_all(Locator::Css(".waterfall .span"))
+        .await
+        .unwrap()
+        .len();
+    assert!(drawn < 200, "{drawn} rows drawn after the scroll");
+    screenshot(&browser, &shots, "big-trace-end").await;
+    // The keyboard walks the spans: Home goes back to the first row, drawing it again.
+    let last = browser
+        .find(Locator::Css(".waterfall .span:last-of-type"))
+        .await
+        .unwrap();
+    last.send_keys("\u{E011}").await.unwrap();
+    testkit::wait_until("the first row focused", Duration::from_secs(10), || async {
+        let focused = browser
+            .execute(
+                "return document.activeElement?.querySelector('.name')?.textContent",
+                vec![],
+            )
+            .await
+            .ok()?;
+        (focused == json!("step 0")).then_some(())
+    })
+    .await;
 
     // An unknown trace: a 404 page that says so.
     let unknown = format!("{:032x}", 0xdead_u128);
@@ -387,6 +618,59 @@ async fn a_user_follows_an_order_from_its_log_line_to_its_trace_and_back_in_chro
         .unwrap();
     let notice = wait_for(&browser, ".notice h2", 1).await;
     assert_eq!(notice[0].text().await.unwrap(), "Trace not found");
+    browser.close().await.unwrap();
+
+    // The system's dark mode: the same trace on a dark page.
+    let dark = driver.session_with(&["--force-dark-mode"]).await;
+    dark.set_window_size(1280, 800).await.unwrap();
+    dark.goto(&format!("{rest}/trace/{trace_id}"))
+        .await
+        .unwrap();
+    wait_for(&dark, ".waterfall .span", 6).await;
+    let colour = background(&dark).await;
+    assert!(luminance(colour) < 0.05, "a dark page: {colour:?}");
+    screenshot(&dark, &shots, "trace-dark").await;
+    dark.goto(&format!("{rest}/alerts")).await.unwrap();
+    wait_for(&dark, "tr[data-rule='gateway orders']", 1).await;
+    screenshot(&dark, &shots, "alerts-dark").await;
+    dark.close().await.unwrap();
+
+    // A log-service with API keys: the page asks for a key, then works with it.
+    let keys_dir = tempfile::tempdir().unwrap();
+    let keys_file = keys_dir.path().join("keys.json");
+    let keys = json!([{"name": "web-admin", "tenant": "default", "role": "admin",
+                       "sha256": ADMIN_KEY_SHA256}]);
+    std::fs::write(&keys_file, keys.to_string()).unwrap();
+    let keyed = LogService::start_with(|c| {
+        c.api_keys = Some(log_service::ApiKeys::load(&keys_file).expect("the keys file loads"));
+    })
+    .await;
+    let keyed_rest = keyed.rest_url();
+    let written = client
+        .post(format!("{keyed_rest}/api/v1/logs"))
+        .bearer_auth(ADMIN_KEY)
+        .json(&json!({"service_name": "keyed-svc", "level": "INFO", "message": "behind a key"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(written.status(), 201);
+    let browser = driver.session().await;
+    browser.set_window_size(1280, 800).await.unwrap();
+    browser.goto(&format!("{keyed_rest}/")).await.unwrap();
+    let prompt = wait_for(&browser, "#key-prompt #prompt-key", 1).await;
+    assert!(
+        browser.find(Locator::Css("#logs tr")).await.is_err(),
+        "no logs without a key"
+    );
+    screenshot(&browser, &shots, "key-prompt").await;
+    prompt[0]
+        .send_keys(&format!("{ADMIN_KEY}\u{E007}"))
+        .await
+        .unwrap();
+    let cells = wait_for(&browser, "#logs td.message", 1).await;
+    assert_eq!(cells[0].text().await.unwrap(), "behind a key");
+    assert!(browser.find(Locator::Css("#key-prompt")).await.is_err());
+    screenshot(&browser, &shots, "with-key").await;
 
     browser.close().await.unwrap();
     drop(driver);

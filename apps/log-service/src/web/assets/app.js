@@ -3,8 +3,11 @@
 
 const main = document.getElementById("main");
 const TRACE_ID = /^[0-9a-fA-F]{32}$/;
-// Spans drawn at once; the rest wait behind a button, so a huge trace never freezes the tab.
-const SPAN_BATCH = 500;
+// Above this many rows (spans and their log lines) the waterfall draws only the rows in view,
+// so a trace of any size is on screen at once and never freezes the tab.
+const VIRTUAL_ABOVE = 500;
+// Rows drawn beyond each edge of the view, so a scroll shows drawn rows before the next frame.
+const OVERSCAN_ROWS = 20;
 const LEVELS = ["TRACE", "DEBUG", "INFO", "WARN", "ERROR", "FATAL"];
 
 // ---- plumbing ------------------------------------------------------------------------------
@@ -59,13 +62,39 @@ async function api(path) {
   return body;
 }
 
-/** What a failed load shows: a key form for 401/403, the API's message otherwise. */
+/** Keeps `tenant` and `key` in the browser (an empty value forgets it) and redraws the page. */
+function useAccess(tenant, key) {
+  const set = (name, value) => (value ? localStorage.setItem(name, value) : localStorage.removeItem(name));
+  set("tenant", tenant.trim());
+  set("apiKey", key.trim());
+  location.reload();
+}
+
+/** The prompt a 401 shows: a key field, focused, that keeps the key and redraws the page. */
+function keyPrompt() {
+  const input = el("input", { id: "prompt-key", name: "key", type: "password", autocomplete: "off", required: true, size: 32 });
+  const form = el("form", { id: "key-prompt", class: "key-prompt", onsubmit: (e) => {
+    e.preventDefault();
+    useAccess(access.tenant, input.value);
+  } }, el("label", {}, "API key ", input), el("button", { type: "submit" }, "Use key"));
+  queueMicrotask(() => input.focus());
+  return form;
+}
+
+/** What a failed load shows: a key prompt for 401, the refusal for 403, the API's message otherwise. */
 function failure(error, what) {
-  if (error.status === 401 || error.status === 403) {
-    return el("section", { class: "notice" },
-      el("h2", {}, error.status === 401 ? "An API key is needed" : "This key may not read that"),
+  if (error.status === 401) {
+    return el("section", { class: "notice", id: "needs-key" },
+      el("h2", {}, access.key ? "This API key is not accepted" : "An API key is needed"),
       el("p", {}, error.message),
-      el("p", {}, "Enter a key (and the tenant, for an admin key) in the bar above and press Use."));
+      keyPrompt(),
+      el("p", { class: "muted" }, "The key is kept in this browser only and sent to log-service as Authorization: Bearer. For an admin key, choose the tenant in the bar above."));
+  }
+  if (error.status === 403) {
+    return el("section", { class: "notice" },
+      el("h2", {}, "This key may not read that"),
+      el("p", {}, error.message),
+      el("p", {}, "Enter another key (and the tenant, for an admin key) in the bar above and press Use."));
   }
   if (error.status === 404) {
     return el("section", { class: "notice" }, el("h2", {}, `${what} not found`), el("p", {}, error.message));
@@ -347,25 +376,54 @@ async function tracePage(traceId) {
   const services = [...new Set(spans.map((s) => s.service))];
   const errors = spans.filter((s) => s.status === "ERROR").length;
 
-  const waterfall = el("div", { class: "waterfall", role: "tree", "aria-label": "Spans" });
+  // The waterfall's rows in drawing order: each span, then the log lines it wrote.
+  const items = [];
+  ordered.forEach((span, order) => {
+    span.order = order;
+    span.item = items.length;
+    items.push({ span });
+    for (const log of logsBySpan.get(span.span_id) || []) items.push({ span, log });
+  });
+  const virtual = items.length > VIRTUAL_ABOVE;
+  const waterfall = el("div", { class: `waterfall${virtual ? " virtual" : ""}`, role: "tree", "aria-label": "Spans" });
+  const rowsParent = virtual ? el("div", { class: "sizer", role: "none" }) : waterfall;
+  if (virtual) waterfall.append(rowsParent);
   const detailsSlot = el("div", { id: "details-slot" });
-  const select = (span, row) => {
+  let selected = null;
+  const select = (span) => {
+    selected = span.span_id;
     waterfall.querySelectorAll(".span.selected").forEach((r) => r.classList.remove("selected"));
-    row.classList.add("selected");
+    waterfall.querySelector(`.span[data-order="${span.order}"]`)?.classList.add("selected");
     detailsSlot.replaceChildren(spanDetails(span, byId));
+  };
+  // Set once the rows are measured, for a virtual waterfall: each item's top, and a redraw.
+  let tops = null;
+  let draw = () => {};
+  /** Moves the focus to the span `order`, drawing it first when the waterfall is virtual. */
+  const focusSpan = (order) => {
+    const span = ordered[Math.max(0, Math.min(ordered.length - 1, order))];
+    if (virtual) {
+      const top = tops[span.item];
+      const height = tops[span.item + 1] - top;
+      if (top < waterfall.scrollTop) waterfall.scrollTop = top;
+      else if (top + height > waterfall.scrollTop + waterfall.clientHeight) waterfall.scrollTop = top + height - waterfall.clientHeight;
+      draw();
+    }
+    waterfall.querySelector(`.span[data-order="${span.order}"]`)?.focus();
   };
   const spanRow = (span) => {
     const left = ((span.start - t0) / total) * 100;
     const width = Math.max(0.3, ((span.end - span.start) / total) * 100);
     const linked = (span.links || []).map((l) => byId.get(l.span_id)).filter(Boolean);
-    const row = el("div", {
-      class: `span${span.status === "ERROR" ? " error" : ""}`, role: "treeitem", tabIndex: 0,
-      "aria-level": span.depth + 1, dataset: { spanId: span.span_id, parent: span.parent_span_id || "", service: span.service, depth: span.depth },
-      onclick: () => select(span, row),
+    return el("div", {
+      class: `span${span.status === "ERROR" ? " error" : ""}${span.span_id === selected ? " selected" : ""}`, role: "treeitem", tabIndex: 0,
+      "aria-level": span.depth + 1,
+      dataset: { spanId: span.span_id, parent: span.parent_span_id || "", service: span.service, depth: span.depth, order: span.order },
+      onclick: () => select(span),
       onkeydown: (e) => {
-        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(span, row); }
-        if (e.key === "ArrowDown") row.nextElementSibling?.focus();
-        if (e.key === "ArrowUp") row.previousElementSibling?.focus();
+        const moves = { ArrowDown: span.order + 1, ArrowUp: span.order - 1, Home: 0, End: ordered.length - 1 };
+        if (e.key === "Enter" || e.key === " ") { e.preventDefault(); select(span); }
+        if (e.key in moves) { e.preventDefault(); focusSpan(moves[e.key]); }
       },
     },
       el("div", { class: "label", style: `padding-left:${Math.min(span.depth, 30) * 14}px` },
@@ -377,43 +435,92 @@ async function tracePage(traceId) {
         }, ` ⇠ ${linked.map((l) => l.service).join(", ")}`) : null),
       el("div", { class: "lane" },
         el("div", { class: "bar", style: `left:${left}%;width:${width}%;--hue:${hue(span.service)}` }),
-        // The duration sits after the bar, or before it when the bar ends near the right edge.
-        left + width > 85 && left > 15
-          ? el("span", { class: "duration", style: `right:${100 - left}%` }, ms(span.duration_ms))
-          : el("span", { class: "duration", style: `left:${Math.min(left + width, 85)}%` }, ms(span.duration_ms))));
-    const rows = [row];
-    for (const log of logsBySpan.get(span.span_id) || []) {
-      rows.push(el("div", { class: `span-log level-${log.level}`, style: `padding-left:${Math.min(span.depth, 30) * 14 + 24}px` },
-        el("span", { class: "time mono" }, shortTime(log.timestamp)), " ",
-        el("span", { class: `level level-${log.level}` }, log.level), " ",
-        el("span", { class: "message" }, log.message), " ",
-        el("a", { href: logsAround(log.service_name, log.timestamp), class: "around" }, `${log.service_name} logs around`)));
-    }
-    return rows;
+        // The duration sits after the bar, else before it, else (a bar across the whole lane)
+        // inside its right end.
+        left + width <= 85
+          ? el("span", { class: "duration", style: `left:${left + width}%` }, ms(span.duration_ms))
+          : left > 15
+            ? el("span", { class: "duration", style: `right:${100 - left}%` }, ms(span.duration_ms))
+            : el("span", { class: "duration inside", style: `right:${100 - left - width}%` }, ms(span.duration_ms))));
   };
-  let drawn = 0;
-  const more = el("button", { type: "button", class: "more" });
-  const drawMore = () => {
-    const batch = document.createDocumentFragment();
-    for (const span of ordered.slice(drawn, drawn + SPAN_BATCH)) batch.append(...spanRow(span));
-    drawn = Math.min(ordered.length, drawn + SPAN_BATCH);
-    waterfall.append(batch);
-    more.hidden = drawn >= ordered.length;
-    more.textContent = `Show ${Math.min(SPAN_BATCH, ordered.length - drawn)} more of ${ordered.length - drawn} spans`;
-  };
-  more.addEventListener("click", drawMore);
-  drawMore();
+  const logLine = (span, log) => el("div", { class: `span-log level-${log.level}`, style: `padding-left:${Math.min(span.depth, 30) * 14 + 24}px` },
+    el("span", { class: "time mono" }, shortTime(log.timestamp)), " ",
+    el("span", { class: `level level-${log.level}` }, log.level), " ",
+    el("span", { class: "message" }, log.message), " ",
+    el("a", { href: logsAround(log.service_name, log.timestamp), class: "around" }, `${log.service_name} logs around`));
+  const itemRow = (item) => (item.log ? logLine(item.span, item.log) : spanRow(item.span));
 
   const dag = el("section", { class: "dag", "aria-label": "Error DAG" });
+  const plural = (n, one) => `${n} ${one}${n === 1 ? "" : "s"}`;
+  const axis = el("div", { class: "axis" }, el("span", {}, "0"), el("span", {}, ms(total / 2000)), el("span", {}, ms(total / 1000)));
   show(
     el("h1", {}, "Trace ", el("span", { class: "mono", id: "trace-id" }, traceId)),
-    el("p", { class: "summary" }, `${spans.length} spans across ${services.length} services, ${ms(total / 1000)}`,
-      errors ? el("span", { class: "error-text" }, `, ${errors} with errors`) : "", `, ${logs.length} log lines`),
-    el("div", { class: "axis" }, el("span", {}, "0"), el("span", {}, ms(total / 2000)), el("span", {}, ms(total / 1000))),
-    waterfall, more, detailsSlot,
+    el("p", { class: "summary" }, `${plural(spans.length, "span")} across ${plural(services.length, "service")}, ${ms(total / 1000)}`,
+      errors ? el("span", { class: "error-text" }, `, ${errors} with errors`) : "", `, ${plural(logs.length, "log line")}`),
+    axis, waterfall, detailsSlot,
     loose.length ? [el("h2", {}, "Log lines outside any span"), el("table", { class: "logs" }, el("tbody", {}, loose.map(logRow)))] : null,
     dag);
+
+  if (!virtual) {
+    waterfall.append(...items.map(itemRow));
+  } else {
+    // Only the rows in view of the waterfall's own scroll box are in the page. A span row and a
+    // log row (one line, cut with an ellipsis) each have one height at a given width, measured
+    // on a sample of each, so every row's top is known without drawing it.
+    const drawn = new Map();
+    const measure = () => {
+      const sample = ordered[0];
+      const probe = [spanRow(sample), logLine(sample, { level: "INFO", timestamp: sample.start_time, message: "probe", service_name: sample.service })];
+      rowsParent.replaceChildren(...probe);
+      const [spanHeight, logHeight] = probe.map((row) => row.getBoundingClientRect().height);
+      rowsParent.replaceChildren();
+      drawn.clear();
+      tops = new Float64Array(items.length + 1);
+      for (let i = 0; i < items.length; i++) tops[i + 1] = tops[i] + (items[i].log ? logHeight : spanHeight);
+      rowsParent.style.height = `${tops[items.length]}px`;
+      // The scroll bar narrows the lanes: the axis above narrows with them.
+      axis.style.paddingRight = `${waterfall.offsetWidth - waterfall.clientWidth}px`;
+    };
+    /** The last item whose top is at or above `y`. */
+    const itemAt = (y) => {
+      let lo = 0;
+      let hi = items.length - 1;
+      while (lo < hi) {
+        const mid = (lo + hi + 1) >> 1;
+        if (tops[mid] <= y) lo = mid; else hi = mid - 1;
+      }
+      return lo;
+    };
+    draw = () => {
+      const top = waterfall.scrollTop;
+      const from = Math.max(0, itemAt(top) - OVERSCAN_ROWS);
+      const to = Math.min(items.length, itemAt(top + waterfall.clientHeight) + 1 + OVERSCAN_ROWS);
+      for (const [i, row] of drawn) {
+        if (i < from || i >= to) { row.remove(); drawn.delete(i); }
+      }
+      for (let i = from; i < to; i++) {
+        if (drawn.has(i)) continue;
+        const row = itemRow(items[i]);
+        row.style.top = `${tops[i]}px`;
+        rowsParent.append(row);
+        drawn.set(i, row);
+      }
+    };
+    measure();
+    draw();
+    let queued = false;
+    waterfall.addEventListener("scroll", () => {
+      if (queued) return;
+      queued = true;
+      requestAnimationFrame(() => { queued = false; draw(); });
+    });
+    window.addEventListener("resize", () => { measure(); draw(); });
+  }
+  // Script time to the rows in the page, then to the first frame painted with them.
   document.body.dataset.renderMs = String(Math.round(performance.now() - started));
+  requestAnimationFrame(() => setTimeout(() => {
+    document.body.dataset.paintMs = String(Math.round(performance.now() - started));
+  }));
 
   try {
     const graph = await api(`/api/v1/traces/${traceId}/dag`);
@@ -480,15 +587,29 @@ async function servicesPage() {
 
 // ---- alerts --------------------------------------------------------------------------------
 
+/** Whether Alertmanager has a rule's alert: the outcome of its last delivery. */
+function deliveryCell(delivery, delivering) {
+  if (!delivery || delivering === false) return el("span", { class: "muted" }, "not configured");
+  if (delivery.state === "delivered") {
+    return el("span", { class: "delivery-delivered", title: `accepted by Alertmanager at ${delivery.at}` }, "delivered ", el("span", { class: "muted" }, shortTime(delivery.at)));
+  }
+  if (delivery.state === "failed") {
+    return el("span", { class: "delivery-failed", title: delivery.error || "" }, "failed ", el("span", { class: "muted" }, shortTime(delivery.at)),
+      el("div", { class: "delivery-error" }, delivery.error || ""));
+  }
+  return el("span", { class: "muted" }, "not sent");
+}
+
 async function alertsPage() {
   show(el("h1", {}, "Log alert rules"), el("p", { class: "muted" }, "Loading…"));
   try {
     const body = await api("/api/v1/alerts");
     const rules = body.rules || [];
     show(el("h1", {}, "Log alert rules"),
+      body.delivering === false ? el("p", { class: "muted" }, "No Alertmanager is configured (ALERTMANAGER_URL): rules are evaluated, no alert is sent.") : null,
       rules.length ? el("table", { class: "alerts" },
-        el("thead", {}, el("tr", {}, ["Rule", "State", "Last value", "Window", "Severity", "Example trace", "Fired at"].map((h) => el("th", {}, h)))),
-        el("tbody", {}, rules.map((r) => el("tr", { dataset: { rule: r.name, state: r.state } },
+        el("thead", {}, el("tr", {}, ["Rule", "State", "Last value", "Window", "Severity", "Example trace", "Fired at", "Alertmanager"].map((h) => el("th", {}, h)))),
+        el("tbody", {}, rules.map((r) => el("tr", { dataset: { rule: r.name, state: r.state, delivery: r.delivery?.state || "" } },
           el("td", {}, el("strong", {}, r.name), r.enabled ? "" : el("span", { class: "muted" }, " (disabled)"),
             el("div", { class: "muted" }, [r.service, r.min_level && `≥ ${r.min_level}`, r.query && `"${r.query}"`].filter(Boolean).join(" · "))),
           el("td", {}, el("span", { class: `state state-${r.state}` }, r.state)),
@@ -496,7 +617,8 @@ async function alertsPage() {
           el("td", {}, `${r.window_seconds} s, for ${r.for_seconds} s`),
           el("td", {}, r.severity),
           el("td", {}, r.last_trace_id ? traceLink(r.last_trace_id) : "–"),
-          el("td", {}, r.fired_at ? shortTime(r.fired_at) : "–"))))) :
+          el("td", {}, r.fired_at ? shortTime(r.fired_at) : "–"),
+          el("td", { class: "delivery" }, deliveryCell(r.delivery, body.delivering)))))) :
         el("p", {}, "No rules. Create one with POST /api/v1/alerts or ALERT_RULES_FILE."));
   } catch (error) {
     show(el("h1", {}, "Log alert rules"), failure(error, "the alert rules"));
@@ -505,17 +627,34 @@ async function alertsPage() {
 
 // ---- start ---------------------------------------------------------------------------------
 
+/**
+ * Turns the tenant field into a picker of the stored tenants when there is more than one the
+ * caller may see; a caller who may not list them keeps the text field.
+ */
+async function tenantPicker(form) {
+  let tenants;
+  try {
+    tenants = (await api("/api/v1/tenants")).tenants || [];
+  } catch {
+    return;
+  }
+  if (tenants.length < 2) return;
+  const current = access.tenant || "default";
+  if (!tenants.includes(current)) tenants = [current, ...tenants];
+  const picker = el("select", { id: "tenant", name: "tenant", onchange: () => form.requestSubmit() },
+    tenants.map((t) => el("option", { value: t, selected: t === current }, t)));
+  form.tenant.replaceWith(picker);
+}
+
 function start() {
   const form = document.getElementById("access");
   form.tenant.value = access.tenant;
   form["api-key"].value = access.key;
   form.addEventListener("submit", (e) => {
     e.preventDefault();
-    const set = (key, value) => (value ? localStorage.setItem(key, value) : localStorage.removeItem(key));
-    set("tenant", form.tenant.value.trim());
-    set("apiKey", form["api-key"].value.trim());
-    location.reload();
+    useAccess(form.tenant.value, form["api-key"].value);
   });
+  tenantPicker(form);
   const path = location.pathname;
   const page = path.startsWith("/trace/") ? "" : path === "/" ? "search" : path.slice(1);
   document.querySelectorAll("nav a").forEach((a) => a.toggleAttribute("aria-current", a.dataset.page === page));
