@@ -246,3 +246,59 @@ fn chain(err: &dyn std::error::Error) -> String {
     }
     text
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_delivery_shows_its_state_time_and_error() {
+        assert_eq!(
+            Delivery::NotSent.view(),
+            json!({"state": "not_sent", "at": null, "error": null})
+        );
+        let at_ns = 1_700_000_000_000_000_000;
+        assert_eq!(
+            Delivery::Delivered { at_ns }.view(),
+            json!({"state": "delivered", "at": "2023-11-14T22:13:20Z", "error": null})
+        );
+        let failed = Delivery::Failed {
+            at_ns,
+            error: "connection refused".into(),
+        };
+        assert_eq!(
+            failed.view(),
+            json!({"state": "failed", "at": "2023-11-14T22:13:20Z", "error": "connection refused"})
+        );
+    }
+
+    #[test]
+    fn an_alert_the_full_queue_drops_is_a_failed_delivery() {
+        // A queue with no delivery task: nothing leaves it but what the capacity pushes out.
+        let queue = Arc::new(Queue {
+            alerts: Mutex::new(VecDeque::new()),
+            wake: Notify::new(),
+            metrics: Metrics::new().unwrap(),
+            outcomes: Mutex::new(HashMap::new()),
+        });
+        let notifier = Notifier { queue: Some(queue) };
+        notifier.send("oldest", json!({}));
+        for _ in 0..QUEUE_CAPACITY - 1 {
+            notifier.send("newer", json!({}));
+        }
+        assert_eq!(notifier.delivery("oldest"), Delivery::NotSent, "waiting");
+        notifier.send("newer", json!({}));
+        match notifier.delivery("oldest") {
+            Delivery::Failed { error, .. } => assert!(error.contains("queue was full"), "{error}"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(notifier.delivery("newer"), Delivery::NotSent);
+    }
+
+    #[test]
+    fn without_alertmanager_nothing_is_sent() {
+        let notifier = Notifier::disabled();
+        notifier.send("rule", json!({"labels": {}}));
+        assert_eq!(notifier.delivery("rule"), Delivery::NotSent);
+    }
+}
