@@ -69,9 +69,10 @@ struct PageQuery {
 }
 
 /// `/trace/{trace_id}`: 400 for an id that is no trace id (32 hex digits), 404 when the tenant
-/// holds no span and no log of it (an existence probe, not a read of the trace), so a bookmarked or mistyped link says so at the HTTP level too. With
-/// API keys the page cannot tell (the browser sends its key only to the API), and the script
-/// shows the API's answer instead.
+/// holds no span and no log of it (an existence probe, not a read of the trace), so a
+/// bookmarked or mistyped link says so at the HTTP level too. With API keys the page cannot
+/// tell (the browser sends its key only to the API), and the script shows the API's answer
+/// instead.
 async fn trace_page(
     State(state): State<AppState>,
     Path(trace_id): Path<String>,
