@@ -9,6 +9,7 @@
 //! their paths are printed.
 
 use std::collections::{HashMap, HashSet};
+use std::os::unix::process::CommandExt as _;
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -23,7 +24,9 @@ const BIG_TRACE_SPANS: usize = 10_000;
 const ADMIN_KEY: &str = "web-view-admin-key";
 const ADMIN_KEY_SHA256: &str = "4467147aa59bd93794da3266047f69cafb32750203b9464024ae01d9002c5e0a";
 
-/// chromedriver on a free port, killed when dropped.
+/// chromedriver on a free port in a process group of its own, which also holds the Chromium
+/// processes it starts: dropping it kills the group, so a failing test leaves no browser behind
+/// (a panic skips `close`, and chromedriver killed alone leaves its browsers running).
 struct ChromeDriver {
     child: Child,
     port: u16,
@@ -34,6 +37,7 @@ impl ChromeDriver {
         let port = testkit::process::free_port();
         let child = Command::new("chromedriver")
             .arg(format!("--port={port}"))
+            .process_group(0)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -78,7 +82,10 @@ impl ChromeDriver {
 
 impl Drop for ChromeDriver {
     fn drop(&mut self) {
-        let _ = self.child.kill();
+        let _ = Command::new("kill")
+            .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
+            .stderr(Stdio::null())
+            .status();
         let _ = self.child.wait();
     }
 }
