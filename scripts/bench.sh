@@ -9,11 +9,16 @@
 #                   of telemetry, without a backend storing it on the same cores
 #   telemetry off:  OTEL_SDK_DISABLED=true, no log-service (JSON log files are still written)
 # For each: orders/s, latency p50/p99, CPU seconds per 1000 orders per service (utime+stime
-# deltas from /proc/<pid>/stat over the measured run) and peak RSS per service (VmHWM).
-# Then, when scripts/bench-log-service.sh exists, its log-service ingest and lookup figures.
+# deltas from /proc/<pid>/stat over the measured run), of RabbitMQ (every beam.smp) and of the
+# load generator (its own getrusage), how much of the two cores each used, and peak RSS per
+# service (VmHWM). Then, when scripts/bench-log-service.sh exists, its log-service ingest and
+# lookup figures.
 #
 #   scripts/bench.sh                         # 20 s per run
 #   DURATION=5 LOG_BENCH=0 scripts/bench.sh  # a quick run without the log-service benchmark
+#   BIN=/tmp/old-build scripts/bench.sh      # binaries from elsewhere, no build (A/B of two builds)
+#   PROFILE=1 scripts/bench.sh               # then two more runs (to a sink, to log-service)
+#                                            # under a system-wide `perf record`: bench/profile.md
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -24,6 +29,7 @@ PORT_BASE=${PORT_BASE:-13000}      # ports away from a running demo: gateway POR
 LOG_BENCH=${LOG_BENCH:-1}          # 0 skips scripts/bench-log-service.sh
 LOG_BENCH_ROWS=${LOG_BENCH_ROWS:-200000}
 LOG_BENCH_INGEST_ROWS=${LOG_BENCH_INGEST_ROWS:-100000}
+PROFILE=${PROFILE:-0}              # 1: profile runs with perf (installed with apt-get when missing)
 OUT=${OUT:-bench}
 export AMQP_PREFIX=${AMQP_PREFIX:-bench.}
 
@@ -34,12 +40,24 @@ if ! command -v jq >/dev/null; then
   $SUDO apt-get update -qq
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq jq >/dev/null
 fi
+if [ "$PROFILE" != 0 ] && ! command -v perf >/dev/null; then
+  echo "bench: installing perf (apt-get linux-perf)"
+  SUDO=""
+  [ "$(id -u)" -eq 0 ] || SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq linux-perf >/dev/null
+fi
 scripts/ensure-broker.sh
-echo "bench: building release binaries..."
-cargo build --release --quiet -p tracehop -p order-gateway -p payment-service -p email-service -p log-service
-cargo build --release --quiet -p testkit --bin otlp-sink
-
-BIN=$PWD/target/release
+if [ -n "${BIN:-}" ]; then
+  # A copy of another build's binaries (tracehop, the four servers, otlp-sink), to compare two
+  # builds on the same machine state.
+  echo "bench: using the binaries in $BIN"
+else
+  echo "bench: building release binaries..."
+  cargo build --release --quiet -p tracehop -p order-gateway -p payment-service -p email-service -p log-service
+  cargo build --release --quiet -p testkit --bin otlp-sink
+  BIN=$PWD/target/release
+fi
 WORK=$(mktemp -d "${TMPDIR:-/tmp}/tracehop-bench.XXXXXX")
 CLK_TCK=$(getconf CLK_TCK)
 SERVICES="order-gateway payment-service email-service log-service"
@@ -58,6 +76,13 @@ trap cleanup EXIT
 cpu_ticks() { sed 's/^.*) //' "/proc/$1/stat" | awk '{print $12 + $13}'; }
 peak_rss_kib() { awk '/^VmHWM:/ {print $2}' "/proc/$1/status"; }
 pid_of() { awk -v n="$2" '$1 == n {print $2}' "$1/tracehop.pids"; }
+# Every RabbitMQ node on the machine (the broker of the run is one of them), comma-separated.
+broker_pids() { pgrep -x beam.smp | paste -sd, -; }
+broker_ticks() {
+  local total=0 pid
+  for pid in $(pgrep -x beam.smp); do total=$((total + $(cpu_ticks "$pid"))); done
+  echo "$total"
+}
 
 # run_case NAME [up flags...]: starts the services, warms up, measures, stops; writes $WORK/NAME.json.
 run_case() {
@@ -81,25 +106,62 @@ run_case() {
     [ -n "$pid" ] && before[$s]=$(cpu_ticks "$pid")
   done
   [ -n "$SINK_PID" ] && before[otlp-sink]=$(cpu_ticks "$SINK_PID")
+  before[rabbitmq]=$(broker_ticks)
   # The 1-minute load average before and after: more than the load itself shows other work
   # competing for the cores, which the figures then include.
   local load_before
   load_before=$(cut -d' ' -f1 /proc/loadavg)
   echo "bench: $name: $CONCURRENCY connections for ${DURATION}s"
-  "$BIN/tracehop" --gateway "$gateway" load -c "$CONCURRENCY" -d "${DURATION}s" --json > "$dir/load.json"
+  local perf_pid=
+  if [ -n "${PROFILE_TO:-}" ]; then
+    # Both cores at 499 Hz, no call graphs: a flat profile costs the run about 1%.
+    perf record -a -F 499 -o "$dir/perf.data" -- sleep "$DURATION" 2>"$dir/perf.err" &
+    perf_pid=$!
+  fi
+  "$BIN/tracehop" --gateway "$gateway" load -c "$CONCURRENCY" -d "${DURATION}s" --json > "$dir/load.json" &
+  local load_pid=$!
+  wait "$load_pid"
   local answered
   answered=$(jq .answered "$dir/load.json")
   local services='{}'
-  for s in $SERVICES otlp-sink; do
-    if [ "$s" = otlp-sink ]; then pid=$SINK_PID; else pid=$(pid_of "$dir" "$s"); fi
+  for s in $SERVICES otlp-sink rabbitmq load; do
+    case $s in
+      otlp-sink) pid=$SINK_PID ;;
+      rabbitmq) pid=$(broker_pids) ;;
+      load) pid=$load_pid ;;
+      *) pid=$(pid_of "$dir" "$s") ;;
+    esac
     [ -n "$pid" ] || continue
-    local ticks=$(( $(cpu_ticks "$pid") - ${before[$s]} ))
+    local ticks rss
+    case $s in
+      rabbitmq) ticks=$(( $(broker_ticks) - ${before[$s]} )); rss=0 ;;
+      load) ticks=$(jq ".cpu_seconds * $CLK_TCK | round" "$dir/load.json"); rss=0 ;;
+      *) ticks=$(( $(cpu_ticks "$pid") - ${before[$s]} )); rss=$(peak_rss_kib "$pid") ;;
+    esac
     services=$(jq -c --arg s "$s" --argjson ticks "$ticks" --argjson tck "$CLK_TCK" \
-      --argjson orders "$answered" --argjson rss "$(peak_rss_kib "$pid")" \
-      '. + {($s): {cpu_seconds: ($ticks / $tck),
+      --argjson orders "$answered" --argjson rss "$rss" --arg pid "$pid" \
+      --argjson wall "$(jq .duration_s "$dir/load.json")" \
+      '. + {($s): {pid: $pid, cpu_seconds: ($ticks / $tck),
                   cpu_seconds_per_1000_orders: (if $orders > 0 then ($ticks / $tck) / $orders * 1000 else null end),
-                  peak_rss_mib: ($rss / 1024)}}' <<<"$services")
+                  cores: ($ticks / $tck / $wall),
+                  peak_rss_mib: (if $rss > 0 then $rss / 1024 else null end)}}' <<<"$services")
   done
+  if [ -n "$perf_pid" ]; then
+    wait "$perf_pid" || true
+    local specs=() p
+    for s in $SERVICES otlp-sink rabbitmq load; do
+      p=$(jq -r --arg s "$s" '.[$s].pid // empty' <<<"$services")
+      [ -n "$p" ] && specs+=("$s=$p")
+    done
+    {
+      printf '## %s\n\n' "$PROFILE_TO"
+      jq -r '"\(.answered) orders in \(.duration_s | . * 10 | round / 10) s, \(.throughput_rps | floor) orders/s."' "$dir/load.json"
+      echo
+      scripts/perf-summary.py "$dir/perf.data" "${specs[@]}"
+      echo
+    } >> "$WORK/profile.md"
+    rm -f "$dir/perf.data"
+  fi
   "$BIN/tracehop" down --log-dir "$dir" >/dev/null 2>&1
   jq --argjson services "$services" --argjson lb "$load_before" --argjson la "$(cut -d' ' -f1 /proc/loadavg)" \
     '{load: ., services: $services, loadavg_1m: {before: $lb, after: $la}}' "$dir/load.json" > "$WORK/$name.json"
@@ -119,6 +181,18 @@ jq -c . "$WORK/sink-counts.json" >/dev/null || { echo "bench: the OTLP sink prin
 echo "bench: telemetry_sink: the sink received $(cat "$WORK/sink-counts.json")"
 
 OTEL_SDK_DISABLED=true run_case telemetry_off --no-log-service
+
+if [ "$PROFILE" != 0 ]; then
+  echo "bench: profile runs"
+  "$BIN/otlp-sink" "127.0.0.1:$((PORT_BASE + 4))" > /dev/null &
+  SINK_PID=$!
+  OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$((PORT_BASE + 4))" \
+    PROFILE_TO="to a sink" run_case profile_sink --no-log-service
+  kill "$SINK_PID"
+  wait "$SINK_PID" || true
+  SINK_PID=
+  PROFILE_TO="to log-service" run_case profile_on
+fi
 
 log_bench='null'
 if [ "$LOG_BENCH" != 0 ] && [ -x scripts/bench-log-service.sh ]; then
@@ -190,12 +264,32 @@ jq -r '
   "CPU seconds per 1000 orders (utime+stime over the measured run) and peak RSS (VmHWM, MiB):\n",
   "| process | CPU s / 1000 orders: to log-service | to a sink | off | peak RSS MiB: to log-service | to a sink | off |",
   "|---|---:|---:|---:|---:|---:|---:|",
-  (. as $r | ["order-gateway", "payment-service", "email-service", "log-service", "otlp-sink"][] as $s |
-    "| \($s) | \(f(svc($r.telemetry_on; $s).cpu_seconds_per_1000_orders)) | \(f(svc($r.telemetry_sink; $s).cpu_seconds_per_1000_orders)) | \(f(svc($r.telemetry_off; $s).cpu_seconds_per_1000_orders)) | \(f(svc($r.telemetry_on; $s).peak_rss_mib)) | \(f(svc($r.telemetry_sink; $s).peak_rss_mib)) | \(f(svc($r.telemetry_off; $s).peak_rss_mib)) |"),
+  (. as $r | ["order-gateway", "payment-service", "email-service", "log-service", "otlp-sink", "rabbitmq", "load"][] as $s |
+    "| \(if $s == "load" then "load generator" elif $s == "rabbitmq" then "RabbitMQ (beam.smp)" else $s end) | \(f(svc($r.telemetry_on; $s).cpu_seconds_per_1000_orders)) | \(f(svc($r.telemetry_sink; $s).cpu_seconds_per_1000_orders)) | \(f(svc($r.telemetry_off; $s).cpu_seconds_per_1000_orders)) | \(f(svc($r.telemetry_on; $s).peak_rss_mib)) | \(f(svc($r.telemetry_sink; $s).peak_rss_mib)) | \(f(svc($r.telemetry_off; $s).peak_rss_mib)) |"),
+  "",
+  "Where the \(.machine.cores) cores went (CPU seconds per second of the run), and the ceiling: the orders/s at which these processes would use every core, from their CPU per order (a run below its ceiling waited on something other than CPU):\n",
+  "| cores used | to log-service | to a sink | off |",
+  "|---|---:|---:|---:|",
+  (. as $r | [["the three services", ["order-gateway", "payment-service", "email-service"]],
+              ["telemetry receiver", ["log-service", "otlp-sink"]],
+              ["RabbitMQ", ["rabbitmq"]], ["load generator", ["load"]],
+              ["all of them", ["order-gateway", "payment-service", "email-service", "log-service", "otlp-sink", "rabbitmq", "load"]]][] as $g |
+    "| \($g[0]) | " + ([[$r.telemetry_on, $r.telemetry_sink, $r.telemetry_off][] as $run | [$g[1][] as $s | $run.services[$s].cores // 0] | add | f(.)] | join(" | ")) + " |"),
+  (. as $r | "| ceiling, orders/s | " + ([[$r.telemetry_on, $r.telemetry_sink, $r.telemetry_off][] as $run | ([$run.services[] | .cpu_seconds_per_1000_orders // 0] | add) as $cpu | if $cpu > 0 then ($r.machine.cores / $cpu * 1000 | floor | tostring) else "-" end] | join(" | ")) + " |"),
   "",
   (if .log_service == null then "log-service ingest and lookup: not run (LOG_BENCH=0 or scripts/bench-log-service.sh missing)."
    else "## log-service ingest and lookup\n\n`\(.log_service.command)` (\(.log_service.status)):\n\n```\n\(.log_service.output)```" end)
 ' "$OUT/results.json" > "$OUT/results.md"
 
+if [ "$PROFILE" != 0 ]; then
+  {
+    echo "# Where the CPU goes"
+    echo
+    echo "Generated $(date -u +%Y-%m-%dT%H:%M:%SZ) at commit $(git rev-parse --short HEAD 2>/dev/null || echo unknown) by \`PROFILE=1 scripts/bench.sh\` on $cpu_model, $(nproc) cores: the same load as the runs in results.md, sampled on every core by \`perf record -a -F 499\` (self time, no call graphs)."
+    echo
+    cat "$WORK/profile.md"
+  } > "$OUT/profile.md"
+  echo "bench: wrote $OUT/profile.md"
+fi
 echo "bench: wrote $OUT/results.md and $OUT/results.json"
 cat "$OUT/results.md"

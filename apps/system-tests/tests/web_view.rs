@@ -5,8 +5,8 @@
 //! trace; a hostile log message shown as text; a firing rule on the alerts page, delivered to a
 //! real Alertmanager (Debian's `prometheus-alertmanager`); the tenant picker; a trace of 10,000
 //! spans drawn in under a second; the system's dark mode; the API key prompt of a log-service
-//! with `API_KEYS_FILE`. Screenshots of every page go to `$TMPDIR/tracehop-web-view/`, and
-//! their paths are printed.
+//! with `API_KEYS_FILE`. Screenshots of every page go to `target/tmp/web-view/` (Cargo's
+//! directory for integration tests' files), and their paths are printed.
 
 use std::collections::{HashMap, HashSet};
 use std::os::unix::process::CommandExt as _;
@@ -299,7 +299,7 @@ async fn a_user_follows_an_order_from_its_log_line_to_its_trace_and_back_in_chro
     })
     .await;
 
-    let shots = std::env::temp_dir().join("tracehop-web-view");
+    let shots = Path::new(env!("CARGO_TARGET_TMPDIR")).join("web-view");
     std::fs::create_dir_all(&shots).unwrap();
     let driver = ChromeDriver::start();
     let browser = driver.session().await;

@@ -109,6 +109,9 @@ pub struct Report {
     pub throughput_rps: f64,
     /// Latency of answered requests in milliseconds.
     pub latency_ms: Latency,
+    /// CPU time (user + system) this load generator spent during the run, so a benchmark on the
+    /// same cores can tell the load's share from the services'.
+    pub cpu_seconds: f64,
 }
 
 /// Latency percentiles in milliseconds.
@@ -210,6 +213,7 @@ async fn generate(gateway: &str, args: &LoadArgs) -> anyhow::Result<Report> {
     let start = tokio::time::Instant::now();
     let end = start + duration;
 
+    let cpu_before = own_cpu_seconds();
     let mut tasks = Vec::with_capacity(workers as usize);
     for _ in 0..workers {
         let mut tally = Tally::new()?;
@@ -309,6 +313,7 @@ async fn generate(gateway: &str, args: &LoadArgs) -> anyhow::Result<Report> {
         total.merge(task.await.context("a load worker failed")?)?;
     }
     let elapsed = start.elapsed();
+    let cpu_seconds = own_cpu_seconds() - cpu_before;
     let interrupted = stop.is_cancelled();
     stop.cancel();
     interrupt.abort();
@@ -317,7 +322,18 @@ async fn generate(gateway: &str, args: &LoadArgs) -> anyhow::Result<Report> {
     if interrupted {
         eprintln!("tracehop: interrupted; reporting what was sent so far");
     }
-    Ok(report(total, pace, workers, args.decline_ratio, elapsed))
+    let mut report = report(total, pace, workers, args.decline_ratio, elapsed);
+    report.cpu_seconds = cpu_seconds;
+    Ok(report)
+}
+
+/// User plus system CPU time of this process so far, in seconds.
+fn own_cpu_seconds() -> f64 {
+    use nix::sys::resource::{UsageWho, getrusage};
+    let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
+    getrusage(UsageWho::RUSAGE_SELF)
+        .map(|usage| seconds(usage.user_time()) + seconds(usage.system_time()))
+        .unwrap_or(0.0)
 }
 
 fn progress_bar(duration: Duration) -> ProgressBar {
@@ -389,6 +405,7 @@ fn report(
         errors: total.transport_errors + error_answers,
         throughput_rps: answered as f64 / elapsed.as_secs_f64().max(1e-9),
         latency_ms: latency,
+        cpu_seconds: 0.0,
     }
 }
 
