@@ -97,7 +97,7 @@ run_case() {
     --otlp-http-port $((PORT_BASE + 5)) --grpc-port $((PORT_BASE + 6)) \
     --payment-latency-ms 0 "$@" >/dev/null
   local gateway="http://127.0.0.1:$PORT_BASE"
-  "$BIN/tracehop" --gateway "$gateway" load -c "$CONCURRENCY" -d "${WARMUP}s" --json >/dev/null
+  "$BIN/tracehop" --gateway "$gateway" load -c "$CONCURRENCY" -d "${WARMUP}s" --json > "$dir/warmup.json"
 
   declare -A before
   local s pid
@@ -162,9 +162,26 @@ run_case() {
     } >> "$WORK/profile.md"
     rm -f "$dir/perf.data"
   fi
+  # What log-service stored, counted from the warm-up on: every order has six spans, so fewer
+  # spans per order means the services' export queues dropped some (the writer fell behind).
+  local stored='null'
+  if [ -n "$(pid_of "$dir" log-service)" ]; then
+    sleep 1 # the services' last export (every 200 ms)
+    stored=$(curl -sf "http://127.0.0.1:$((PORT_BASE + 3))/metrics" | awk '
+      /^log_service_ingested_records_total\{.*outcome="accepted".*signal="spans"/ {spans += $NF}
+      /^log_service_ingested_records_total\{.*outcome="accepted".*signal="logs"/ {logs += $NF}
+      /^log_service_commit_duration_seconds_sum / {busy = $NF}
+      /^log_service_commit_rows_sum / {rows = $NF}
+      END {printf "{\"spans\": %d, \"logs\": %d, \"writer_busy_s\": %f, \"rows\": %d}", spans, logs, busy, rows}')
+  fi
   "$BIN/tracehop" down --log-dir "$dir" >/dev/null 2>&1
   jq --argjson services "$services" --argjson lb "$load_before" --argjson la "$(cut -d' ' -f1 /proc/loadavg)" \
-    '{load: ., services: $services, loadavg_1m: {before: $lb, after: $la}}' "$dir/load.json" > "$WORK/$name.json"
+    --argjson stored "$stored" --argjson warmup "$(jq .answered "$dir/warmup.json")" \
+    '{load: ., services: $services, loadavg_1m: {before: $lb, after: $la}, orders_with_warmup: (.answered + $warmup),
+      stored: (if $stored == null then null else $stored + {
+        spans_per_order: ($stored.spans / (.answered + $warmup)),
+        writer_busy_us_per_row: ($stored.writer_busy_s / ([$stored.rows, 1] | max) * 1e6)} end)}' \
+    "$dir/load.json" > "$WORK/$name.json"
   jq -r '"bench: \(.load.throughput_rps | floor) orders/s, p50 \(.load.latency_ms.p50) ms, p99 \(.load.latency_ms.p99) ms"' "$WORK/$name.json"
 }
 
@@ -259,6 +276,8 @@ jq -r '
   "| max latency (ms) | \(f(.telemetry_on.load.latency_ms.max)) | \(f(.telemetry_sink.load.latency_ms.max)) | \(f(.telemetry_off.load.latency_ms.max)) | | |",
   "| orders answered | \(.telemetry_on.load.answered) | \(.telemetry_sink.load.answered) | \(.telemetry_off.load.answered) | | |",
   "| errors (transport + non-2xx/402) | \(.telemetry_on.load.errors) | \(.telemetry_sink.load.errors) | \(.telemetry_off.load.errors) | | |",
+  "| spans / logs per order received (warm-up included; six spans per order) | \(f(.telemetry_on.stored.spans_per_order)) / \(f(.telemetry_on.stored.logs / .telemetry_on.orders_with_warmup)) stored | \(f(.telemetry_sink.received.spans / .telemetry_sink.orders_with_warmup)) / \(f(.telemetry_sink.received.logs / .telemetry_sink.orders_with_warmup)) | | | |",
+  "| log-service writer busy per row stored (µs) | \(f(.telemetry_on.stored.writer_busy_us_per_row)) | | | | |",
   "| 1-min load average before / after | \(.telemetry_on.loadavg_1m.before) / \(.telemetry_on.loadavg_1m.after) | \(.telemetry_sink.loadavg_1m.before) / \(.telemetry_sink.loadavg_1m.after) | \(.telemetry_off.loadavg_1m.before) / \(.telemetry_off.loadavg_1m.after) | | |",
   "",
   "CPU seconds per 1000 orders (utime+stime over the measured run) and peak RSS (VmHWM, MiB):\n",
