@@ -13,8 +13,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use prost::Message;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, hex, spawn_app, with_tenant};
-use crate::postgres::PostgresApp;
+use crate::helpers::{TestApp, hex, on_both_backends, with_tenant};
 
 const TENANT: &str = "jaeger-acme";
 const MS: u64 = 1_000_000;
@@ -221,22 +220,21 @@ async fn ingest(app: &TestApp, tenant: &str, t0: u64) {
 
 /// The span of `trace` whose id is `span_id(n)`.
 fn span_of(trace: &Value, n: u8) -> &Value {
-    let id = hex(&span_id(n));
-    trace["spans"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["spanID"] == id)
-        .unwrap_or_else(|| panic!("span {id} in {trace}"))
+    entry_with(trace, "spans", "spanID", &hex(&span_id(n)))
 }
 
 fn tag<'a>(span: &'a Value, key: &str) -> &'a Value {
-    span["tags"]
+    entry_with(span, "tags", "key", key)
+}
+
+/// The entry of `parent[list]` whose `field` is `value`.
+fn entry_with<'a>(parent: &'a Value, list: &str, field: &str, value: &str) -> &'a Value {
+    parent[list]
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["key"] == key)
-        .unwrap_or_else(|| panic!("tag {key} in {span}"))
+        .find(|e| e[field] == value)
+        .unwrap_or_else(|| panic!("{list} entry with {field} {value} in {parent}"))
 }
 
 fn ok_envelope(body: &Value, total: usize) {
@@ -549,17 +547,8 @@ fn urlencode(text: &str) -> String {
         .collect()
 }
 
-#[tokio::test]
-async fn the_jaeger_query_api_serves_a_real_trace_on_sqlite() {
-    let app = spawn_app().await;
-    the_jaeger_api_answers(&app).await;
-}
-
-#[tokio::test]
-async fn the_jaeger_query_api_serves_a_real_trace_on_postgres() {
-    let Some(postgres) = PostgresApp::spawn().await else {
-        return;
-    };
-    the_jaeger_api_answers(&postgres.app).await;
-    postgres.finish().await;
-}
+on_both_backends!(
+    the_jaeger_query_api_serves_a_real_trace_on_sqlite,
+    the_jaeger_query_api_serves_a_real_trace_on_postgres,
+    the_jaeger_api_answers
+);
