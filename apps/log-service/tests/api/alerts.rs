@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use server::Service as _;
 use testkit::wait_until;
 
-use crate::helpers::{self, Stoppable, TempDir, TestApp, spawn_config, spawn_with};
+use crate::helpers::{self, Stoppable, TempDir, TestApp, spawn_config, spawn_with, strings};
 use crate::postgres::PostgresApp;
 
 /// A rule body as the API takes it, counting `payment-service` ERROR logs that say "declined".
@@ -480,13 +480,10 @@ async fn rules_are_created_read_replaced_toggled_and_deleted() {
     let second = create(&app, None, &declined_rule("another", 1, 60)).await;
     let (_, list) = app.get("/api/v1/alerts", None).await;
     assert_eq!(list["count"], 2);
-    let names: Vec<&str> = list["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["another", "payment errors"]);
+    assert_eq!(
+        strings(&list, "rules", "name"),
+        ["another", "payment errors"]
+    );
 
     let mut replacement = declined_rule("payment errors", 10, 120);
     replacement["service"] = Value::Null;
