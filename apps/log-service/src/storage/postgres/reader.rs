@@ -8,8 +8,8 @@ use tokio_postgres::{Client, Row};
 use super::partitions::{day_names, day_usage};
 use super::{Params, micros, param, refs};
 use crate::model::{
-    Bucket, DayUsage, Interval, Level, LogContext, LogFilter, LogView, NewSpan, SpanKind,
-    SpanStatus, SpanView, Stats, StorageInfo, format_ts,
+    Bucket, Interval, Level, LogContext, LogFilter, LogView, NewSpan, SpanKind, SpanStatus,
+    SpanView, Stats, StorageInfo, format_ts,
 };
 use crate::storage::day::Day;
 use crate::storage::sql::{Conditions, Placeholders};
@@ -334,13 +334,7 @@ impl Backend for PgReader {
 
     fn storage<'a>(&'a self, tenant: &'a str) -> Read<'a, StorageInfo> {
         Box::pin(async move {
-            let mut info = StorageInfo {
-                backend: "postgres",
-                log_count: 0,
-                span_count: 0,
-                estimated_bytes: 0,
-                days: Vec::new(),
-            };
+            let mut info = StorageInfo::empty("postgres");
             let days = self
                 .client
                 .query(
@@ -354,19 +348,13 @@ impl Backend for PgReader {
                     continue;
                 };
                 let (logs, spans, bytes) = day_usage(self.client.as_ref(), &names).await?;
-                info.estimated_bytes += bytes;
-                // The writer creates each day's next day ahead; an empty one is not data yet.
+                // The writer creates each day's next day ahead; an empty one is not data yet,
+                // though its tables take room.
                 if logs + spans == 0 {
+                    info.estimated_bytes += bytes;
                     continue;
                 }
-                info.log_count += logs;
-                info.span_count += spans;
-                info.days.push(DayUsage {
-                    day: day.iso(),
-                    log_count: logs,
-                    span_count: spans,
-                    bytes,
-                });
+                info.add_day(day.iso(), logs, spans, bytes);
             }
             Ok(info)
         })

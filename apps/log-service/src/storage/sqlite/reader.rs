@@ -16,7 +16,7 @@ use super::partitions::{partition_bytes, partition_rows};
 use super::rows::{LOG_COLUMNS, SPAN_COLUMNS, log_from_row, span_from_row};
 use super::schema::{PartitionNames, open_reader};
 use crate::model::{
-    Bucket, DayUsage, Interval, Level, LogFilter, LogView, SpanView, Stats, StorageInfo, format_ts,
+    Bucket, Interval, Level, LogFilter, LogView, SpanView, Stats, StorageInfo, format_ts,
 };
 use crate::storage::day::Day;
 use crate::storage::sql::{Conditions, Placeholders};
@@ -386,33 +386,13 @@ impl Backend for SqliteReader {
     }
 
     fn storage<'a>(&'a self, tenant: &'a str) -> Read<'a, StorageInfo> {
-        let empty = StorageInfo {
-            backend: "sqlite",
-            log_count: 0,
-            span_count: 0,
-            estimated_bytes: 0,
-            days: Vec::new(),
-        };
+        let empty = StorageInfo::empty("sqlite");
         Box::pin(self.with_tenant(tenant, empty, |conn, tid| {
-            let mut info = StorageInfo {
-                backend: "sqlite",
-                log_count: 0,
-                span_count: 0,
-                estimated_bytes: 0,
-                days: Vec::new(),
-            };
+            let mut info = StorageInfo::empty("sqlite");
             for (day, names) in partitions(conn, tid, None, None)? {
                 let (logs, spans) = partition_rows(conn, &names)?;
                 let bytes = partition_bytes(conn, &names)?;
-                info.log_count += logs;
-                info.span_count += spans;
-                info.estimated_bytes += bytes;
-                info.days.push(DayUsage {
-                    day: day.iso(),
-                    log_count: logs,
-                    span_count: spans,
-                    bytes,
-                });
+                info.add_day(day.iso(), logs, spans, bytes);
             }
             Ok(info)
         }))
