@@ -126,17 +126,16 @@ impl PgReader {
         PgReader { client }
     }
 
-    /// The logs of `tenant` matching `filter`, with `rest` (more conditions, order, limit)
-    /// after the WHERE clause.
+    /// The logs matching the WHERE clause `where_sql` (of [`where_clause`]), with `rest` (more
+    /// conditions, order, limit) after it.
     async fn logs_where(
         &self,
-        tenant: &str,
-        filter: &LogFilter,
+        where_sql: &str,
+        params: &Params,
         rest: &str,
     ) -> Result<Vec<LogView>, StoreError> {
-        let (where_sql, params) = where_clause(tenant, filter);
         let sql = format!("SELECT {LOG_COLUMNS} FROM log_entries WHERE {where_sql} {rest}");
-        let rows = self.client.query(&sql, &refs(&params)).await?;
+        let rows = self.client.query(&sql, &refs(params)).await?;
         Ok(rows.iter().map(log_from_row).collect())
     }
 }
@@ -161,9 +160,9 @@ impl Backend for PgReader {
         offset: u64,
     ) -> Read<'a, (Vec<LogView>, i64)> {
         Box::pin(async move {
-            let page = format!("ORDER BY timestamp DESC, id DESC LIMIT {limit} OFFSET {offset}");
-            let logs = self.logs_where(tenant, filter, &page).await?;
             let (where_sql, params) = where_clause(tenant, filter);
+            let page = format!("ORDER BY timestamp DESC, id DESC LIMIT {limit} OFFSET {offset}");
+            let logs = self.logs_where(&where_sql, &params, &page).await?;
             let total: i64 = self
                 .client
                 .query_one(
@@ -368,8 +367,9 @@ impl Backend for PgReader {
         limit: u32,
     ) -> Read<'a, Vec<LogView>> {
         Box::pin(async move {
+            let (where_sql, params) = where_clause(tenant, filter);
             let after = format!("AND id > {after_id} ORDER BY id LIMIT {limit}");
-            self.logs_where(tenant, filter, &after).await
+            self.logs_where(&where_sql, &params, &after).await
         })
     }
 
