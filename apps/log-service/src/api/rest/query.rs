@@ -60,14 +60,9 @@ pub async fn logs_by_trace(
     ReadTenant(tenant): ReadTenant,
     TraceId(trace_id): TraceId,
 ) -> Result<impl IntoResponse, AppError> {
-    let logs = state
-        .store
-        .logs_by(&tenant, LogKey::Trace(&trace_id))
-        .await?;
-    // As `/api/v1/traces/{id}` does: a trace nobody logged is not found, not an empty success.
-    if logs.is_empty() {
+    let Some(logs) = query::trace_logs(&state.store, &tenant, &trace_id).await? else {
         return Err(AppError::NotFound(format!("no logs of trace {trace_id}")));
-    }
+    };
     Ok(Json(
         json!({ "trace_id": trace_id, "count": logs.len(), "logs": logs }),
     ))
