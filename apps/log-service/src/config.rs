@@ -267,6 +267,14 @@ impl Config {
 mod tests {
     use super::*;
 
+    /// Checks that each `(variable, value)` alone stops the start with an error naming it.
+    fn assert_each_refused(cases: &[(&str, &str)]) {
+        for &(variable, value) in cases {
+            let err = Config::from_env(&Env::from_pairs([(variable, value)])).unwrap_err();
+            assert_eq!(err.variable, variable, "{value}");
+        }
+    }
+
     #[test]
     fn defaults_follow_the_contract() {
         let config = Config::from_env(&Env::default()).unwrap();
@@ -325,17 +333,14 @@ mod tests {
         assert_eq!(err.variable, "STREAM_HEARTBEAT_MS");
         let err = Config::from_env(&Env::from_pairs([("STREAM_BUFFER", "0")])).unwrap_err();
         assert_eq!(err.variable, "STREAM_BUFFER");
-        for (variable, value) in [
+        assert_each_refused(&[
             ("LOG_RETENTION_DAYS", "0"),
             ("LOG_RETENTION_DAYS", "3651"),
             ("LOG_MAX_SIZE_GB", "0"),
             ("LOG_MAX_SIZE_GB", "-1"),
             ("LOG_MAX_SIZE_GB", "lots"),
             ("RETENTION_INTERVAL", "5"),
-        ] {
-            let err = Config::from_env(&Env::from_pairs([(variable, value)])).unwrap_err();
-            assert_eq!(err.variable, variable, "{value}");
-        }
+        ]);
     }
 
     #[test]
@@ -373,17 +378,14 @@ mod tests {
             alerts.public_url.as_deref(),
             Some("http://logs.example:5002")
         );
-        for (variable, value) in [
+        assert_each_refused(&[
             ("ALERT_EVAL_INTERVAL", "15"),
             ("ALERT_EVAL_INTERVAL", "1ms"),
             ("ALERTMANAGER_URL", "alertmanager:9093"),
             ("ALERTMANAGER_URL", "https://alertmanager:9093"),
             ("ALERTMANAGER_TIMEOUT", "0"),
             ("PUBLIC_URL", "logs.example"),
-        ] {
-            let err = Config::from_env(&Env::from_pairs([(variable, value)])).unwrap_err();
-            assert_eq!(err.variable, variable, "{value}");
-        }
+        ]);
     }
 
     #[test]

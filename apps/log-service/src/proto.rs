@@ -1,6 +1,7 @@
-//! Code generated from `proto/*.proto`: the distributed-logging system's gRPC contract as
-//! log-service serves it (the original fields and numbers, plus log-service's additions under new
-//! numbers), and the encoded descriptors that gRPC server reflection serves.
+//! Code generated from the distributed-logging system's gRPC contract as log-service serves it:
+//! the original definitions (`tests/proto/*.proto`) with log-service's additions
+//! (`proto/*.proto`, new numbers only) merged in by the build script, and the encoded descriptors
+//! that gRPC server reflection serves.
 //!
 //! The generated types live apart from the services that use them: ingest converts a `logs.Log`
 //! and the gRPC handlers call ingest, so with the types inside the handlers' module the two would

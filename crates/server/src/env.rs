@@ -326,22 +326,18 @@ mod tests {
     #[test]
     fn durations_take_a_unit() {
         let env = Env::from_pairs([("A", "250ms"), ("B", "30s"), ("C", "5m"), ("D", "1d")]);
-        assert_eq!(
-            env.duration("A", Duration::ZERO).unwrap(),
-            Duration::from_millis(250)
-        );
-        assert_eq!(
-            env.duration("B", Duration::ZERO).unwrap(),
-            Duration::from_secs(30)
-        );
-        assert_eq!(
-            env.duration("C", Duration::ZERO).unwrap(),
-            Duration::from_secs(300)
-        );
-        assert_eq!(
-            env.duration("D", Duration::ZERO).unwrap(),
-            Duration::from_secs(86_400)
-        );
+        for (name, expected) in [
+            ("A", Duration::from_millis(250)),
+            ("B", Duration::from_secs(30)),
+            ("C", Duration::from_secs(300)),
+            ("D", Duration::from_secs(86_400)),
+        ] {
+            assert_eq!(
+                env.duration(name, Duration::ZERO).unwrap(),
+                expected,
+                "{name}"
+            );
+        }
         assert_eq!(
             env.duration("UNSET", Duration::from_secs(7)).unwrap(),
             Duration::from_secs(7)

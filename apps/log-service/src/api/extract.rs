@@ -1,8 +1,9 @@
 //! Axum extractors shared by the REST API and the OTLP/HTTP receiver: the tenant, a trace id
-//! from the path, and request bodies read within the size limit with errors in the API's JSON
-//! shape.
+//! from the path, the query string as the query module reads it, and request bodies read within
+//! the size limit with errors in the API's JSON shape.
 
-use axum::extract::{FromRequest, FromRequestParts, Path, Request};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, Request};
 use axum::http::request::Parts;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
@@ -11,7 +12,7 @@ use serde_json::{Map, Value};
 use super::AppState;
 use crate::auth::Role;
 use crate::error::AppError;
-use crate::query::check_path_id;
+use crate::query::{check_path_id, params_object};
 
 /// Declares an extractor of the caller's tenant for routes that need `$role`: the access check
 /// of `crate::auth` (`X-Tenant-ID`, or the API key's tenant when keys are configured).
@@ -123,6 +124,20 @@ impl FromRequest<AppState> for JsonObject {
             JsonBody(Value::Object(obj)) => Ok(JsonObject(obj)),
             JsonBody(_) => Err(AppError::malformed("body", "must be a JSON object")),
         }
+    }
+}
+
+/// The query string's parameters as a JSON object of strings, which the query module reads as it
+/// reads a filter body; a query string that does not parse is axum's own 400.
+pub struct QueryObject(pub Map<String, Value>);
+
+impl<S: Send + Sync> FromRequestParts<S> for QueryObject {
+    type Rejection = QueryRejection;
+
+    async fn from_request_parts(parts: &mut Parts, state: &S) -> Result<Self, Self::Rejection> {
+        let Query(params) =
+            Query::<Vec<(String, String)>>::from_request_parts(parts, state).await?;
+        Ok(QueryObject(params_object(params)))
     }
 }
 

@@ -13,7 +13,6 @@ use crate::proto::logs::{self, LogAck};
 use crate::proto::query::query_service_server::QueryService;
 use crate::proto::query::{Dag, DagList, Empty, Log, LogList, TraceIdRequest};
 use crate::query;
-use crate::storage::LogKey;
 
 #[tonic::async_trait]
 impl LogIngestionService for GrpcState {
@@ -95,13 +94,9 @@ impl QueryService for GrpcState {
         request: Request<TraceIdRequest>,
     ) -> Result<Response<LogList>, Status> {
         let (tenant, trace_id) = trace_request(self, &request)?;
-        let logs = self
-            .store
-            .logs_by(&tenant, LogKey::Trace(&trace_id))
-            .await?;
-        if logs.is_empty() {
+        let Some(logs) = query::trace_logs(&self.store, &tenant, &trace_id).await? else {
             return Err(Status::not_found(format!("no logs for trace {trace_id}")));
-        }
+        };
         Ok(log_list(logs))
     }
 

@@ -13,7 +13,7 @@ use serde_json::Value;
 
 pub use level::Level;
 pub use log::{LogContext, LogView, NewLog};
-pub use query::{Bucket, DayUsage, Interval, LogFilter, LogPage, Stats, StorageInfo};
+pub use query::{Bucket, Interval, LogFilter, LogPage, Stats, StorageInfo};
 pub use span::{NewSpan, SpanKind, SpanStatus, SpanView};
 
 /// Tenant used when a request names none.

@@ -120,6 +120,32 @@ pub struct StorageInfo {
     pub days: Vec<DayUsage>,
 }
 
+impl StorageInfo {
+    /// The figures of a tenant with no data yet, on `backend`.
+    pub fn empty(backend: &'static str) -> StorageInfo {
+        StorageInfo {
+            backend,
+            log_count: 0,
+            span_count: 0,
+            estimated_bytes: 0,
+            days: Vec::new(),
+        }
+    }
+
+    /// Adds one stored day (`YYYY-MM-DD`) of `log_count` logs and `span_count` spans in `bytes`.
+    pub fn add_day(&mut self, day: String, log_count: i64, span_count: i64, bytes: i64) {
+        self.log_count += log_count;
+        self.span_count += span_count;
+        self.estimated_bytes += bytes;
+        self.days.push(DayUsage {
+            day,
+            log_count,
+            span_count,
+            bytes,
+        });
+    }
+}
+
 /// One day of a tenant's storage: its partition's rows and bytes.
 #[derive(Debug, Clone, Serialize)]
 pub struct DayUsage {

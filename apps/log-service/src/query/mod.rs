@@ -47,6 +47,17 @@ pub async fn log_page(
     })
 }
 
+/// The logs of one trace, oldest first; `None` when it has none, which each API answers as not
+/// found (as a trace read does) rather than as an empty success.
+pub async fn trace_logs(
+    store: &Store,
+    tenant: &str,
+    trace_id: &str,
+) -> Result<Option<Vec<LogView>>, AppError> {
+    let logs = store.logs_by(tenant, LogKey::Trace(trace_id)).await?;
+    Ok((!logs.is_empty()).then_some(logs))
+}
+
 /// Spans (by start time) and logs (oldest first) of one trace; `None` when it has neither.
 async fn find_trace(
     store: &Store,

@@ -16,6 +16,7 @@ mod queue;
 mod rules;
 mod search;
 mod spans;
+mod sql;
 mod sqlite;
 
 use std::ops::Deref;

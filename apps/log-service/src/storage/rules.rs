@@ -12,6 +12,7 @@ use crate::alerts::{Rule, RuleSpec, State, Status};
 use crate::config::DatabaseConfig;
 use crate::model::Level;
 
+use super::sql::Placeholders;
 use super::{Read, StoreError, postgres, sqlite};
 
 /// What a lookup of one rule names: its id or its name.
@@ -90,6 +91,118 @@ pub(super) const RULE_COLUMNS: &str = "id, tenant, name, service, min_level, que
      window_seconds, for_seconds, severity, enabled, state, active_since_ns, fired_at_ns, \
      last_value, last_evaluated_ns, trace_id";
 
+/// The columns of an evaluation's outcome, the last of [`RULE_COLUMNS`].
+const STATUS_COLUMNS: [&str; 6] = [
+    "state",
+    "active_since_ns",
+    "fired_at_ns",
+    "last_value",
+    "last_evaluated_ns",
+    "trace_id",
+];
+
+/// The rules table `table` of a dialect whose integer and boolean types are named `integer` and
+/// `boolean`; names are unique per tenant, so a rules file upserts by name.
+pub(super) fn schema(table: &str, integer: &str, boolean: &str) -> String {
+    format!(
+        r#"
+CREATE TABLE IF NOT EXISTS {table} (
+    id                TEXT PRIMARY KEY,
+    tenant            TEXT NOT NULL,
+    name              TEXT NOT NULL,
+    service           TEXT,
+    min_level         TEXT,
+    query             TEXT,
+    threshold         {integer} NOT NULL,
+    window_seconds    {integer} NOT NULL,
+    for_seconds       {integer} NOT NULL,
+    severity          TEXT NOT NULL,
+    enabled           {boolean} NOT NULL,
+    state             TEXT NOT NULL,
+    active_since_ns   {integer},
+    fired_at_ns       {integer},
+    last_value        {integer},
+    last_evaluated_ns {integer},
+    trace_id          TEXT,
+    UNIQUE (tenant, name)
+);
+"#
+    )
+}
+
+/// The statement that stores a whole rule in `table`, replacing the one with its id; its
+/// parameters are [`rule_params!`].
+pub(super) fn upsert_sql(table: &str, placeholders: Placeholders) -> String {
+    let columns: Vec<&str> = RULE_COLUMNS.split(", ").collect();
+    let values = placeholders.list(1, columns.len());
+    let updates: Vec<String> = columns[2..]
+        .iter()
+        .map(|c| format!("{c} = excluded.{c}"))
+        .collect();
+    format!(
+        "INSERT INTO {table} ({RULE_COLUMNS}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {}",
+        updates.join(", ")
+    )
+}
+
+/// The statement that stores an evaluation's outcome in `table` while the rule exists and is
+/// enabled; its parameters are [`status_params!`] after the tenant and the id.
+pub(super) fn save_status_sql(table: &str, placeholders: Placeholders) -> String {
+    let updates: Vec<String> = STATUS_COLUMNS
+        .iter()
+        .enumerate()
+        .map(|(i, c)| format!("{c} = {}", placeholders.nth(i + 3)))
+        .collect();
+    format!(
+        "UPDATE {table} SET {} WHERE tenant = {} AND id = {} AND enabled",
+        updates.join(", "),
+        placeholders.nth(1),
+        placeholders.nth(2)
+    )
+}
+
+/// The parameters of [`save_status_sql`]: the values before it (`[$tenant, $id]`), then those
+/// of `status` in [`STATUS_COLUMNS`] order, as an array that coerces to either driver's
+/// parameter references.
+macro_rules! status_params {
+    ([$($before:expr),*] $status:expr) => {
+        [
+            $($before,)*
+            &$status.state.as_str(),
+            &$status.active_since_ns,
+            &$status.fired_at_ns,
+            &$status.last_value,
+            &$status.last_evaluated_ns,
+            &$status.trace_id,
+        ]
+    };
+}
+pub(super) use status_params;
+
+/// The parameters of [`upsert_sql`]: the values of `rule` in [`RULE_COLUMNS`] order, as an
+/// array that coerces to either driver's parameter references.
+macro_rules! rule_params {
+    ($rule:expr) => {
+        $crate::storage::rules::status_params!(
+            [
+                &$rule.id,
+                &$rule.tenant,
+                &$rule.spec.name,
+                &$rule.spec.service,
+                &$rule.spec.min_level.map(|l| l.as_str()),
+                &$rule.spec.query,
+                &($rule.spec.threshold as i64),
+                &($rule.spec.window_seconds as i64),
+                &($rule.spec.for_seconds as i64),
+                &$rule.spec.severity,
+                &$rule.spec.enabled
+            ]
+            $rule.status
+        )
+    };
+}
+pub(super) use rule_params;
+
 impl From<RuleRow> for Rule {
     fn from(row: RuleRow) -> Rule {
         Rule {
@@ -115,5 +228,42 @@ impl From<RuleRow> for Rule {
                 trace_id: row.trace_id,
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `sql` with its white space folded.
+    fn folded(sql: &str) -> String {
+        sql.split_whitespace().collect::<Vec<_>>().join(" ")
+    }
+
+    #[test]
+    fn the_statements_number_their_parameters_in_each_dialect() {
+        assert_eq!(
+            folded(&upsert_sql("alert_rules", Placeholders::Question)),
+            folded(
+                "INSERT INTO alert_rules (id, tenant, name, service, min_level, query, threshold, \
+                 window_seconds, for_seconds, severity, enabled, state, active_since_ns, \
+                 fired_at_ns, last_value, last_evaluated_ns, trace_id) \
+                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
+                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, service = excluded.service, \
+                 min_level = excluded.min_level, query = excluded.query, \
+                 threshold = excluded.threshold, window_seconds = excluded.window_seconds, \
+                 for_seconds = excluded.for_seconds, severity = excluded.severity, \
+                 enabled = excluded.enabled, state = excluded.state, \
+                 active_since_ns = excluded.active_since_ns, fired_at_ns = excluded.fired_at_ns, \
+                 last_value = excluded.last_value, last_evaluated_ns = excluded.last_evaluated_ns, \
+                 trace_id = excluded.trace_id"
+            )
+        );
+        assert_eq!(
+            save_status_sql("log_alert_rules", Placeholders::Dollar),
+            "UPDATE log_alert_rules SET state = $3, active_since_ns = $4, fired_at_ns = $5, \
+             last_value = $6, last_evaluated_ns = $7, trace_id = $8 \
+             WHERE tenant = $1 AND id = $2 AND enabled"
+        );
     }
 }

@@ -15,7 +15,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use server::Env;
 
-use crate::helpers::{TempDir, TestApp, grpc_code, hex, messages, spawn_with, trace_request};
+use crate::helpers::{TempDir, TestApp, call, grpc_code, hex, messages, spawn_with, trace_request};
 use crate::otlp::{order_trace, trace_id};
 
 const READ: &str = "read-key-of-acme";
@@ -51,32 +51,14 @@ async fn spawn_with_keys(adjust: impl FnOnce(&mut log_service::Config)) -> TestA
     .await
 }
 
-/// Sends a request with an optional bearer key and tenant header; the status and JSON body.
-async fn call(
+/// The status of `GET url` with an optional bearer key and tenant header.
+async fn get_status(
     app: &TestApp,
-    method: Method,
     url: &str,
     key: Option<&str>,
     tenant: Option<&str>,
-    body: Option<&Value>,
-) -> (StatusCode, Value) {
-    let mut request = app.client.request(method, url);
-    if let Some(key) = key {
-        request = request.bearer_auth(key);
-    }
-    if let Some(tenant) = tenant {
-        request = request.header("X-Tenant-ID", tenant);
-    }
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let response = request.send().await.expect("request sent");
-    let status = response.status();
-    // The live tail answers with an endless event stream: only its status matters here.
-    if response.headers()["content-type"] == "text/event-stream" {
-        return (status, Value::Null);
-    }
-    (status, response.json().await.unwrap_or(Value::Null))
+) -> StatusCode {
+    call(app, Method::GET, url, key, tenant, None).await.0
 }
 
 /// One route: method, URL, body, and the keys that may use it.
@@ -324,25 +306,9 @@ async fn the_key_decides_the_tenant_of_what_is_written_and_read() {
     )
     .await;
     assert_eq!(messages(&page), ["beta's log"]);
-    let (status, _) = call(
-        &app,
-        Method::GET,
-        &trace_url,
-        Some(ADMIN),
-        Some("acme"),
-        None,
-    )
-    .await;
+    let status = get_status(&app, &trace_url, Some(ADMIN), Some("acme")).await;
     assert_eq!(status, 200);
-    let (status, _) = call(
-        &app,
-        Method::GET,
-        &trace_url,
-        Some(ADMIN),
-        Some("beta"),
-        None,
-    )
-    .await;
+    let status = get_status(&app, &trace_url, Some(ADMIN), Some("beta")).await;
     assert_eq!(status, 404, "acme's trace is not beta's");
 }
 
@@ -496,25 +462,9 @@ async fn grpc_ingest_query_and_otlp_check_the_key_its_role_and_its_tenant() {
     let trace_url = format!("{}/api/v1/traces/{}", app.rest, hex(&trace_id(5)));
     let (status, _) = call(&app, Method::GET, &trace_url, Some(READ), None, None).await;
     assert_eq!(status, 200);
-    let (status, _) = call(
-        &app,
-        Method::GET,
-        &trace_url,
-        Some(ADMIN),
-        Some("beta"),
-        None,
-    )
-    .await;
+    let status = get_status(&app, &trace_url, Some(ADMIN), Some("beta")).await;
     assert_eq!(status, 200, "the admin's export for beta");
-    let (status, _) = call(
-        &app,
-        Method::GET,
-        &trace_url,
-        Some(ADMIN),
-        Some("gamma"),
-        None,
-    )
-    .await;
+    let status = get_status(&app, &trace_url, Some(ADMIN), Some("gamma")).await;
     assert_eq!(status, 404);
 }
 

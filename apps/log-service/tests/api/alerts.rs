@@ -13,7 +13,7 @@ use serde_json::{Value, json};
 use server::Service as _;
 use testkit::wait_until;
 
-use crate::helpers::{Stoppable, TempDir, TestApp, spawn_config, spawn_with};
+use crate::helpers::{self, Stoppable, TempDir, TestApp, spawn_config, spawn_with, strings};
 use crate::postgres::PostgresApp;
 
 /// A rule body as the API takes it, counting `payment-service` ERROR logs that say "declined".
@@ -33,22 +33,20 @@ async fn call(
     tenant: Option<&str>,
     body: Option<&Value>,
 ) -> (StatusCode, Value) {
-    let mut request = app.client.request(method, format!("{}{path}", app.rest));
-    if let Some(tenant) = tenant {
-        request = request.header("X-Tenant-ID", tenant);
-    }
-    if let Some(body) = body {
-        request = request.json(body);
-    }
-    let response = request.send().await.expect("request sent");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
+    let url = format!("{}{path}", app.rest);
+    helpers::call(app, method, &url, None, tenant, body).await
+}
+
+/// Creates a rule and returns it as the API shows it.
+async fn create_rule(app: &TestApp, tenant: Option<&str>, body: &Value) -> Value {
+    let (status, rule) = app.post("/api/v1/alerts", tenant, body).await;
+    assert_eq!(status, 201, "{rule}");
+    rule
 }
 
 /// Creates a rule and returns its id.
 async fn create(app: &TestApp, tenant: Option<&str>, body: &Value) -> String {
-    let (status, rule) = app.post("/api/v1/alerts", tenant, body).await;
-    assert_eq!(status, 201, "{rule}");
+    let rule = create_rule(app, tenant, body).await;
     rule["id"].as_str().expect("id").to_owned()
 }
 
@@ -141,6 +139,24 @@ impl Alertmanager {
         am
     }
 
+    /// Waits until Alertmanager holds an active alert called `alertname`, and returns it.
+    async fn wait_firing(&self, alertname: &str) -> Value {
+        let what = format!("alert {alertname} in alertmanager");
+        wait_until(&what, Duration::from_secs(10), || async {
+            self.alerts(alertname).await.into_iter().next()
+        })
+        .await
+    }
+
+    /// Waits until Alertmanager holds no active alert called `alertname`.
+    async fn wait_resolved(&self, alertname: &str) {
+        let what = format!("alert {alertname} resolved in alertmanager");
+        wait_until(&what, Duration::from_secs(10), || async {
+            self.alerts(alertname).await.is_empty().then_some(())
+        })
+        .await
+    }
+
     /// The alerts Alertmanager holds as active now (its `GET /api/v2/alerts`, which leaves out
     /// resolved ones) called `alertname`.
     async fn alerts(&self, alertname: &str) -> Vec<Value> {
@@ -174,8 +190,8 @@ fn fast_config(db: &Path) -> Config {
     config
 }
 
-#[tokio::test]
-async fn a_firing_rule_reaches_alertmanager_with_a_link_to_its_trace_then_resolves() {
+/// A real Alertmanager and a log-service evaluating every 200 ms that delivers to it.
+async fn spawn_with_alertmanager() -> (Alertmanager, TestApp) {
     let am = Alertmanager::start().await;
     let url = am.url.clone();
     let app = spawn_with(|c| {
@@ -183,6 +199,12 @@ async fn a_firing_rule_reaches_alertmanager_with_a_link_to_its_trace_then_resolv
         c.alerts.alertmanager_url = Some(url);
     })
     .await;
+    (am, app)
+}
+
+#[tokio::test]
+async fn a_firing_rule_reaches_alertmanager_with_a_link_to_its_trace_then_resolves() {
+    let (am, app) = spawn_with_alertmanager().await;
     let tenant = Some("acme");
     let id = create(&app, tenant, &declined_rule("payment declines", 3, 3)).await;
     let trace_id = "4bf92f3577b34da6a3ce929d0e0e4736";
@@ -215,12 +237,7 @@ async fn a_firing_rule_reaches_alertmanager_with_a_link_to_its_trace_then_resolv
     let rule = wait_for_state(&app, tenant, &id, "firing").await;
     assert_eq!(rule["last_value"], 3, "{rule}");
     assert_eq!(rule["last_trace_id"], trace_id);
-    let alert = wait_until(
-        "the alert in alertmanager",
-        Duration::from_secs(10),
-        || async { am.alerts("payment declines").await.into_iter().next() },
-    )
-    .await;
+    let alert = am.wait_firing("payment declines").await;
     assert_eq!(
         alert["labels"],
         json!({"alertname": "payment declines", "tenant": "acme", "service": "payment-service",
@@ -263,12 +280,7 @@ async fn a_firing_rule_reaches_alertmanager_with_a_link_to_its_trace_then_resolv
     // the alert long before the `endsAt` of a firing alert (four minutes ahead).
     let rule = wait_for_state(&app, tenant, &id, "inactive").await;
     assert!(rule["last_value"].as_i64().unwrap() < 3, "{rule}");
-    wait_until(
-        "the alert resolved in alertmanager",
-        Duration::from_secs(10),
-        || async { am.alerts("payment declines").await.is_empty().then_some(()) },
-    )
-    .await;
+    am.wait_resolved("payment declines").await;
     let metrics = app.metrics().await;
     assert!(
         sample(
@@ -288,38 +300,18 @@ async fn a_firing_rule_reaches_alertmanager_with_a_link_to_its_trace_then_resolv
 
 #[tokio::test]
 async fn disabling_renaming_or_deleting_a_firing_rule_resolves_its_alert_at_once() {
-    let am = Alertmanager::start().await;
-    let url = am.url.clone();
-    let app = spawn_with(|c| {
-        c.alerts.eval_interval = Duration::from_millis(200);
-        c.alerts.alertmanager_url = Some(url);
-    })
-    .await;
+    let (am, app) = spawn_with_alertmanager().await;
     let id = create(&app, None, &declined_rule("declines to disable", 1, 600)).await;
     ingest_declines(&app, None, 1, "0af7651916cd43dd8448eb211c80319c").await;
-    wait_until(
-        "the alert in alertmanager",
-        Duration::from_secs(10),
-        || async { am.alerts("declines to disable").await.into_iter().next() },
-    )
-    .await;
+    am.wait_firing("declines to disable").await;
 
     // Renamed while firing: the old alert is resolved, the new name fires in its place.
     let renamed = declined_rule("declines renamed", 1, 600);
     let path = format!("/api/v1/alerts/{id}");
     let (status, _) = call(&app, Method::PUT, &path, None, Some(&renamed)).await;
     assert_eq!(status, 200);
-    wait_until("the old name resolved", Duration::from_secs(10), || async {
-        am.alerts("declines to disable")
-            .await
-            .is_empty()
-            .then_some(())
-    })
-    .await;
-    wait_until("the new name firing", Duration::from_secs(10), || async {
-        am.alerts("declines renamed").await.into_iter().next()
-    })
-    .await;
+    am.wait_resolved("declines to disable").await;
+    am.wait_firing("declines renamed").await;
     let (status, _) = call(
         &app,
         Method::PUT,
@@ -329,17 +321,11 @@ async fn disabling_renaming_or_deleting_a_firing_rule_resolves_its_alert_at_once
     )
     .await;
     assert_eq!(status, 200);
-    wait_until("the first name again", Duration::from_secs(10), || async {
-        am.alerts("declines to disable").await.into_iter().next()
-    })
-    .await;
+    am.wait_firing("declines to disable").await;
 
     // Deleted while firing: resolved at once.
     let doomed = create(&app, None, &declined_rule("declines to delete", 1, 600)).await;
-    wait_until("the second alert", Duration::from_secs(10), || async {
-        am.alerts("declines to delete").await.into_iter().next()
-    })
-    .await;
+    am.wait_firing("declines to delete").await;
     let (status, _) = call(
         &app,
         Method::DELETE,
@@ -349,17 +335,7 @@ async fn disabling_renaming_or_deleting_a_firing_rule_resolves_its_alert_at_once
     )
     .await;
     assert_eq!(status, 204);
-    wait_until(
-        "the deleted rule's alert resolved",
-        Duration::from_secs(10),
-        || async {
-            am.alerts("declines to delete")
-                .await
-                .is_empty()
-                .then_some(())
-        },
-    )
-    .await;
+    am.wait_resolved("declines to delete").await;
 
     let (status, rule) = app
         .post(&format!("/api/v1/alerts/{id}/disable"), None, &json!({}))
@@ -369,13 +345,7 @@ async fn disabling_renaming_or_deleting_a_firing_rule_resolves_its_alert_at_once
         (rule["enabled"].clone(), rule["state"].clone()),
         (json!(false), json!("inactive"))
     );
-    wait_until("the alert resolved", Duration::from_secs(10), || async {
-        am.alerts("declines to disable")
-            .await
-            .is_empty()
-            .then_some(())
-    })
-    .await;
+    am.wait_resolved("declines to disable").await;
     // A disabled rule is no longer evaluated: it stays inactive with matching logs in its window.
     tokio::time::sleep(Duration::from_millis(600)).await;
     let (_, rule) = app.get(&format!("/api/v1/alerts/{id}"), None).await;
@@ -490,15 +460,9 @@ async fn an_alertmanager_that_never_answers_is_timed_out() {
 #[tokio::test]
 async fn without_alertmanager_rules_are_evaluated_and_their_state_shown() {
     let app = spawn_with(|c| c.alerts.eval_interval = Duration::from_millis(200)).await;
-    let (status, rule) = app
-        .post(
-            "/api/v1/alerts",
-            None,
-            &json!({"name": "held", "service": "payment-service", "query": "declined",
-                    "threshold": 2, "window_seconds": 600, "for_seconds": 1}),
-        )
-        .await;
-    assert_eq!(status, 201, "{rule}");
+    let held = json!({"name": "held", "service": "payment-service", "query": "declined",
+                      "threshold": 2, "window_seconds": 600, "for_seconds": 1});
+    let rule = create_rule(&app, None, &held).await;
     assert_eq!(rule["state"], "inactive");
     assert_eq!(rule["last_value"], Value::Null);
     assert_eq!(rule["last_evaluated_at"], Value::Null);
@@ -531,14 +495,7 @@ async fn without_alertmanager_rules_are_evaluated_and_their_state_shown() {
 #[tokio::test]
 async fn rules_are_created_read_replaced_toggled_and_deleted() {
     let app = spawn_with(|c| c.alerts.eval_interval = Duration::from_secs(3600)).await;
-    let (status, rule) = app
-        .post(
-            "/api/v1/alerts",
-            None,
-            &declined_rule("payment errors", 5, 60),
-        )
-        .await;
-    assert_eq!(status, 201, "{rule}");
+    let rule = create_rule(&app, None, &declined_rule("payment errors", 5, 60)).await;
     let id = rule["id"].as_str().unwrap().to_owned();
     assert_eq!(rule["name"], "payment errors");
     assert_eq!(rule["min_level"], "ERROR");
@@ -552,13 +509,10 @@ async fn rules_are_created_read_replaced_toggled_and_deleted() {
     let second = create(&app, None, &declined_rule("another", 1, 60)).await;
     let (_, list) = app.get("/api/v1/alerts", None).await;
     assert_eq!(list["count"], 2);
-    let names: Vec<&str> = list["rules"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|r| r["name"].as_str().unwrap())
-        .collect();
-    assert_eq!(names, ["another", "payment errors"]);
+    assert_eq!(
+        strings(&list, "rules", "name"),
+        ["another", "payment errors"]
+    );
 
     let mut replacement = declined_rule("payment errors", 10, 120);
     replacement["service"] = Value::Null;
@@ -634,16 +588,8 @@ async fn bad_rules_are_refused_naming_the_field() {
         (422, Some("threshold"))
     );
 
-    let response = app
-        .post_raw(
-            &format!("{}/api/v1/alerts", app.rest),
-            "application/json",
-            "{\"name\": ",
-        )
+    app.assert_unreadable_body("/api/v1/alerts", "{\"name\": ")
         .await;
-    assert_eq!(response.status(), 400);
-    let error: Value = response.json().await.unwrap();
-    assert_eq!(error["error"]["field"], "body");
     let (status, _) = app.post("/api/v1/alerts", None, &json!([1, 2])).await;
     assert_eq!(status, 400);
     let (status, error) = app.get("/api/v1/alerts/no-such-rule", None).await;

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use log_service::grpc::proto::query::TraceIdRequest;
 use log_service::grpc::proto::query::query_service_client::QueryServiceClient;
 use log_service::{Application, Config};
-use reqwest::StatusCode;
+use reqwest::{Method, StatusCode};
 use serde_json::Value;
 use tonic::transport::Channel;
 
@@ -113,6 +113,16 @@ impl TestApp {
         assert_eq!(answer["error"]["field"], field, "{body} -> {answer}");
     }
 
+    /// Posts `body`, which is not JSON of any shape, to `path` and checks that it is refused
+    /// with a 400 naming the body.
+    pub async fn assert_unreadable_body(&self, path: &str, body: &'static str) {
+        let url = format!("{}{path}", self.rest);
+        let response = self.post_raw(&url, "application/json", body).await;
+        assert_eq!(response.status(), 400, "{body}");
+        let answer: Value = response.json().await.unwrap();
+        assert_eq!(answer["error"]["field"], "body", "{body} -> {answer}");
+    }
+
     pub async fn query_client(&self) -> QueryServiceClient<Channel> {
         QueryServiceClient::connect(format!("http://{}", self.grpc))
             .await
@@ -129,6 +139,38 @@ async fn send(request: reqwest::RequestBuilder, tenant: Option<&str>) -> (Status
     };
     let response = request.send().await.expect("request sent");
     let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+/// Sends a request with an optional bearer key and tenant header; the status and JSON body.
+pub async fn call(
+    app: &TestApp,
+    method: Method,
+    url: &str,
+    key: Option<&str>,
+    tenant: Option<&str>,
+    body: Option<&Value>,
+) -> (StatusCode, Value) {
+    let mut request = app.client.request(method, url);
+    if let Some(key) = key {
+        request = request.bearer_auth(key);
+    }
+    if let Some(tenant) = tenant {
+        request = request.header("X-Tenant-ID", tenant);
+    }
+    if let Some(body) = body {
+        request = request.json(body);
+    }
+    let response = request.send().await.expect("request sent");
+    let status = response.status();
+    // The live tail answers with an endless event stream: only its status matters here.
+    if response
+        .headers()
+        .get("content-type")
+        .is_some_and(|t| t == "text/event-stream")
+    {
+        return (status, Value::Null);
+    }
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
@@ -254,3 +296,21 @@ impl Stoppable {
         assert!(self.stop.join().await, "background tasks joined");
     }
 }
+
+/// Two tests of one check: `$sqlite` runs `$check` on SQLite, `$postgres` on a fresh PostgreSQL
+/// database (skipped when no server answers).
+macro_rules! on_both_backends {
+    ($sqlite:ident, $postgres:ident, $check:path) => {
+        #[tokio::test]
+        async fn $sqlite() {
+            let app = $crate::helpers::spawn_app().await;
+            $check(&app).await;
+        }
+
+        #[tokio::test]
+        async fn $postgres() {
+            $crate::postgres::PostgresApp::check($check).await;
+        }
+    };
+}
+pub(crate) use on_both_backends;

@@ -57,16 +57,8 @@ async fn single_entries_are_stored_and_bad_fields_are_named() {
             assert!(body["error"]["message"].as_str().unwrap().contains(field));
         }
     }
-    let response = app
-        .post_raw(
-            &format!("{}/api/v1/logs", app.rest),
-            "application/json",
-            "{\"service_name\": ",
-        )
+    app.assert_unreadable_body("/api/v1/logs", "{\"service_name\": ")
         .await;
-    assert_eq!(response.status(), 400);
-    let body: serde_json::Value = response.json().await.unwrap();
-    assert_eq!(body["error"]["field"], "body");
     // Nothing but the one good entry was stored.
     let (_, page) = app.get("/api/v1/logs", None).await;
     assert_eq!(page["total"], 1);

@@ -13,8 +13,8 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use prost::Message;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, hex, spawn_app, with_tenant};
-use crate::postgres::PostgresApp;
+use crate::helpers::{TestApp, hex, on_both_backends, with_tenant};
+use crate::otlp::{span_between, span_id, trace_id};
 
 const TENANT: &str = "jaeger-acme";
 const MS: u64 = 1_000_000;
@@ -37,16 +37,6 @@ fn text(key: &str, v: &str) -> KeyValue {
     attr(key, any_value::Value::StringValue(v.into()))
 }
 
-fn trace_id(n: u8) -> Vec<u8> {
-    let mut id = vec![0x5e; 16];
-    id[15] = n;
-    id
-}
-
-fn span_id(n: u8) -> Vec<u8> {
-    vec![0x0a, 0, 0, 0, 0, 0, 0, n]
-}
-
 /// The instant the test trace starts: a few seconds ago, on a whole millisecond so that both
 /// backends (PostgreSQL keeps microseconds) give the same times back.
 fn t0() -> u64 {
@@ -56,28 +46,9 @@ fn t0() -> u64 {
     (now.as_millis() as u64 - 10_000) * MS
 }
 
-/// A span of `trace` starting `start_ms` after `t0` and lasting `ms`.
-#[allow(clippy::too_many_arguments)]
-fn span(
-    t0: u64,
-    trace: u8,
-    id: u8,
-    parent: Option<u8>,
-    name: &str,
-    kind: SpanKind,
-    start_ms: u64,
-    ms: u64,
-) -> Span {
-    Span {
-        trace_id: trace_id(trace),
-        span_id: span_id(id),
-        parent_span_id: parent.map(span_id).unwrap_or_default(),
-        name: name.into(),
-        kind: kind as i32,
-        start_time_unix_nano: t0 + start_ms * MS,
-        end_time_unix_nano: t0 + (start_ms + ms) * MS,
-        ..Default::default()
-    }
+/// The span times of one starting `start_ms` after `t0` and lasting `ms`.
+fn at(t0: u64, start_ms: u64, ms: u64) -> (u64, u64) {
+    (t0 + start_ms * MS, t0 + (start_ms + ms) * MS)
 }
 
 fn resource_spans(service: &str, spans: Vec<Span>) -> ResourceSpans {
@@ -99,30 +70,26 @@ fn resource_spans(service: &str, spans: Vec<Span>) -> ResourceSpans {
 /// later health check of the gateway. Trace 3: a retry consumer of its own trace, linked to
 /// trace 1's producer only.
 fn export(t0: u64) -> (ExportTraceServiceRequest, ExportTraceServiceRequest) {
-    let mut root = span(
-        t0,
+    let mut root = span_between(
         1,
         1,
         None,
         "POST /create-order",
         SpanKind::Server,
-        0,
-        120,
+        at(t0, 0, 120),
     );
     root.attributes = vec![
         text("http.request.method", "POST"),
         attr("http.response.status_code", any_value::Value::IntValue(201)),
     ];
-    let client = span(t0, 1, 2, Some(1), "POST", SpanKind::Client, 5, 100);
-    let mut payment = span(
-        t0,
+    let client = span_between(1, 2, Some(1), "POST", SpanKind::Client, at(t0, 5, 100));
+    let mut payment = span_between(
         1,
         3,
         Some(2),
         "POST /process-payment",
         SpanKind::Server,
-        10,
-        80,
+        at(t0, 10, 80),
     );
     payment.attributes = vec![
         attr("payment.amount_cents", any_value::Value::IntValue(1999)),
@@ -143,43 +110,44 @@ fn export(t0: u64) -> (ExportTraceServiceRequest, ExportTraceServiceRequest) {
         ],
         ..Default::default()
     }];
-    let producer = span(
-        t0,
+    let producer = span_between(
         1,
         4,
         Some(3),
         "publish payments",
         SpanKind::Producer,
-        60,
-        5,
+        at(t0, 60, 5),
     );
     let link = Link {
         trace_id: trace_id(1),
         span_id: span_id(4),
         ..Default::default()
     };
-    let mut consumer = span(
-        t0,
+    let mut consumer = span_between(
         1,
         5,
         Some(4),
         "process email.payments",
         SpanKind::Consumer,
-        70,
-        30,
+        at(t0, 70, 30),
     );
     consumer.links = vec![link.clone()];
-    let send = span(t0, 1, 6, Some(5), "send email", SpanKind::Internal, 75, 20);
-    let health = span(t0, 2, 1, None, "GET /health", SpanKind::Server, 500, 1);
-    let mut retry = span(
-        t0,
+    let send = span_between(
+        1,
+        6,
+        Some(5),
+        "send email",
+        SpanKind::Internal,
+        at(t0, 75, 20),
+    );
+    let health = span_between(2, 1, None, "GET /health", SpanKind::Server, at(t0, 500, 1));
+    let mut retry = span_between(
         3,
         1,
         None,
         "process email.retry",
         SpanKind::Consumer,
-        400,
-        40,
+        at(t0, 400, 40),
     );
     retry.links = vec![link];
     let grpc = ExportTraceServiceRequest {
@@ -221,22 +189,21 @@ async fn ingest(app: &TestApp, tenant: &str, t0: u64) {
 
 /// The span of `trace` whose id is `span_id(n)`.
 fn span_of(trace: &Value, n: u8) -> &Value {
-    let id = hex(&span_id(n));
-    trace["spans"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|s| s["spanID"] == id)
-        .unwrap_or_else(|| panic!("span {id} in {trace}"))
+    entry_with(trace, "spans", "spanID", &hex(&span_id(n)))
 }
 
 fn tag<'a>(span: &'a Value, key: &str) -> &'a Value {
-    span["tags"]
+    entry_with(span, "tags", "key", key)
+}
+
+/// The entry of `parent[list]` whose `field` is `value`.
+fn entry_with<'a>(parent: &'a Value, list: &str, field: &str, value: &str) -> &'a Value {
+    parent[list]
         .as_array()
         .unwrap()
         .iter()
-        .find(|t| t["key"] == key)
-        .unwrap_or_else(|| panic!("tag {key} in {span}"))
+        .find(|e| e[field] == value)
+        .unwrap_or_else(|| panic!("{list} entry with {field} {value} in {parent}"))
 }
 
 fn ok_envelope(body: &Value, total: usize) {
@@ -549,17 +516,8 @@ fn urlencode(text: &str) -> String {
         .collect()
 }
 
-#[tokio::test]
-async fn the_jaeger_query_api_serves_a_real_trace_on_sqlite() {
-    let app = spawn_app().await;
-    the_jaeger_api_answers(&app).await;
-}
-
-#[tokio::test]
-async fn the_jaeger_query_api_serves_a_real_trace_on_postgres() {
-    let Some(postgres) = PostgresApp::spawn().await else {
-        return;
-    };
-    the_jaeger_api_answers(&postgres.app).await;
-    postgres.finish().await;
-}
+on_both_backends!(
+    the_jaeger_query_api_serves_a_real_trace_on_sqlite,
+    the_jaeger_query_api_serves_a_real_trace_on_postgres,
+    the_jaeger_api_answers
+);

@@ -55,6 +55,28 @@ pub fn span_id(n: u8) -> Vec<u8> {
     vec![0, 0, 0, 0, 0, 0, 0x10, n]
 }
 
+/// A span of trace `trace` ([`trace_id`]), with id [`span_id`]`(id)`, from `start_ns` to `end_ns`.
+pub fn span_between(
+    trace: u8,
+    id: u8,
+    parent: Option<u8>,
+    name: &str,
+    kind: SpanKind,
+    (start_ns, end_ns): (u64, u64),
+) -> Span {
+    Span {
+        trace_id: trace_id(trace),
+        span_id: span_id(id),
+        parent_span_id: parent.map(span_id).unwrap_or_default(),
+        name: name.into(),
+        kind: kind as i32,
+        start_time_unix_nano: start_ns,
+        end_time_unix_nano: end_ns,
+        ..Default::default()
+    }
+}
+
+/// A 10 ms span starting `start_ms` after `T0`, with its index as an attribute.
 fn span(
     trace: u8,
     id: u8,
@@ -64,20 +86,14 @@ fn span(
     start_ms: u64,
     status: StatusCode,
 ) -> Span {
+    let times = (T0 + start_ms * 1_000_000, T0 + (start_ms + 10) * 1_000_000);
     Span {
-        trace_id: trace_id(trace),
-        span_id: span_id(id),
-        parent_span_id: parent.map(span_id).unwrap_or_default(),
-        name: name.into(),
-        kind: kind as i32,
-        start_time_unix_nano: T0 + start_ms * 1_000_000,
-        end_time_unix_nano: T0 + (start_ms + 10) * 1_000_000,
         attributes: vec![kv("span.index", &id.to_string())],
         status: Some(Status {
             code: status as i32,
             message: String::new(),
         }),
-        ..Default::default()
+        ..span_between(trace, id, parent, name, kind, times)
     }
 }
 

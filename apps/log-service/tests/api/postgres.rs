@@ -42,6 +42,16 @@ impl PostgresApp {
         })
     }
 
+    /// Runs `check` against log-service on a fresh database, then drops it; skipped when no
+    /// PostgreSQL server answers.
+    pub async fn check(check: impl AsyncFnOnce(&TestApp)) {
+        let Some(postgres) = PostgresApp::spawn().await else {
+            return;
+        };
+        check(&postgres.app).await;
+        postgres.finish().await;
+    }
+
     /// The first column of `sql`'s rows, run on log-service's database with `arg` as `$1`.
     pub async fn query_strings(&self, sql: &str, arg: &str) -> Vec<String> {
         let url = format!("postgres://postgres@127.0.0.1:5432/{}", self.name);

@@ -26,6 +26,15 @@ impl Database {
         Some(Database { admin, name })
     }
 
+    /// A fresh database with two replicas on it, started one after the other, both configured
+    /// by `adjust`; `None` when no PostgreSQL server answers.
+    async fn with_replicas(adjust: fn(&mut Config)) -> Option<(Database, Stoppable, Stoppable)> {
+        let db = Database::create().await?;
+        let a = Stoppable::start(db.config(adjust)).await;
+        let b = Stoppable::start(db.config(adjust)).await;
+        Some((db, a, b))
+    }
+
     fn url(&self) -> String {
         format!("postgres://postgres@127.0.0.1:5432/{}", self.name)
     }
@@ -38,7 +47,11 @@ impl Database {
         config
     }
 
-    async fn finish(self) {
+    /// Stops `replicas` in order, then drops the database.
+    async fn finish<const N: usize>(self, replicas: [Stoppable; N]) {
+        for replica in replicas {
+            replica.stop().await;
+        }
         let drop_database = format!("DROP DATABASE IF EXISTS {} WITH (FORCE)", self.name);
         let _ = self.admin.batch_execute(&drop_database).await;
     }
@@ -104,11 +117,9 @@ async fn expect_logs(tail: &mut Tail, ids: &[i64], wait: Duration) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn either_replica_serves_the_logs_spans_and_live_tail_of_both() {
-    let Some(db) = Database::create().await else {
+    let Some((db, a, b)) = Database::with_replicas(|_| {}).await else {
         return;
     };
-    let a = Stoppable::start(db.config(|_| {})).await;
-    let b = Stoppable::start(db.config(|_| {})).await;
     let tenant = "replicated";
 
     // Logs written on one are read on the other, by id and by query.
@@ -128,20 +139,10 @@ async fn either_replica_serves_the_logs_spans_and_live_tail_of_both() {
     }
 
     // Spans too: a trace exported to one is whole on the other.
-    send_grpc(
-        &a.app,
-        Some(tenant),
-        order_trace(31),
-        order_logs(31, vec![]),
-    )
-    .await;
-    send_grpc(
-        &b.app,
-        Some(tenant),
-        order_trace(32),
-        order_logs(32, vec![]),
-    )
-    .await;
+    for (app, trace) in [(&a.app, 31), (&b.app, 32)] {
+        let (traces, logs) = (order_trace(trace), order_logs(trace, vec![]));
+        send_grpc(app, Some(tenant), traces, logs).await;
+    }
     for (app, trace) in [(&b.app, 31), (&a.app, 32)] {
         let id = hex(&trace_id(trace));
         let (status, body) = app.get(&format!("/api/v1/traces/{id}"), Some(tenant)).await;
@@ -176,18 +177,14 @@ async fn either_replica_serves_the_logs_spans_and_live_tail_of_both() {
     assert!(resumed.next(Duration::from_millis(500)).await.is_none());
 
     drop((tail, tail_on_a, resumed));
-    a.stop().await;
-    b.stop().await;
-    db.finish().await;
+    db.finish([a, b]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_tail_listener_reconnects_when_its_session_ends() {
-    let Some(db) = Database::create().await else {
+    let Some((db, a, b)) = Database::with_replicas(|_| {}).await else {
         return;
     };
-    let a = Stoppable::start(db.config(|_| {})).await;
-    let b = Stoppable::start(db.config(|_| {})).await;
     let tenant = "reconnecting";
     let mut tail = Tail::open(&b.app, "", tenant, None).await;
 
@@ -231,9 +228,7 @@ async fn the_tail_listener_reconnects_when_its_session_ends() {
     expect_logs(&mut tail, &[from_a], Duration::from_secs(2)).await;
 
     drop(tail);
-    a.stop().await;
-    b.stop().await;
-    db.finish().await;
+    db.finish([a, b]).await;
 }
 
 /// A rule that fires on one matching log of the last minute.
@@ -308,17 +303,14 @@ async fn one_replica_evaluates_and_runs_retention_and_the_other_takes_over_when_
     assert_eq!(rule["state"], "firing", "{rule}");
     assert_eq!(rule["fired_at"], fired["fired_at"], "{rule}");
 
-    b.stop().await;
-    db.finish().await;
+    db.finish([b]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn when_the_leaders_session_ends_one_replica_leads_again() {
-    let Some(db) = Database::create().await else {
+    let Some((db, a, b)) = Database::with_replicas(fast).await else {
         return;
     };
-    let a = Stoppable::start(db.config(fast)).await;
-    let b = Stoppable::start(db.config(fast)).await;
     let leaders = || async {
         let (la, lb) = (
             metric(&a.app, "log_service_leader").await,
@@ -351,9 +343,7 @@ async fn when_the_leaders_session_ends_one_replica_leads_again() {
     tokio::time::sleep(Duration::from_millis(1500)).await;
     assert!(leaders().await.is_some(), "exactly one replica leads");
 
-    a.stop().await;
-    b.stop().await;
-    db.finish().await;
+    db.finish([a, b]).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -377,7 +367,5 @@ async fn two_replicas_starting_together_on_an_empty_database_both_come_up() {
         assert_eq!(message_of(&b.app, &tenant, on_a).await, "first write on a");
     }
 
-    a.stop().await;
-    b.stop().await;
-    db.finish().await;
+    db.finish([a, b]).await;
 }

@@ -282,15 +282,7 @@ async fn a_stalled_reader_is_told_what_it_skipped_and_ingest_stays_fast() {
         written,
         "every log is delivered or counted"
     );
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.rest))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(
         text.contains(&format!("log_service_stream_lagged_total {lagged}")),
         "{text}"
@@ -377,9 +369,6 @@ async fn heartbeats_keep_a_quiet_stream_alive() {
 
 #[tokio::test]
 async fn the_postgres_backend_streams_logs_as_it_stores_them() {
-    let Some(postgres) = crate::postgres::PostgresApp::spawn().await else {
-        return;
-    };
-    delivered_as_stored(&postgres.app, "postgres").await;
-    postgres.finish().await;
+    crate::postgres::PostgresApp::check(async |app| delivered_as_stored(app, "postgres").await)
+        .await;
 }

@@ -317,24 +317,28 @@ async fn stop_all(running: &mut [Running], deadline: Duration) {
 mod tests {
     use super::*;
 
+    /// The processes `tracehop up` with `flags` starts, logging to `/tmp/l`.
+    fn specs_for(flags: &[&str]) -> Vec<Spec> {
+        let argv = ["tracehop", "up"].iter().chain(flags).copied();
+        let Ok(cli) = crate::cli::parse_from(argv) else {
+            panic!("the command line parses")
+        };
+        let crate::cli::Command::Up(args) = cli.command else {
+            panic!("not up")
+        };
+        specs(&args, Path::new("/tmp/l"))
+    }
+
     #[test]
     fn services_share_ports_and_export_to_log_service() {
-        let Ok(args) = crate::cli::parse_from([
-            "tracehop",
-            "up",
+        let specs = specs_for(&[
             "--gateway-port",
             "4000",
             "--payment-port",
             "4001",
             "--payment-latency-ms",
             "7",
-        ]) else {
-            panic!("the command line parses")
-        };
-        let crate::cli::Command::Up(args) = args.command else {
-            panic!("not up")
-        };
-        let specs = specs(&args, Path::new("/tmp/l"));
+        ]);
         let names: Vec<&str> = specs.iter().map(|s| s.name).collect();
         assert_eq!(
             names,
@@ -372,20 +376,12 @@ mod tests {
 
     #[test]
     fn log_service_gets_the_alertmanager_and_the_rules_file() {
-        let Ok(cli) = crate::cli::parse_from([
-            "tracehop",
-            "up",
+        let specs = specs_for(&[
             "--alertmanager-url",
             "http://127.0.0.1:9093/",
             "--alert-rules",
             "/etc/tracehop/rules.json",
-        ]) else {
-            panic!("the command line parses")
-        };
-        let crate::cli::Command::Up(args) = cli.command else {
-            panic!("not up")
-        };
-        let specs = specs(&args, Path::new("/tmp/l"));
+        ]);
         let log_service = specs.iter().find(|s| s.name == "log-service").unwrap();
         let env = |key: &str| {
             log_service

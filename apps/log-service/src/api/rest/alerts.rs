@@ -76,25 +76,14 @@ pub async fn delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `POST /api/v1/alerts/{id}/enable`.
-pub async fn enable(
+/// `POST /api/v1/alerts/{id}/enable` (`ENABLED`) and `/disable`: a disabled rule stops being
+/// evaluated and turns inactive; a firing alert is resolved in Alertmanager.
+pub async fn set_enabled<const ENABLED: bool>(
     State(state): State<AppState>,
     AdminTenant(tenant): AdminTenant,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, AppError> {
     check_path_id("id", &id)?;
-    let rule = state.alerts.set_enabled(&tenant, &id, true).await?;
-    Ok(Json(state.alerts.view(&rule)))
-}
-
-/// `POST /api/v1/alerts/{id}/disable`: the rule stops being evaluated and turns inactive; a
-/// firing alert is resolved in Alertmanager.
-pub async fn disable(
-    State(state): State<AppState>,
-    AdminTenant(tenant): AdminTenant,
-    Path(id): Path<String>,
-) -> Result<Json<Value>, AppError> {
-    check_path_id("id", &id)?;
-    let rule = state.alerts.set_enabled(&tenant, &id, false).await?;
+    let rule = state.alerts.set_enabled(&tenant, &id, ENABLED).await?;
     Ok(Json(state.alerts.view(&rule)))
 }

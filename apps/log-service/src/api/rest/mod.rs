@@ -50,8 +50,14 @@ pub fn rest_router(state: AppState) -> Router {
             "/api/v1/alerts/{id}",
             get(alerts::get).put(alerts::replace).delete(alerts::delete),
         )
-        .route("/api/v1/alerts/{id}/enable", post(alerts::enable))
-        .route("/api/v1/alerts/{id}/disable", post(alerts::disable))
+        .route(
+            "/api/v1/alerts/{id}/enable",
+            post(alerts::set_enabled::<true>),
+        )
+        .route(
+            "/api/v1/alerts/{id}/disable",
+            post(alerts::set_enabled::<false>),
+        )
         .route(
             "/api/v1/retention",
             get(retention::list).post(retention::create),

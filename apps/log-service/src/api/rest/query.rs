@@ -3,15 +3,15 @@
 //! scoped to the caller's tenant; another tenant's id reads as "not found".
 
 use axum::Json;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::response::IntoResponse;
 use serde_json::json;
 
 use crate::api::AppState;
-use crate::api::extract::{JsonObject, ReadTenant, TraceId};
+use crate::api::extract::{JsonObject, QueryObject, ReadTenant, TraceId};
 use crate::error::AppError;
 use crate::model::{LogPage, now_ns};
-use crate::query::{self, check_path_id, params_object};
+use crate::query::{self, check_path_id};
 use crate::storage::LogKey;
 
 /// The window of the services summary when the request names no start: the last hour.
@@ -23,9 +23,8 @@ const SUMMARY_WINDOW_NS: i64 = 3_600 * 1_000_000_000;
 pub async fn list(
     State(state): State<AppState>,
     ReadTenant(tenant): ReadTenant,
-    Query(params): Query<Vec<(String, String)>>,
+    QueryObject(obj): QueryObject,
 ) -> Result<Json<LogPage>, AppError> {
-    let obj = params_object(params);
     Ok(Json(query::log_page(&state.store, &tenant, &obj).await?))
 }
 
@@ -60,14 +59,9 @@ pub async fn logs_by_trace(
     ReadTenant(tenant): ReadTenant,
     TraceId(trace_id): TraceId,
 ) -> Result<impl IntoResponse, AppError> {
-    let logs = state
-        .store
-        .logs_by(&tenant, LogKey::Trace(&trace_id))
-        .await?;
-    // As `/api/v1/traces/{id}` does: a trace nobody logged is not found, not an empty success.
-    if logs.is_empty() {
+    let Some(logs) = query::trace_logs(&state.store, &tenant, &trace_id).await? else {
         return Err(AppError::NotFound(format!("no logs of trace {trace_id}")));
-    }
+    };
     Ok(Json(
         json!({ "trace_id": trace_id, "count": logs.len(), "logs": logs }),
     ))
@@ -115,9 +109,8 @@ pub async fn services(
 pub async fn stats(
     State(state): State<AppState>,
     ReadTenant(tenant): ReadTenant,
-    Query(params): Query<Vec<(String, String)>>,
+    QueryObject(obj): QueryObject,
 ) -> Result<impl IntoResponse, AppError> {
-    let obj = params_object(params);
     let start = query::time_of(&obj, &["start_time", "from"])?;
     let end = query::time_of(&obj, &["end_time", "to"])?;
     Ok(Json(state.store.stats(&tenant, start, end).await?))
@@ -171,9 +164,9 @@ pub async fn trace_dag(
 pub async fn dags(
     State(state): State<AppState>,
     ReadTenant(tenant): ReadTenant,
-    Query(params): Query<Vec<(String, String)>>,
+    QueryObject(obj): QueryObject,
 ) -> Result<impl IntoResponse, AppError> {
-    let (page, page_size) = query::parse_dag_page(&params_object(params))?;
+    let (page, page_size) = query::parse_dag_page(&obj)?;
     let offset = (page - 1) * page_size;
     let dags = query::error_dags(&state.store, &tenant, page_size, offset).await?;
     Ok(Json(
@@ -187,9 +180,8 @@ pub async fn dags(
 pub async fn services_summary(
     State(state): State<AppState>,
     ReadTenant(tenant): ReadTenant,
-    Query(params): Query<Vec<(String, String)>>,
+    QueryObject(obj): QueryObject,
 ) -> Result<impl IntoResponse, AppError> {
-    let obj = params_object(params);
     let end = query::time_of(&obj, &["end", "end_time", "to"])?.unwrap_or_else(now_ns);
     let start = query::time_of(&obj, &["start", "start_time", "from"])?
         .unwrap_or(end.saturating_sub(SUMMARY_WINDOW_NS));

@@ -8,18 +8,18 @@
 
 use std::convert::Infallible;
 
-use axum::extract::{Query, State};
+use axum::extract::State;
 use axum::http::HeaderMap;
 use axum::response::sse::{Event, KeepAlive, Sse};
 use futures_util::{Stream, StreamExt};
 use serde_json::{Map, Value, json};
 
 use crate::api::AppState;
-use crate::api::extract::ReadTenant;
+use crate::api::extract::{QueryObject, ReadTenant};
 use crate::error::AppError;
 use crate::metrics::Metrics;
 use crate::model::refuse_unknown_fields;
-use crate::query::{FILTER_FIELDS, params_object, parse_filter};
+use crate::query::{FILTER_FIELDS, parse_filter};
 use crate::tail::{Follow, Item};
 
 /// What the stream takes beside the query API's filters: the resume point.
@@ -30,9 +30,8 @@ pub async fn stream(
     State(state): State<AppState>,
     ReadTenant(tenant): ReadTenant,
     headers: HeaderMap,
-    Query(params): Query<Vec<(String, String)>>,
+    QueryObject(obj): QueryObject,
 ) -> Result<Sse<impl Stream<Item = Result<Event, Infallible>>>, AppError> {
-    let obj = params_object(params);
     let known = [FILTER_FIELDS.as_slice(), &RESUME_FIELDS].concat();
     refuse_unknown_fields(&obj, &known, "a log stream")?;
     let after_id = resume_point(&headers, &obj)?;

@@ -18,6 +18,7 @@ pub(super) use rules::open_rules;
 
 use std::sync::Arc;
 
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, NoTls};
 
 use super::{Backend, Partitions, QueueReceiver, StoreError};
@@ -87,4 +88,20 @@ pub(super) const TIMESTAMP_RESOLUTION_NS: i64 = 1000;
 /// Unix nanoseconds to the microseconds PostgreSQL stores.
 fn micros(ns: i64) -> i64 {
     ns.div_euclid(TIMESTAMP_RESOLUTION_NS)
+}
+
+/// Owned query parameters, so that a WHERE clause can be built up before it is borrowed for a call.
+type Params = Vec<Box<dyn ToSql + Sync + Send>>;
+
+/// One owned query parameter.
+fn param(value: impl ToSql + Sync + Send + 'static) -> Box<dyn ToSql + Sync + Send> {
+    Box::new(value)
+}
+
+/// `params` as the borrowed list a query call takes.
+fn refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
+        .collect()
 }

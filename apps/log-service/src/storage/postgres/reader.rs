@@ -3,18 +3,19 @@
 use std::sync::Arc;
 
 use serde_json::Value;
-use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
 
-use super::micros;
 use super::partitions::{day_names, day_usage};
+use super::{Params, micros, param, refs};
 use crate::model::{
-    Bucket, DayUsage, Interval, Level, LogContext, LogFilter, LogView, NewSpan, SpanKind,
-    SpanStatus, SpanView, Stats, StorageInfo, format_ts,
+    Bucket, Interval, Level, LogContext, LogFilter, LogView, NewSpan, SpanKind, SpanStatus,
+    SpanView, Stats, StorageInfo, format_ts,
 };
 use crate::storage::day::Day;
+use crate::storage::sql::{Conditions, Placeholders};
 use crate::storage::{
-    Backend, LogKey, MAX_TRACE_ROWS, Read, add_bucket_row, add_level_count, search_terms,
+    Backend, LogKey, MAX_TRACE_ROWS, Read, StoreError, add_bucket_row, add_level_count,
+    search_terms,
 };
 
 /// The columns `log_from_row` reads, in its order.
@@ -78,21 +79,14 @@ fn span_from_row(row: &Row) -> SpanView {
     .into()
 }
 
-/// Owned query parameters, so that a WHERE clause can be built up before it is borrowed for a call.
-type Params = Vec<Box<dyn ToSql + Sync + Send>>;
-
 fn where_clause(tenant: &str, filter: &LogFilter) -> (String, Params) {
-    let mut sql = String::from("tenant_id = $1");
-    let mut params: Params = vec![Box::new(tenant.to_owned())];
-    let mut push = |sql: &mut String, clause: &str, value: Box<dyn ToSql + Sync + Send>| {
-        params.push(value);
-        sql.push_str(&clause.replace('?', &format!("${}", params.len())));
-    };
+    let tenant = param(tenant.to_owned());
+    let mut sql = Conditions::new(Placeholders::Dollar, "tenant_id = $1", vec![tenant]);
     if let Some(v) = &filter.service {
-        push(&mut sql, " AND service_name = ?", Box::new(v.clone()));
+        sql.push(" AND service_name = ?", [param(v.clone())]);
     }
     if let Some(v) = filter.level {
-        push(&mut sql, " AND level = ?", Box::new(v.as_str().to_owned()));
+        sql.push(" AND level = ?", [param(v.as_str().to_owned())]);
     }
     if let Some(v) = filter.min_level {
         let names: Vec<String> = Level::ALL
@@ -100,56 +94,49 @@ fn where_clause(tenant: &str, filter: &LogFilter) -> (String, Params) {
             .filter(|l| **l >= v)
             .map(|l| l.as_str().to_owned())
             .collect();
-        push(&mut sql, " AND level = ANY(?)", Box::new(names));
+        sql.push(" AND level = ANY(?)", [param(names)]);
     }
     let ts = "'epoch'::timestamptz + ?::int8 * interval '1 microsecond'";
     if let Some(v) = filter.start_ns {
-        push(
-            &mut sql,
-            &format!(" AND timestamp >= {ts}"),
-            Box::new(micros(v)),
-        );
+        sql.push(&format!(" AND timestamp >= {ts}"), [param(micros(v))]);
     }
     if let Some(v) = filter.end_ns {
-        push(
-            &mut sql,
-            &format!(" AND timestamp <= {ts}"),
-            Box::new(micros(v)),
-        );
+        sql.push(&format!(" AND timestamp <= {ts}"), [param(micros(v))]);
     }
     for (column, value) in filter.exact_matches() {
-        push(
-            &mut sql,
-            &format!(" AND {column} = ?"),
-            Box::new(value.to_owned()),
-        );
+        sql.push(&format!(" AND {column} = ?"), [param(value.to_owned())]);
     }
     if let Some(v) = &filter.search {
         let terms = search_terms(v);
         if terms.is_empty() {
-            sql.push_str(" AND false");
+            sql.push_sql(" AND false");
         } else {
-            push(
-                &mut sql,
+            sql.push(
                 " AND to_tsvector('simple', message) @@ plainto_tsquery('simple', ?)",
-                Box::new(terms.join(" ")),
+                [param(terms.join(" "))],
             );
         }
     }
-    (sql, params)
-}
-
-fn refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
-    params
-        .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-        .collect()
+    sql.finish()
 }
 
 impl PgReader {
     /// A reader on `client`.
     pub(super) fn new(client: Arc<Client>) -> PgReader {
         PgReader { client }
+    }
+
+    /// The logs matching the WHERE clause `where_sql` (of [`where_clause`]), with `rest` (more
+    /// conditions, order, limit) after it.
+    async fn logs_where(
+        &self,
+        where_sql: &str,
+        params: &Params,
+        rest: &str,
+    ) -> Result<Vec<LogView>, StoreError> {
+        let sql = format!("SELECT {LOG_COLUMNS} FROM log_entries WHERE {where_sql} {rest}");
+        let rows = self.client.query(&sql, &refs(params)).await?;
+        Ok(rows.iter().map(log_from_row).collect())
     }
 }
 
@@ -174,16 +161,8 @@ impl Backend for PgReader {
     ) -> Read<'a, (Vec<LogView>, i64)> {
         Box::pin(async move {
             let (where_sql, params) = where_clause(tenant, filter);
-            let rows = self
-                .client
-                .query(
-                    &format!(
-                        "SELECT {LOG_COLUMNS} FROM log_entries WHERE {where_sql} \
-                         ORDER BY timestamp DESC, id DESC LIMIT {limit} OFFSET {offset}"
-                    ),
-                    &refs(&params),
-                )
-                .await?;
+            let page = format!("ORDER BY timestamp DESC, id DESC LIMIT {limit} OFFSET {offset}");
+            let logs = self.logs_where(&where_sql, &params, &page).await?;
             let total: i64 = self
                 .client
                 .query_one(
@@ -192,7 +171,7 @@ impl Backend for PgReader {
                 )
                 .await?
                 .get(0);
-            Ok((rows.iter().map(log_from_row).collect(), total))
+            Ok((logs, total))
         })
     }
 
@@ -354,13 +333,7 @@ impl Backend for PgReader {
 
     fn storage<'a>(&'a self, tenant: &'a str) -> Read<'a, StorageInfo> {
         Box::pin(async move {
-            let mut info = StorageInfo {
-                backend: "postgres",
-                log_count: 0,
-                span_count: 0,
-                estimated_bytes: 0,
-                days: Vec::new(),
-            };
+            let mut info = StorageInfo::empty("postgres");
             let days = self
                 .client
                 .query(
@@ -374,19 +347,13 @@ impl Backend for PgReader {
                     continue;
                 };
                 let (logs, spans, bytes) = day_usage(self.client.as_ref(), &names).await?;
-                info.estimated_bytes += bytes;
-                // The writer creates each day's next day ahead; an empty one is not data yet.
+                // The writer creates each day's next day ahead; an empty one is not data yet,
+                // though its tables take room.
                 if logs + spans == 0 {
+                    info.estimated_bytes += bytes;
                     continue;
                 }
-                info.log_count += logs;
-                info.span_count += spans;
-                info.days.push(DayUsage {
-                    day: day.iso(),
-                    log_count: logs,
-                    span_count: spans,
-                    bytes,
-                });
+                info.add_day(day.iso(), logs, spans, bytes);
             }
             Ok(info)
         })
@@ -401,17 +368,8 @@ impl Backend for PgReader {
     ) -> Read<'a, Vec<LogView>> {
         Box::pin(async move {
             let (where_sql, params) = where_clause(tenant, filter);
-            let rows = self
-                .client
-                .query(
-                    &format!(
-                        "SELECT {LOG_COLUMNS} FROM log_entries WHERE {where_sql} \
-                         AND id > {after_id} ORDER BY id LIMIT {limit}"
-                    ),
-                    &refs(&params),
-                )
-                .await?;
-            Ok(rows.iter().map(log_from_row).collect())
+            let after = format!("AND id > {after_id} ORDER BY id LIMIT {limit}");
+            self.logs_where(&where_sql, &params, &after).await
         })
     }
 

@@ -2,79 +2,51 @@
 //! it takes a time range, bounds `start_us`: the planner then prunes `log_spans` to the
 //! tenant's partition and, inside it, to the days of the range.
 
-use tokio_postgres::types::ToSql;
-
-use super::micros;
 use super::reader::PgReader;
+use super::{Params, micros, param, refs};
 use crate::model::SpanKind;
 use crate::storage::spans::{P50_RANK, P99_RANK};
+use crate::storage::sql::{Conditions, Placeholders};
 use crate::storage::{
     DependencyEdge, Operation, Read, ServiceSummary, SpanReads, SpanSearch, TagMatch,
 };
 
-/// Owned query parameters, so that a WHERE clause can be built up before it is borrowed.
-type Params = Vec<Box<dyn ToSql + Sync + Send>>;
-
-fn refs(params: &Params) -> Vec<&(dyn ToSql + Sync)> {
-    params
-        .iter()
-        .map(|p| p.as_ref() as &(dyn ToSql + Sync))
-        .collect()
-}
-
 /// The WHERE clause of a search, and its parameters.
 fn search_clause(tenant: &str, search: &SpanSearch) -> (String, Params) {
-    let mut params: Params = vec![
-        Box::new(tenant.to_owned()),
-        Box::new(search.service.clone()),
-        Box::new(micros(search.start_ns)),
-        Box::new(micros(search.end_ns)),
+    let params: Params = vec![
+        param(tenant.to_owned()),
+        param(search.service.clone()),
+        param(micros(search.start_ns)),
+        param(micros(search.end_ns)),
     ];
-    let mut sql =
-        String::from("tenant_id = $1 AND service_name = $2 AND start_us BETWEEN $3 AND $4");
-    // Each `?` of `clause` takes the next of `values`, numbered after those before it.
-    let mut push = |sql: &mut String, clause: &str, values: Params| {
-        let mut pieces = clause.split('?');
-        sql.push_str(pieces.next().unwrap_or_default());
-        for (piece, value) in pieces.zip(values) {
-            params.push(value);
-            sql.push_str(&format!("${}{piece}", params.len()));
-        }
-    };
+    let mut sql = Conditions::new(
+        Placeholders::Dollar,
+        "tenant_id = $1 AND service_name = $2 AND start_us BETWEEN $3 AND $4",
+        params,
+    );
     if let Some(name) = &search.operation {
-        push(&mut sql, " AND name = ?", vec![Box::new(name.clone())]);
+        sql.push(" AND name = ?", [param(name.clone())]);
     }
     if let Some(min) = search.min_duration_ns {
-        push(
-            &mut sql,
-            " AND end_us - start_us >= ?",
-            vec![Box::new(micros(min))],
-        );
+        sql.push(" AND end_us - start_us >= ?", [param(micros(min))]);
     }
     if let Some(max) = search.max_duration_ns {
-        push(
-            &mut sql,
-            " AND end_us - start_us <= ?",
-            vec![Box::new(micros(max))],
-        );
+        sql.push(" AND end_us - start_us <= ?", [param(micros(max))]);
     }
     for tag in &search.tags {
         match tag {
             // `->>` gives a value's text: `true`, `200`, or the string itself.
-            TagMatch::Attribute { key, value } => push(
-                &mut sql,
+            TagMatch::Attribute { key, value } => sql.push(
                 " AND attributes ->> ?::text = ?::text",
-                vec![Box::new(key.clone()), Box::new(value.clone())],
+                [param(key.clone()), param(value.clone())],
             ),
-            TagMatch::Error(true) => sql.push_str(" AND status = 2"),
-            TagMatch::Error(false) => sql.push_str(" AND status <> 2"),
-            TagMatch::Kind(kind) => push(&mut sql, " AND kind = ?", vec![Box::new(*kind as i16)]),
-            TagMatch::Status(status) => {
-                push(&mut sql, " AND status = ?", vec![Box::new(*status as i16)])
-            }
+            TagMatch::Error(true) => sql.push_sql(" AND status = 2"),
+            TagMatch::Error(false) => sql.push_sql(" AND status <> 2"),
+            TagMatch::Kind(kind) => sql.push(" AND kind = ?", [param(*kind as i16)]),
+            TagMatch::Status(status) => sql.push(" AND status = ?", [param(*status as i16)]),
         }
     }
-    (sql, params)
+    sql.finish()
 }
 
 impl SpanReads for PgReader {

@@ -16,9 +16,10 @@ use super::partitions::{partition_bytes, partition_rows};
 use super::rows::{LOG_COLUMNS, SPAN_COLUMNS, log_from_row, span_from_row};
 use super::schema::{PartitionNames, open_reader};
 use crate::model::{
-    Bucket, DayUsage, Interval, Level, LogFilter, LogView, SpanView, Stats, StorageInfo, format_ts,
+    Bucket, Interval, Level, LogFilter, LogView, SpanView, Stats, StorageInfo, format_ts,
 };
 use crate::storage::day::Day;
+use crate::storage::sql::{Conditions, Placeholders};
 use crate::storage::{
     Backend, LogKey, MAX_TRACE_ROWS, Read, StoreError, add_bucket_row, add_level_count,
     search_terms,
@@ -61,30 +62,25 @@ pub(super) fn partitions(
 
 /// WHERE clause for a filter within one partition, whose full-text index is `fts`.
 fn where_clause(filter: &LogFilter, fts: &str) -> (String, Vec<SqlValue>) {
-    let mut sql = String::from("1");
-    let mut params = Vec::new();
-    let mut push = |sql: &mut String, clause: &str, value: SqlValue| {
-        params.push(value);
-        sql.push_str(&clause.replace('?', &format!("?{}", params.len())));
-    };
+    let mut sql = Conditions::new(Placeholders::Question, "1", Vec::new());
     let text = |s: &str| SqlValue::Text(s.to_owned());
     if let Some(v) = &filter.service {
-        push(&mut sql, " AND service = ?", text(v));
+        sql.push(" AND service = ?", [text(v)]);
     }
     if let Some(v) = filter.level {
-        push(&mut sql, " AND level = ?", SqlValue::Integer(v as i64));
+        sql.push(" AND level = ?", [SqlValue::Integer(v as i64)]);
     }
     if let Some(v) = filter.min_level {
-        push(&mut sql, " AND level >= ?", SqlValue::Integer(v as i64));
+        sql.push(" AND level >= ?", [SqlValue::Integer(v as i64)]);
     }
     if let Some(v) = filter.start_ns {
-        push(&mut sql, " AND ts >= ?", SqlValue::Integer(v));
+        sql.push(" AND ts >= ?", [SqlValue::Integer(v)]);
     }
     if let Some(v) = filter.end_ns {
-        push(&mut sql, " AND ts <= ?", SqlValue::Integer(v));
+        sql.push(" AND ts <= ?", [SqlValue::Integer(v)]);
     }
     for (column, value) in filter.exact_matches() {
-        push(&mut sql, &format!(" AND {column} = ?"), text(value));
+        sql.push(&format!(" AND {column} = ?"), [text(value)]);
     }
     if let Some(v) = &filter.search {
         let terms = search_terms(v);
@@ -94,16 +90,14 @@ fn where_clause(filter: &LogFilter, fts: &str) -> (String, Vec<SqlValue>) {
             .collect::<Vec<_>>()
             .join(" AND ");
         if expr.is_empty() {
-            sql.push_str(" AND 0");
+            sql.push_sql(" AND 0");
         } else {
-            push(
-                &mut sql,
-                &format!(" AND id IN (SELECT rowid FROM \"{fts}\" WHERE \"{fts}\" MATCH ?)"),
-                SqlValue::Text(expr),
-            );
+            let clause =
+                format!(" AND id IN (SELECT rowid FROM \"{fts}\" WHERE \"{fts}\" MATCH ?)");
+            sql.push(&clause, [SqlValue::Text(expr)]);
         }
     }
-    (sql, params)
+    sql.finish()
 }
 
 impl SqliteReader {
@@ -392,33 +386,13 @@ impl Backend for SqliteReader {
     }
 
     fn storage<'a>(&'a self, tenant: &'a str) -> Read<'a, StorageInfo> {
-        let empty = StorageInfo {
-            backend: "sqlite",
-            log_count: 0,
-            span_count: 0,
-            estimated_bytes: 0,
-            days: Vec::new(),
-        };
+        let empty = StorageInfo::empty("sqlite");
         Box::pin(self.with_tenant(tenant, empty, |conn, tid| {
-            let mut info = StorageInfo {
-                backend: "sqlite",
-                log_count: 0,
-                span_count: 0,
-                estimated_bytes: 0,
-                days: Vec::new(),
-            };
+            let mut info = StorageInfo::empty("sqlite");
             for (day, names) in partitions(conn, tid, None, None)? {
                 let (logs, spans) = partition_rows(conn, &names)?;
                 let bytes = partition_bytes(conn, &names)?;
-                info.log_count += logs;
-                info.span_count += spans;
-                info.estimated_bytes += bytes;
-                info.days.push(DayUsage {
-                    day: day.iso(),
-                    log_count: logs,
-                    span_count: spans,
-                    bytes,
-                });
+                info.add_day(day.iso(), logs, spans, bytes);
             }
             Ok(info)
         }))

@@ -6,35 +6,18 @@ use std::path::Path;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::{Connection, OptionalExtension, ToSql};
 
 use crate::alerts::{Rule, Status};
-use crate::storage::rules::{RULE_COLUMNS, RuleKey, RuleRow, RuleStore};
+use crate::storage::rules::{
+    RULE_COLUMNS, RuleKey, RuleRow, RuleStore, rule_params, save_status_sql, schema, status_params,
+    upsert_sql,
+};
+use crate::storage::sql::Placeholders;
 use crate::storage::{Read, StoreError};
 
-/// The rules table; names are unique per tenant, so a rules file upserts by name.
-const SCHEMA: &str = r#"
-CREATE TABLE IF NOT EXISTS alert_rules (
-    id                TEXT PRIMARY KEY,
-    tenant            TEXT NOT NULL,
-    name              TEXT NOT NULL,
-    service           TEXT,
-    min_level         TEXT,
-    query             TEXT,
-    threshold         INTEGER NOT NULL,
-    window_seconds    INTEGER NOT NULL,
-    for_seconds       INTEGER NOT NULL,
-    severity          TEXT NOT NULL,
-    enabled           INTEGER NOT NULL,
-    state             TEXT NOT NULL,
-    active_since_ns   INTEGER,
-    fired_at_ns       INTEGER,
-    last_value        INTEGER,
-    last_evaluated_ns INTEGER,
-    trace_id          TEXT,
-    UNIQUE (tenant, name)
-);
-"#;
+/// The rules table.
+const TABLE: &str = "alert_rules";
 
 /// The rule store on its own read-write connection.
 pub(super) struct SqliteRules {
@@ -47,7 +30,7 @@ pub(in crate::storage) async fn open_rules(path: &Path) -> Result<Arc<dyn RuleSt
     let conn = tokio::task::spawn_blocking(move || {
         let conn = Connection::open(&path)?;
         conn.busy_timeout(Duration::from_secs(10))?;
-        conn.execute_batch(SCHEMA)?;
+        conn.execute_batch(&schema(TABLE, "INTEGER", "INTEGER"))?;
         Ok::<_, StoreError>(conn)
     })
     .await
@@ -101,7 +84,7 @@ impl RuleStore for SqliteRules {
         let tenant = tenant.map(str::to_owned);
         Box::pin(self.with(move |conn| {
             let sql = format!(
-                "SELECT {RULE_COLUMNS} FROM alert_rules \
+                "SELECT {RULE_COLUMNS} FROM {TABLE} \
                  WHERE ?1 IS NULL OR tenant = ?1 ORDER BY tenant, name"
             );
             Ok(conn
@@ -115,9 +98,8 @@ impl RuleStore for SqliteRules {
         let (column, value) = key.column_and_value();
         let (tenant, value) = (tenant.to_owned(), value.to_owned());
         Box::pin(self.with(move |conn| {
-            let sql = format!(
-                "SELECT {RULE_COLUMNS} FROM alert_rules WHERE tenant = ?1 AND {column} = ?2"
-            );
+            let sql =
+                format!("SELECT {RULE_COLUMNS} FROM {TABLE} WHERE tenant = ?1 AND {column} = ?2");
             Ok(conn
                 .prepare_cached(&sql)?
                 .query_row([tenant, value], rule_from_row)
@@ -128,38 +110,9 @@ impl RuleStore for SqliteRules {
     fn put_rule<'a>(&'a self, rule: &'a Rule) -> Read<'a, ()> {
         let rule = rule.clone();
         Box::pin(self.with(move |conn| {
-            let (spec, status) = (&rule.spec, &rule.status);
-            let sql = format!(
-                "INSERT INTO alert_rules ({RULE_COLUMNS}) \
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17) \
-                 ON CONFLICT (id) DO UPDATE SET name = excluded.name, service = excluded.service, \
-                 min_level = excluded.min_level, query = excluded.query, \
-                 threshold = excluded.threshold, window_seconds = excluded.window_seconds, \
-                 for_seconds = excluded.for_seconds, severity = excluded.severity, \
-                 enabled = excluded.enabled, state = excluded.state, \
-                 active_since_ns = excluded.active_since_ns, fired_at_ns = excluded.fired_at_ns, \
-                 last_value = excluded.last_value, last_evaluated_ns = excluded.last_evaluated_ns, \
-                 trace_id = excluded.trace_id"
-            );
-            conn.prepare_cached(&sql)?.execute(params![
-                rule.id,
-                rule.tenant,
-                spec.name,
-                spec.service,
-                spec.min_level.map(|l| l.as_str()),
-                spec.query,
-                spec.threshold as i64,
-                spec.window_seconds as i64,
-                spec.for_seconds as i64,
-                spec.severity,
-                spec.enabled,
-                status.state.as_str(),
-                status.active_since_ns,
-                status.fired_at_ns,
-                status.last_value,
-                status.last_evaluated_ns,
-                status.trace_id,
-            ])?;
+            let params: [&dyn ToSql; 17] = rule_params!(rule);
+            let sql = upsert_sql(TABLE, Placeholders::Question);
+            conn.prepare_cached(&sql)?.execute(params)?;
             Ok(())
         }))
     }
@@ -172,22 +125,9 @@ impl RuleStore for SqliteRules {
     ) -> Read<'a, bool> {
         let (tenant, id, status) = (tenant.to_owned(), id.to_owned(), status.clone());
         Box::pin(self.with(move |conn| {
-            let changed = conn
-                .prepare_cached(
-                    "UPDATE alert_rules SET state = ?3, active_since_ns = ?4, fired_at_ns = ?5, \
-                     last_value = ?6, last_evaluated_ns = ?7, trace_id = ?8 \
-                     WHERE tenant = ?1 AND id = ?2 AND enabled",
-                )?
-                .execute(params![
-                    tenant,
-                    id,
-                    status.state.as_str(),
-                    status.active_since_ns,
-                    status.fired_at_ns,
-                    status.last_value,
-                    status.last_evaluated_ns,
-                    status.trace_id,
-                ])?;
+            let params: [&dyn ToSql; 8] = status_params!([&tenant, &id] status);
+            let sql = save_status_sql(TABLE, Placeholders::Question);
+            let changed = conn.prepare_cached(&sql)?.execute(params)?;
             Ok(changed > 0)
         }))
     }

@@ -13,59 +13,48 @@ use super::schema::PartitionNames;
 use crate::model::SpanKind;
 use crate::storage::day::Day;
 use crate::storage::spans::{P50_RANK, P99_RANK};
+use crate::storage::sql::{Conditions, Placeholders};
 use crate::storage::{
     DependencyEdge, Operation, Read, ServiceSummary, SpanReads, SpanSearch, StoreError, TagMatch,
 };
 
 /// The WHERE clause of a search within one partition, and its parameters.
 fn search_clause(search: &SpanSearch) -> (String, Vec<SqlValue>) {
-    let mut params = vec![
+    let params = vec![
         SqlValue::Text(search.service.clone()),
         SqlValue::Integer(search.start_ns),
         SqlValue::Integer(search.end_ns),
     ];
-    let mut sql = String::from("service = ?1 AND start_ns BETWEEN ?2 AND ?3");
-    // Each `?` of `clause` takes the next of `values`, numbered after those before it.
-    let mut push = |sql: &mut String, clause: &str, values: Vec<SqlValue>| {
-        let mut pieces = clause.split('?');
-        sql.push_str(pieces.next().unwrap_or_default());
-        for (piece, value) in pieces.zip(values) {
-            params.push(value);
-            sql.push_str(&format!("?{}{piece}", params.len()));
-        }
-    };
+    let mut sql = Conditions::new(
+        Placeholders::Question,
+        "service = ?1 AND start_ns BETWEEN ?2 AND ?3",
+        params,
+    );
     if let Some(name) = &search.operation {
-        push(
-            &mut sql,
-            " AND name = ?",
-            vec![SqlValue::Text(name.clone())],
-        );
+        sql.push(" AND name = ?", vec![SqlValue::Text(name.clone())]);
     }
     if let Some(min) = search.min_duration_ns {
-        push(&mut sql, " AND end_ns - start_ns >= ?", vec![min.into()]);
+        sql.push(" AND end_ns - start_ns >= ?", vec![min.into()]);
     }
     if let Some(max) = search.max_duration_ns {
-        push(&mut sql, " AND end_ns - start_ns <= ?", vec![max.into()]);
+        sql.push(" AND end_ns - start_ns <= ?", vec![max.into()]);
     }
     for tag in &search.tags {
         match tag {
             // A value's text: JSON booleans are `true`/`false`, numbers and strings as written.
-            TagMatch::Attribute { key, value } => push(
-                &mut sql,
+            TagMatch::Attribute { key, value } => sql.push(
                 " AND EXISTS (SELECT 1 FROM json_each(attributes) j WHERE j.key = ? AND \
                  (CASE j.type WHEN 'true' THEN 'true' WHEN 'false' THEN 'false' \
                  ELSE CAST(j.value AS TEXT) END) = ?)",
                 vec![SqlValue::Text(key.clone()), SqlValue::Text(value.clone())],
             ),
-            TagMatch::Error(true) => sql.push_str(" AND status = 2"),
-            TagMatch::Error(false) => sql.push_str(" AND status <> 2"),
-            TagMatch::Kind(kind) => push(&mut sql, " AND kind = ?", vec![(*kind as i64).into()]),
-            TagMatch::Status(status) => {
-                push(&mut sql, " AND status = ?", vec![(*status as i64).into()])
-            }
+            TagMatch::Error(true) => sql.push_sql(" AND status = 2"),
+            TagMatch::Error(false) => sql.push_sql(" AND status <> 2"),
+            TagMatch::Kind(kind) => sql.push(" AND kind = ?", vec![(*kind as i64).into()]),
+            TagMatch::Status(status) => sql.push(" AND status = ?", vec![(*status as i64).into()]),
         }
     }
-    (sql, params)
+    sql.finish()
 }
 
 /// One `SELECT {columns} ... WHERE {filter}` per partition, joined by `UNION ALL`; `None` when
