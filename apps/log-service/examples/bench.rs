@@ -1,6 +1,8 @@
 //! Benchmark of log-service: durable ingest through OTLP gRPC (batches of 512) and the REST batch
-//! route, trace lookup latency with N stored logs, bytes on disk per record, for SQLite and for
-//! PostgreSQL (the minisource REST API's schema) with the same harness.
+//! route, trace lookup latency with N stored logs, the web view's requests (a six-span trace
+//! through the Jaeger API and its page, the search page's log queries) at that size, bytes on disk
+//! per record, for SQLite and for PostgreSQL (the minisource REST API's schema) with the same
+//! harness.
 //!
 //! Run with `scripts/bench-log-service.sh` or
 //! `cargo run --release -p log-service --example bench -- --rows 1000000 --backend both`.
@@ -15,9 +17,12 @@ use std::time::{Duration, Instant};
 use log_service::{Application, Config, DatabaseConfig};
 use opentelemetry_proto::tonic::collector::logs::v1::ExportLogsServiceRequest;
 use opentelemetry_proto::tonic::collector::logs::v1::logs_service_client::LogsServiceClient;
+use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
+use opentelemetry_proto::tonic::collector::trace::v1::trace_service_client::TraceServiceClient;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::{LogRecord, ResourceLogs, ScopeLogs};
 use opentelemetry_proto::tonic::resource::v1::Resource;
+use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, span::SpanKind};
 use serde_json::{Value, json};
 
 const BATCH: usize = 512;
@@ -286,6 +291,111 @@ async fn lookups(rest: &str, traces: u64, n: usize) -> (f64, f64, usize) {
     (pick(0.5), pick(0.99), logs_seen)
 }
 
+/// Traces of six spans (the order path's shape: gateway SERVER and CLIENT, payment SERVER and
+/// PRODUCER, email CONSUMER and INTERNAL), `count` of them, their ids apart from the logs'.
+async fn ingest_six_span_traces(app_addr: std::net::SocketAddr, count: u64, base_ns: u64) {
+    const SHAPE: [(&str, &str, SpanKind, u64); 6] = [
+        ("order-gateway", "POST /create-order", SpanKind::Server, 0),
+        ("order-gateway", "POST", SpanKind::Client, 1),
+        (
+            "payment-service",
+            "POST /process-payment",
+            SpanKind::Server,
+            2,
+        ),
+        ("payment-service", "publish payments", SpanKind::Producer, 3),
+        (
+            "email-service",
+            "process email.payments",
+            SpanKind::Consumer,
+            4,
+        ),
+        ("email-service", "send email", SpanKind::Internal, 5),
+    ];
+    let mut client = TraceServiceClient::connect(format!("http://{app_addr}"))
+        .await
+        .expect("otlp connects");
+    for first in (0..count).step_by(100) {
+        let resource_spans = SERVICES
+            .iter()
+            .map(|service| ResourceSpans {
+                resource: Some(Resource {
+                    attributes: vec![kv(
+                        "service.name",
+                        any_value::Value::StringValue((*service).into()),
+                    )],
+                    ..Default::default()
+                }),
+                scope_spans: vec![ScopeSpans {
+                    spans: (first..(first + 100).min(count))
+                        .flat_map(|t| {
+                            SHAPE.iter().filter(|(s, ..)| s == service).map(
+                                move |(_, name, kind, n)| Span {
+                                    trace_id: page_trace_bytes(t),
+                                    span_id: (n + 1).to_be_bytes().to_vec(),
+                                    parent_span_id: if *n == 0 {
+                                        vec![]
+                                    } else {
+                                        n.to_be_bytes().to_vec()
+                                    },
+                                    name: (*name).into(),
+                                    kind: *kind as i32,
+                                    start_time_unix_nano: base_ns + t * 1_000_000 + n * 100_000,
+                                    end_time_unix_nano: base_ns + t * 1_000_000 + 900_000,
+                                    attributes: vec![kv(
+                                        "order.id",
+                                        any_value::Value::StringValue(format!("o-{t}")),
+                                    )],
+                                    ..Default::default()
+                                },
+                            )
+                        })
+                        .collect(),
+                    ..Default::default()
+                }],
+                ..Default::default()
+            })
+            .collect();
+        client
+            .export(ExportTraceServiceRequest { resource_spans })
+            .await
+            .expect("span export");
+    }
+}
+
+/// The trace ids of [`ingest_six_span_traces`]: another prefix than the logs' traces.
+fn page_trace_bytes(trace: u64) -> Vec<u8> {
+    let mut id = trace_bytes(trace);
+    id[..8].copy_from_slice(&0x7ace_u64.to_be_bytes());
+    id
+}
+
+/// p50 and p99 in ms of GET `paths` (each in turn, `rounds` times), after one warm-up round;
+/// every answer must be 200.
+async fn latency(rest: &str, paths: &[String], rounds: usize) -> (f64, f64) {
+    let client = reqwest::Client::new();
+    let mut samples = Vec::with_capacity(paths.len() * rounds);
+    for round in 0..=rounds {
+        for path in paths {
+            let began = Instant::now();
+            let response = client
+                .get(format!("{rest}{path}"))
+                .send()
+                .await
+                .expect("request");
+            let status = response.status();
+            let _ = response.bytes().await.expect("body");
+            assert_eq!(status.as_u16(), 200, "GET {path}");
+            if round > 0 {
+                samples.push(began.elapsed().as_secs_f64() * 1000.0);
+            }
+        }
+    }
+    samples.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    let pick = |q: f64| samples[((samples.len() as f64 - 1.0) * q).round() as usize];
+    (pick(0.5), pick(0.99))
+}
+
 /// Prints how busy the writer was, from the service's own metrics.
 async fn writer_stats(rest: &str, backend: &str) {
     let text = reqwest::get(format!("{rest}/metrics"))
@@ -317,6 +427,11 @@ struct Report {
     fill_secs: f64,
     p50: f64,
     p99: f64,
+    /// The web view's requests: (p50, p99) of a six-span trace through the Jaeger API, of its
+    /// page, and of the search page's log queries.
+    trace_api: (f64, f64),
+    trace_page: (f64, f64),
+    search: (f64, f64),
     bytes_per_record: f64,
 }
 
@@ -389,7 +504,40 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
     let _ = lookups(&rest, rows / LOGS_PER_TRACE, 200).await; // warm-up
     let (p50, p99, seen) = lookups(&rest, rows / LOGS_PER_TRACE, args.lookups).await;
     eprintln!("[{backend}] trace lookup p50 {p50:.2} ms, p99 {p99:.2} ms ({seen} logs returned)");
-    // 5. bytes on disk per record
+    // 5. the web view's requests at this size: a six-span trace (Jaeger API and page), and the
+    //    search page's first page of logs, by service, by level and by text
+    ingest_six_span_traces(otlp, 1000, base_ns).await;
+    let trace_ids: Vec<String> = (0..1000)
+        .step_by(10)
+        .map(|t| {
+            page_trace_bytes(t)
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect()
+        })
+        .collect();
+    let api_paths: Vec<String> = trace_ids
+        .iter()
+        .map(|t| format!("/api/traces/{t}"))
+        .collect();
+    let page_paths: Vec<String> = trace_ids.iter().map(|t| format!("/trace/{t}")).collect();
+    let search_paths: Vec<String> = [
+        "/api/v1/logs?limit=50",
+        "/api/v1/logs?limit=50&service=payment-service",
+        "/api/v1/logs?limit=50&min_level=ERROR",
+        "/api/v1/logs?limit=50&search=retrying",
+        "/api/v1/logs?limit=50&page=3",
+    ]
+    .map(String::from)
+    .to_vec();
+    let trace_api = latency(&rest, &api_paths, 5).await;
+    let trace_page = latency(&rest, &page_paths, 5).await;
+    let search = latency(&rest, &search_paths, 40).await;
+    eprintln!(
+        "[{backend}] six-span trace: api p50 {:.2} / p99 {:.2} ms, page p99 {:.2} ms; search page queries p50 {:.2} / p99 {:.2} ms",
+        trace_api.0, trace_api.1, trace_page.1, search.0, search.1
+    );
+    // 6. bytes on disk per record
     let bytes = match &admin {
         Some(client) => {
             let row = client
@@ -419,6 +567,9 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
         fill_secs,
         p50,
         p99,
+        trace_api,
+        trace_page,
+        search,
         bytes_per_record: bytes / rows as f64,
     }
 }
@@ -467,6 +618,20 @@ async fn main() {
             r.p50,
             r.p99,
             r.bytes_per_record
+        );
+    }
+    println!("\nweb view requests, ms as the client saw them on loopback (server time is less):");
+    println!(
+        "{:<10} {:>20} {:>16} {:>20}",
+        "backend", "trace api p50 / p99", "trace page p99", "search p50 / p99"
+    );
+    for r in &reports {
+        println!(
+            "{:<10} {:>20} {:>16.2} {:>20}",
+            r.backend,
+            format!("{:.2} / {:.2}", r.trace_api.0, r.trace_api.1),
+            r.trace_page.1,
+            format!("{:.2} / {:.2}", r.search.0, r.search.1)
         );
     }
     if let [sqlite, postgres] = &reports[..] {

@@ -17,6 +17,7 @@ use std::time::Duration;
 use fantoccini::{Client, ClientBuilder, Locator};
 use serde_json::{Value, json};
 use system_tests::{LogService, StackOptions, spawn_stack, wait_for_whole_trace};
+use testkit::Alertmanager;
 
 const HOSTILE: &str = "<script>alert(1)</script>";
 const BIG_TRACE_SPANS: usize = 10_000;
@@ -86,59 +87,6 @@ impl Drop for ChromeDriver {
             .args(["-s", "KILL", "--", &format!("-{}", self.child.id())])
             .stderr(Stdio::null())
             .status();
-        let _ = self.child.wait();
-    }
-}
-
-/// A real Alertmanager on a free port whose one receiver drops everything; killed on drop.
-struct Alertmanager {
-    url: String,
-    child: Child,
-    _dir: tempfile::TempDir,
-}
-
-impl Alertmanager {
-    async fn start() -> Self {
-        let dir = tempfile::tempdir().expect("temp dir");
-        let config = dir.path().join("alertmanager.yml");
-        std::fs::write(
-            &config,
-            "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
-        )
-        .unwrap();
-        let port = testkit::process::free_port();
-        let child = Command::new("prometheus-alertmanager")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!(
-                "--storage.path={}",
-                dir.path().join("data").display()
-            ))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            // One instance: no cluster port shared with other tests.
-            .arg("--cluster.listen-address=")
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("prometheus-alertmanager runs (scripts/test.sh installs it)");
-        let am = Self {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
-            _dir: dir,
-        };
-        let ready = format!("{}/-/ready", am.url);
-        testkit::wait_until("alertmanager ready", Duration::from_secs(20), || async {
-            let answer = reqwest::get(&ready).await.ok()?;
-            answer.status().is_success().then_some(())
-        })
-        .await;
-        am
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
         let _ = self.child.wait();
     }
 }

@@ -10,12 +10,14 @@
 //! - [`otlp`]: [`OtlpReceiver`], the one OTLP/gRPC endpoint the services export to in tests and
 //!   benchmarks (keeping what arrives, counting it, or never answering).
 //! - [`TcpProxy`]: a port in front of the broker that a test cuts and restores.
+//! - [`Alertmanager`]: a real Alertmanager that log-service's alerts are delivered to.
 //! - [`load`]: concurrent orders keeping every answer; [`http`]: the single requests.
 //! - [`LogDir`] and [`Outbox`]: what the services wrote, and waiting for it.
 //!
 //! Every child process is killed when its guard is dropped, so a failing assertion never leaves a
 //! broker or a service behind.
 
+pub mod alertmanager;
 pub mod broker;
 pub mod http;
 pub mod load;
@@ -25,6 +27,7 @@ mod outbox;
 pub mod process;
 mod proxy;
 
+pub use alertmanager::Alertmanager;
 pub use broker::{RabbitCluster, RabbitNode};
 pub use load::{Load, Sample};
 pub use log_dir::LogDir;

@@ -2,16 +2,14 @@
 //! both backends across a restart, and delivery to a real Alertmanager (Debian's
 //! `prometheus-alertmanager`, which scripts/test.sh installs).
 
-use std::net::TcpListener;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
 use log_service::{Application, Config};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 use server::Service as _;
-use testkit::wait_until;
+use testkit::{Alertmanager, wait_until};
 
 use crate::helpers::{self, Stoppable, TempDir, TestApp, spawn_config, spawn_with, strings};
 use crate::postgres::PostgresApp;
@@ -81,106 +79,6 @@ fn sample(metrics: &str, series: &str) -> f64 {
         .lines()
         .find_map(|line| line.strip_prefix(series)?.trim().parse().ok())
         .unwrap_or(0.0)
-}
-
-/// A free port on 127.0.0.1, closed again: nothing listens on it until someone binds it.
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .expect("bind port 0")
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
-/// A real Alertmanager on a free port, with a receiver that drops everything and its own
-/// storage directory; killed on drop.
-struct Alertmanager {
-    url: String,
-    child: Child,
-    _dir: TempDir,
-}
-
-impl Alertmanager {
-    async fn start() -> Alertmanager {
-        let dir = TempDir::new();
-        let config = dir.0.join("alertmanager.yml");
-        std::fs::write(
-            &config,
-            "route:\n  receiver: blackhole\nreceivers:\n  - name: blackhole\n",
-        )
-        .unwrap();
-        let port = free_port();
-        let child = Command::new("prometheus-alertmanager")
-            .arg(format!("--config.file={}", config.display()))
-            .arg(format!("--storage.path={}", dir.0.join("data").display()))
-            .arg(format!("--web.listen-address=127.0.0.1:{port}"))
-            // No cluster: one instance, and no port 9094 shared between parallel tests.
-            .arg("--cluster.listen-address=")
-            .arg("--log.level=warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect(
-                "prometheus-alertmanager runs (scripts/test.sh installs it: \
-                 apt-get install prometheus-alertmanager)",
-            );
-        let am = Alertmanager {
-            url: format!("http://127.0.0.1:{port}"),
-            child,
-            _dir: dir,
-        };
-        let client = reqwest::Client::new();
-        let ready = format!("{}/-/ready", am.url);
-        wait_until("alertmanager ready", Duration::from_secs(20), || async {
-            let answer = client.get(&ready).send().await.ok()?;
-            answer.status().is_success().then_some(())
-        })
-        .await;
-        am
-    }
-
-    /// Waits until Alertmanager holds an active alert called `alertname`, and returns it.
-    async fn wait_firing(&self, alertname: &str) -> Value {
-        let what = format!("alert {alertname} in alertmanager");
-        wait_until(&what, Duration::from_secs(10), || async {
-            self.alerts(alertname).await.into_iter().next()
-        })
-        .await
-    }
-
-    /// Waits until Alertmanager holds no active alert called `alertname`.
-    async fn wait_resolved(&self, alertname: &str) {
-        let what = format!("alert {alertname} resolved in alertmanager");
-        wait_until(&what, Duration::from_secs(10), || async {
-            self.alerts(alertname).await.is_empty().then_some(())
-        })
-        .await
-    }
-
-    /// The alerts Alertmanager holds as active now (its `GET /api/v2/alerts`, which leaves out
-    /// resolved ones) called `alertname`.
-    async fn alerts(&self, alertname: &str) -> Vec<Value> {
-        let answer: Value = reqwest::get(format!("{}/api/v2/alerts", self.url))
-            .await
-            .expect("alertmanager answers")
-            .json()
-            .await
-            .expect("alerts JSON");
-        answer
-            .as_array()
-            .expect("an array of alerts")
-            .iter()
-            .filter(|a| a["labels"]["alertname"] == alertname)
-            .cloned()
-            .collect()
-    }
-}
-
-impl Drop for Alertmanager {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
 }
 
 /// A test config on `db` (SQLite) that evaluates every 200 ms.
@@ -388,7 +286,7 @@ async fn firing_with_failing_deliveries(
 #[tokio::test]
 async fn delivery_failures_are_counted_and_ingest_goes_on() {
     // Nothing listens on this port: every delivery is refused.
-    let closed = format!("http://127.0.0.1:{}", free_port());
+    let closed = format!("http://127.0.0.1:{}", testkit::process::free_port());
     let (app, id) = firing_with_failing_deliveries(closed, 500, "undeliverable").await;
     let rule = wait_until("the failure shown", Duration::from_secs(10), || async {
         let (_, rule) = app.get(&format!("/api/v1/alerts/{id}"), None).await;

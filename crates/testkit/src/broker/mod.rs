@@ -10,6 +10,7 @@ pub use cluster::RabbitCluster;
 pub use node::RabbitNode;
 
 use std::collections::HashMap;
+use std::time::Duration;
 
 use lapin::options::{BasicGetOptions, BasicPublishOptions, QueueDeclareOptions};
 use lapin::types::{AMQPValue, FieldTable};
@@ -129,11 +130,26 @@ pub async fn wait_drained(amqp_url: &str, queues: &[&str], timeout: std::time::D
 /// Deletes the queues and exchanges of `prefix`, so that a test leaves the shared broker as it
 /// found it. Best effort: a broker that is gone has nothing to clean.
 pub async fn delete_topology(amqp_url: &str, prefix: &str) {
-    let Ok(connection) = messaging::connect(amqp_url, "testkit cleanup").await else {
-        return;
+    let cleanup = async {
+        let Ok(connection) = messaging::connect(amqp_url, "testkit cleanup").await else {
+            return;
+        };
+        if let Ok(channel) = connection.create_channel().await {
+            messaging::delete_topology(&channel, &messaging::Names::new(prefix)).await;
+        }
+        let _ = connection.close(200, "done".into()).await;
     };
-    if let Ok(channel) = connection.create_channel().await {
-        messaging::delete_topology(&channel, &messaging::Names::new(prefix)).await;
+    // lapin can leave a call pending for ever when the broker drops the connection under it; a
+    // test that passed must not hang in its cleanup, and what it leaves is under its own prefix.
+    if tokio::time::timeout(CLEANUP_DEADLINE, cleanup)
+        .await
+        .is_err()
+    {
+        eprintln!(
+            "testkit: deleting the {prefix}* queues and exchanges took over {CLEANUP_DEADLINE:?}; left them"
+        );
     }
-    let _ = connection.close(200, "done".into()).await;
 }
+
+/// The longest a test's broker cleanup may take.
+const CLEANUP_DEADLINE: Duration = Duration::from_secs(15);
