@@ -9,6 +9,7 @@
 
 pub mod cli;
 mod client;
+mod cpu;
 mod faults;
 mod follow;
 mod load;

@@ -213,7 +213,7 @@ async fn generate(gateway: &str, args: &LoadArgs) -> anyhow::Result<Report> {
     let start = tokio::time::Instant::now();
     let end = start + duration;
 
-    let cpu_before = own_cpu_seconds();
+    let cpu_before = crate::cpu::own_seconds();
     let mut tasks = Vec::with_capacity(workers as usize);
     for _ in 0..workers {
         let mut tally = Tally::new()?;
@@ -313,7 +313,7 @@ async fn generate(gateway: &str, args: &LoadArgs) -> anyhow::Result<Report> {
         total.merge(task.await.context("a load worker failed")?)?;
     }
     let elapsed = start.elapsed();
-    let cpu_seconds = own_cpu_seconds() - cpu_before;
+    let cpu_seconds = crate::cpu::own_seconds() - cpu_before;
     let interrupted = stop.is_cancelled();
     stop.cancel();
     interrupt.abort();
@@ -325,15 +325,6 @@ async fn generate(gateway: &str, args: &LoadArgs) -> anyhow::Result<Report> {
     let mut report = report(total, pace, workers, args.decline_ratio, elapsed);
     report.cpu_seconds = cpu_seconds;
     Ok(report)
-}
-
-/// User plus system CPU time of this process so far, in seconds.
-fn own_cpu_seconds() -> f64 {
-    use nix::sys::resource::{UsageWho, getrusage};
-    let seconds = |t: nix::sys::time::TimeVal| t.tv_sec() as f64 + t.tv_usec() as f64 / 1e6;
-    getrusage(UsageWho::RUSAGE_SELF)
-        .map(|usage| seconds(usage.user_time()) + seconds(usage.system_time()))
-        .unwrap_or(0.0)
 }
 
 fn progress_bar(duration: Duration) -> ProgressBar {
