@@ -532,11 +532,15 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
     .to_vec();
     let trace_api = latency(&rest, &api_paths, 5).await;
     let trace_page = latency(&rest, &page_paths, 5).await;
-    let search = latency(&rest, &search_paths, 40).await;
+    let search = latency(&rest, &search_paths, 10).await;
     eprintln!(
         "[{backend}] six-span trace: api p50 {:.2} / p99 {:.2} ms, page p99 {:.2} ms; search page queries p50 {:.2} / p99 {:.2} ms",
         trace_api.0, trace_api.1, trace_page.1, search.0, search.1
     );
+    for path in &search_paths {
+        let (p50, p99) = latency(&rest, std::slice::from_ref(path), 5).await;
+        eprintln!("[{backend}]   {path}: p50 {p50:.2} / p99 {p99:.2} ms");
+    }
     // 6. bytes on disk per record
     let bytes = match &admin {
         Some(client) => {

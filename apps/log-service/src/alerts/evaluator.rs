@@ -95,7 +95,7 @@ async fn evaluate(alerts: &Alerts, store: &Store, rule: Rule) -> State {
     let now = now_ns();
     let filter = rule.spec.filter(now);
     let (newest, count) = match store
-        .query_logs(&rule.tenant, &filter, NEWEST_FOR_TRACE, 0)
+        .query_logs(&rule.tenant, &filter, NEWEST_FOR_TRACE, 0, None)
         .await
     {
         Ok(answer) => answer,

@@ -82,6 +82,8 @@ pub struct LogPage {
     pub total: i64,
     /// The same number under the Traceflow listing's name.
     pub count: i64,
+    /// `eq` when `total` is exact, `gte` when counting stopped at it (at least that many).
+    pub total_relation: &'static str,
     /// The page the first entry falls on, from 1.
     pub page: u32,
     pub page_size: u32,

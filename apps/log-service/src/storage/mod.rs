@@ -107,13 +107,15 @@ pub trait Backend: SpanReads + Send + Sync {
     fn ping(&self) -> Read<'_, ()>;
 
     /// Up to `limit` logs matching `filter` after skipping `offset`, newest first, and the total
-    /// number of matches.
+    /// number of matches; with `count_up_to`, the count stops there (a total of at least that
+    /// much means "that many or more"), so a page of a large store costs no full scan.
     fn query_logs<'a>(
         &'a self,
         tenant: &'a str,
         filter: &'a LogFilter,
         limit: u32,
         offset: u64,
+        count_up_to: Option<u64>,
     ) -> Read<'a, (Vec<LogView>, i64)>;
 
     /// One log by id, only if it belongs to `tenant`.

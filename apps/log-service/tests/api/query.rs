@@ -3,7 +3,7 @@
 
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, ids, messages, spawn_app, strings};
+use crate::helpers::{TestApp, ids, messages, on_both_backends, spawn_app, strings};
 
 /// Seven entries across two services, two days and every filterable field.
 fn dataset() -> Value {
@@ -195,6 +195,51 @@ async fn the_list_route_paginates_newest_first_and_takes_filters_as_parameters()
             .await;
     }
 }
+
+/// 10,030 entries a second apart across midnight (two day partitions), and five of another
+/// service: a page counts matches up to 10,000 (then says "at least"), still pages past them
+/// exactly, and counts a small match exactly.
+async fn a_page_counts_up_to_ten_thousand_and_still_pages_past_them(app: &TestApp) {
+    let start = chrono::DateTime::parse_from_rfc3339("2024-03-01T22:00:00Z").unwrap();
+    let entry = |n: i64, service: &str| {
+        json!({
+            "service_name": service, "level": "INFO", "message": format!("entry {n}"),
+            "timestamp": (start + chrono::Duration::seconds(n)).to_rfc3339(),
+        })
+    };
+    for first in [0, 5015] {
+        let batch: Vec<Value> = (first..first + 5015).map(|n| entry(n, "many")).collect();
+        let (status, body) = app
+            .post("/api/v1/logs/batch", None, &Value::Array(batch))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+    let few: Vec<Value> = (0..5).map(|n| entry(n, "few")).collect();
+    app.post("/api/v1/logs/batch", None, &Value::Array(few))
+        .await;
+
+    let (status, body) = app.get("/api/v1/logs?limit=50&service=many", None).await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(messages(&body).first().unwrap(), "entry 10029");
+    assert_eq!(body["total"], 10_000);
+    assert_eq!(body["count"], 10_000);
+    assert_eq!(body["total_relation"], "gte");
+    // Past the counted matches, the window is still exact: the oldest 30, oldest last.
+    let (_, body) = app
+        .get("/api/v1/logs?limit=50&offset=10000&service=many", None)
+        .await;
+    let expected: Vec<String> = (0..30).rev().map(|n| format!("entry {n}")).collect();
+    assert_eq!(messages(&body), expected);
+    let (_, body) = app.get("/api/v1/logs?service=few", None).await;
+    assert_eq!(body["total"], 5);
+    assert_eq!(body["total_relation"], "eq");
+}
+
+on_both_backends!(
+    a_page_counts_up_to_ten_thousand_on_sqlite,
+    a_page_counts_up_to_ten_thousand_on_postgres,
+    a_page_counts_up_to_ten_thousand_and_still_pages_past_them
+);
 
 #[tokio::test]
 async fn the_traceflow_listing_skips_offset_entries_and_counts_every_match() {

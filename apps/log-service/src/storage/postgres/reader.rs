@@ -158,6 +158,7 @@ impl Backend for PgReader {
         filter: &'a LogFilter,
         limit: u32,
         offset: u64,
+        count_up_to: Option<u64>,
     ) -> Read<'a, (Vec<LogView>, i64)> {
         Box::pin(async move {
             let (where_sql, params) = where_clause(tenant, filter);
@@ -166,7 +167,13 @@ impl Backend for PgReader {
             let total: i64 = self
                 .client
                 .query_one(
-                    &format!("SELECT COUNT(*) FROM log_entries WHERE {where_sql}"),
+                    &match count_up_to {
+                        Some(cap) => format!(
+                            "SELECT COUNT(*) FROM (SELECT 1 FROM log_entries WHERE {where_sql} \
+                             LIMIT {cap}) AS bounded"
+                        ),
+                        None => format!("SELECT COUNT(*) FROM log_entries WHERE {where_sql}"),
+                    },
                     &refs(&params),
                 )
                 .await?

@@ -179,6 +179,7 @@ impl Backend for SqliteReader {
         filter: &'a LogFilter,
         limit: u32,
         offset: u64,
+        count_up_to: Option<u64>,
     ) -> Read<'a, (Vec<LogView>, i64)> {
         let filter = filter.clone();
         let name = tenant.to_owned();
@@ -191,12 +192,23 @@ impl Backend for SqliteReader {
                 .iter()
                 .rev()
             {
+                let cap = count_up_to.map(|c| c as i64);
+                if want == 0 && cap.is_some_and(|c| total >= c) {
+                    break;
+                }
                 let (where_sql, params) = where_clause(&filter, &names.fts);
+                // A bounded count still counts past `skip + want`: a partition counted at its
+                // bound then holds the whole page, so the skip arithmetic below stays exact.
+                let count_sql = match cap {
+                    Some(cap) => format!(
+                        "SELECT COUNT(*) FROM (SELECT 1 FROM \"{}\" WHERE {where_sql} LIMIT {})",
+                        names.logs,
+                        (cap - total).max(skip + want)
+                    ),
+                    None => format!("SELECT COUNT(*) FROM \"{}\" WHERE {where_sql}", names.logs),
+                };
                 let count: i64 = conn
-                    .prepare_cached(&format!(
-                        "SELECT COUNT(*) FROM \"{}\" WHERE {where_sql}",
-                        names.logs
-                    ))?
+                    .prepare_cached(&count_sql)?
                     .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
                 total += count;
                 if want == 0 {
@@ -219,7 +231,7 @@ impl Backend for SqliteReader {
                 want -= page.len() as i64;
                 logs.extend(page);
             }
-            Ok((logs, total))
+            Ok((logs, count_up_to.map_or(total, |c| total.min(c as i64))))
         }))
     }
 

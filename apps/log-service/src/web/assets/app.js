@@ -224,7 +224,8 @@ async function searchPage() {
         el("p", {}, "Place a first order and its logs and trace appear here:"),
         el("pre", {}, "curl -X POST localhost:3000/create-order\n# or\ntracehop order")));
     }
-    status.textContent = `${body.total} ${body.total === 1 ? "log" : "logs"}, newest first`;
+    const atLeast = body.total_relation === "gte" ? "+" : "";
+    status.textContent = `${body.total.toLocaleString("en")}${atLeast} ${body.total === 1 ? "log" : "logs"}, newest first`;
     const pages = Math.max(1, Math.ceil(body.total / body.page_size));
     const to = (n) => { const q = new URLSearchParams(params); q.set("page", n); return `/?${q}`; };
     pager.replaceChildren(
