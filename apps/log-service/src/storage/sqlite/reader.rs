@@ -14,7 +14,7 @@ use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
 use super::partitions::{partition_bytes, partition_rows};
 use super::rows::{LOG_COLUMNS, SPAN_COLUMNS, log_from_row, span_from_row};
-use super::schema::{PartitionNames, open_reader};
+use super::schema::{PartitionNames, SEVERE, open_reader};
 use crate::model::{
     Bucket, Interval, Level, LogFilter, LogView, SpanView, Stats, StorageInfo, format_ts,
 };
@@ -72,6 +72,14 @@ fn where_clause(filter: &LogFilter, fts: &str) -> (String, Vec<SqlValue>) {
     }
     if let Some(v) = filter.min_level {
         sql.push(" AND level >= ?", [SqlValue::Integer(v as i64)]);
+    }
+    // Implied by the filter already; spelled out so the planner may use the severe index.
+    if filter
+        .level
+        .or(filter.min_level)
+        .is_some_and(|v| v >= Level::Warn)
+    {
+        sql.push_sql(&format!(" AND {SEVERE}"));
     }
     if let Some(v) = filter.start_ns {
         sql.push(" AND ts >= ?", [SqlValue::Integer(v)]);

@@ -102,6 +102,7 @@ fn logs_ddl(names: &PartitionNames) -> String {
     let PartitionNames {
         logs, fts, prefix, ..
     } = names;
+    let severe = severe_index_ddl(names);
     format!(
         r#"
 CREATE TABLE IF NOT EXISTS "{logs}" (
@@ -123,11 +124,23 @@ CREATE TABLE IF NOT EXISTS "{logs}" (
 CREATE INDEX IF NOT EXISTS "{prefix}_logs_ts" ON "{logs}" (ts);
 CREATE INDEX IF NOT EXISTS "{prefix}_logs_trace" ON "{logs}" (trace_id, ts) WHERE trace_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS "{prefix}_logs_request" ON "{logs}" (request_id, ts) WHERE request_id IS NOT NULL;
+{severe}
 CREATE VIRTUAL TABLE IF NOT EXISTS "{fts}" USING fts5 (
     message, content = '', detail = none
 );
 "#
     )
+}
+
+/// The term a query must carry, word for word, for SQLite to use the index of warnings and worse
+/// (it does no algebra: `level >= 5` does not imply `level >= 4` to it).
+pub(super) const SEVERE: &str = "level >= 4";
+
+/// Warnings and worse by time: a page filtered to a rare level walks this small index newest
+/// first instead of the whole day (at 10M rows, 82 ms for the newest 50 errors without it).
+fn severe_index_ddl(names: &PartitionNames) -> String {
+    let PartitionNames { logs, prefix, .. } = names;
+    format!(r#"CREATE INDEX IF NOT EXISTS "{prefix}_logs_severe" ON "{logs}" (ts) WHERE {SEVERE};"#)
 }
 
 fn spans_ddl(names: &PartitionNames) -> String {
@@ -153,6 +166,19 @@ CREATE UNIQUE INDEX IF NOT EXISTS "{prefix}_spans_trace" ON "{spans}" (trace_id,
 CREATE INDEX IF NOT EXISTS "{prefix}_spans_service" ON "{spans}" (service, name, kind, start_ns);
 "#
     )
+}
+
+/// Gives every partition made before the index of warnings and worse existed its index (once: an
+/// existing one is left alone).
+fn add_severe_indexes(conn: &Connection) -> Result<(), StoreError> {
+    let partitions: Vec<(i64, i64)> = conn
+        .prepare("SELECT tenant, day FROM partitions")?
+        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+        .collect::<Result<_, _>>()?;
+    for (tenant, day) in partitions {
+        conn.execute_batch(&severe_index_ddl(&PartitionNames::new(tenant, Day(day))))?;
+    }
+    Ok(())
 }
 
 /// Layout 2 to 3: every partition's spans move, in one transaction, from the table keyed by
@@ -244,6 +270,7 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         writer.query_row("SELECT value FROM layout WHERE key = 'version'", [], |r| {
             r.get(0)
         })?;
+    add_severe_indexes(&writer)?;
     if version == MIGRATABLE_VERSION {
         migrate_spans_to_rowid(&mut writer)?;
         tracing::info!(path = %path.display(), "storage layout migrated from version 2 to 3");
