@@ -44,6 +44,11 @@ def demangle(symbols):
 HASH_RE = re.compile(r"::h[0-9a-f]{16}$|\[[0-9a-f]{16}\]")
 
 
+# Our binaries: their symbols are Rust paths, named by crate; any other file is a library.
+NAMES_OF_OURS = ["order-gateway", "payment-service", "email-service", "log-service",
+                 "otlp-sink", "tracehop"]
+
+
 def crate_of(symbol, dso):
     """The crate (or library) a function belongs to."""
     if dso.startswith("[kernel"):
@@ -55,10 +60,6 @@ def crate_of(symbol, dso):
     if "::" in name:
         return name.split("::", 1)[0]
     return "(other)" if symbol == "[unknown]" else "std/C"
-
-
-NAMES_OF_OURS = ["order-gateway", "payment-service", "email-service", "log-service",
-                 "otlp-sink", "tracehop"]
 
 
 def main():

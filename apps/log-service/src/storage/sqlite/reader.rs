@@ -196,28 +196,39 @@ impl Backend for SqliteReader {
             let mut total = 0i64;
             let mut skip = offset as i64;
             let mut want = limit as i64;
+            let cap = count_up_to.map(|c| c as i64);
             for (_, names) in partitions(conn, tid, filter.start_ns, filter.end_ns)?
                 .iter()
                 .rev()
             {
-                let cap = count_up_to.map(|c| c as i64);
                 if want == 0 && cap.is_some_and(|c| total >= c) {
                     break;
                 }
                 let (where_sql, params) = where_clause(&filter, &names.fts);
-                // A bounded count still counts past `skip + want`: a partition counted at its
-                // bound then holds the whole page, so the skip arithmetic below stays exact.
-                let count_sql = match cap {
-                    Some(cap) => format!(
-                        "SELECT COUNT(*) FROM (SELECT 1 FROM \"{}\" WHERE {where_sql} LIMIT {})",
-                        names.logs,
-                        (cap - total).max(skip + want)
-                    ),
-                    None => format!("SELECT COUNT(*) FROM \"{}\" WHERE {where_sql}", names.logs),
+                let count: i64 = match cap {
+                    // A bounded count still counts past `skip + want`: a partition counted at
+                    // its bound then holds the whole page, so the skip arithmetic stays exact.
+                    // The bound is a parameter, so the statement is prepared once.
+                    Some(cap) => conn
+                        .prepare_cached(&format!(
+                            "SELECT COUNT(*) FROM (SELECT 1 FROM \"{}\" WHERE {where_sql} LIMIT ?)",
+                            names.logs
+                        ))?
+                        .query_row(
+                            params_from_iter(
+                                params
+                                    .iter()
+                                    .chain([&SqlValue::Integer((cap - total).max(skip + want))]),
+                            ),
+                            |r| r.get(0),
+                        )?,
+                    None => conn
+                        .prepare_cached(&format!(
+                            "SELECT COUNT(*) FROM \"{}\" WHERE {where_sql}",
+                            names.logs
+                        ))?
+                        .query_row(params_from_iter(params.iter()), |r| r.get(0))?,
                 };
-                let count: i64 = conn
-                    .prepare_cached(&count_sql)?
-                    .query_row(params_from_iter(params.iter()), |r| r.get(0))?;
                 total += count;
                 if want == 0 {
                     continue;

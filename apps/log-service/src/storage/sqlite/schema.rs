@@ -52,10 +52,11 @@ CREATE TABLE IF NOT EXISTS retention_policies (
 "#;
 
 /// The version of the layout this build writes: 2 is the per-(tenant, day) partitions, 3 stores
-/// spans in rowid order with a unique (trace, span) index (see [`partition_ddl`]).
+/// spans in rowid order with a unique (trace, span) index and indexes warnings and worse (see
+/// [`partition_ddl`]).
 const LAYOUT_VERSION: i64 = 3;
 
-/// The oldest version this build migrates in place at start-up (see [`migrate_spans_to_rowid`]).
+/// The oldest version this build migrates in place at start-up (see [`migrate_to_layout_3`]).
 const MIGRATABLE_VERSION: i64 = 2;
 
 /// Names of one partition's tables: `p<tenant>_<YYYYMMDD>_logs`, `_fts` and `_spans`.
@@ -168,22 +169,10 @@ CREATE INDEX IF NOT EXISTS "{prefix}_spans_service" ON "{spans}" (service, name,
     )
 }
 
-/// Gives every partition made before the index of warnings and worse existed its index (once: an
-/// existing one is left alone).
-fn add_severe_indexes(conn: &Connection) -> Result<(), StoreError> {
-    let partitions: Vec<(i64, i64)> = conn
-        .prepare("SELECT tenant, day FROM partitions")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    for (tenant, day) in partitions {
-        conn.execute_batch(&severe_index_ddl(&PartitionNames::new(tenant, Day(day))))?;
-    }
-    Ok(())
-}
-
-/// Layout 2 to 3: every partition's spans move, in one transaction, from the table keyed by
-/// (trace, span) into the rowid table of [`spans_ddl`]; the logs are not touched.
-fn migrate_spans_to_rowid(conn: &mut Connection) -> Result<(), StoreError> {
+/// Layout 2 to 3, in one transaction: every partition's spans move from the table keyed by
+/// (trace, span) into the rowid table of [`spans_ddl`], and its logs get the index of warnings
+/// and worse.
+fn migrate_to_layout_3(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
     let partitions: Vec<(i64, i64)> = tx
         .prepare("SELECT tenant, day FROM partitions")?
@@ -199,8 +188,10 @@ DROP INDEX IF EXISTS "{prefix}_spans_service";
 {}
 INSERT INTO "{spans}" ({SPAN_COLUMNS}) SELECT {SPAN_COLUMNS} FROM "{spans}_keyed" ORDER BY start_ns;
 DROP TABLE "{spans}_keyed";
+{}
 "#,
-            spans_ddl(&names)
+            spans_ddl(&names),
+            severe_index_ddl(&names)
         ))?;
     }
     tx.execute(
@@ -270,9 +261,8 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
         writer.query_row("SELECT value FROM layout WHERE key = 'version'", [], |r| {
             r.get(0)
         })?;
-    add_severe_indexes(&writer)?;
     if version == MIGRATABLE_VERSION {
-        migrate_spans_to_rowid(&mut writer)?;
+        migrate_to_layout_3(&mut writer)?;
         tracing::info!(path = %path.display(), "storage layout migrated from version 2 to 3");
     }
     writer.set_prepared_statement_cache_capacity(256);
