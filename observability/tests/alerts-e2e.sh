@@ -98,9 +98,8 @@ passed=0
 ok() { passed=$((passed + 1)); echo "ok   [$(elapsed)] $*"; }
 fail() { failed=$((failed + 1)); echo "FAIL [$(elapsed)] $*"; }
 
-og_port=$(free_port) ps_port=$(free_port) es_port=$(free_port) ls_port=$(free_port)
-otlp_grpc_port=$(free_port) otlp_http_port=$(free_port) grpc_port=$(free_port)
-prom_port=$(free_port) am_port=$(free_port)
+read -r og_port ps_port es_port ls_port otlp_grpc_port otlp_http_port grpc_port prom_port am_port \
+  < <(free_ports 9)
 
 # --- the services, through the CLI -----------------------------------------------------------------
 # `tracehop up` passes its own environment on to the services; AMQP_PREFIX (this run's queues on

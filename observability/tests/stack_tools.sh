@@ -32,5 +32,17 @@ ensure_python_yaml() {
 
 # Prints a free TCP port on 127.0.0.1.
 free_port() {
-  /usr/bin/python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1]); s.close()'
+  free_ports 1
+}
+
+# free_ports <n>: n distinct free ports on 127.0.0.1, space-separated. All n are held open until
+# every one is chosen: single calls in a row may hand out one port twice, and then two servers
+# of one test race for it.
+free_ports() {
+  /usr/bin/python3 -c '
+import socket, sys
+held = [socket.socket() for _ in range(int(sys.argv[1]))]
+for s in held:
+    s.bind(("127.0.0.1", 0))
+print(" ".join(str(s.getsockname()[1]) for s in held))' "$1"
 }
