@@ -18,11 +18,8 @@ pub struct TcpProxy {
 impl TcpProxy {
     /// Reserves a free port, closed until [`TcpProxy::restore`].
     pub async fn closed(target: SocketAddr) -> Self {
-        let probe = TcpListener::bind("127.0.0.1:0").await.expect("free port");
-        let port = probe.local_addr().expect("port").port();
-        drop(probe);
         Self {
-            port,
+            port: crate::process::free_port(),
             target,
             tasks: Arc::new(Mutex::new(None)),
         }

@@ -17,12 +17,33 @@ use std::time::{Duration, Instant};
 
 use crate::http;
 
-/// Returns a loopback port that was free a moment ago.
+/// The ports [`free_port`] hands out: below Linux's ephemeral range (32768 and up), from which
+/// the kernel takes the source port of every outgoing connection and every `bind(0)`. A port
+/// from there can be taken by some test's client socket between the pick and the child's bind
+/// (seen as "Address already in use"); a port from here only by another explicit bind.
+const PICKED_PORTS: std::ops::Range<u16> = 20_000..32_000;
+
+/// Returns a loopback port that was free a moment ago and that no other call in this process
+/// has returned: the calls walk [`PICKED_PORTS`] from a start set by the process id, so two test
+/// processes rarely walk the same ports either.
 pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .and_then(|l| l.local_addr())
-        .expect("a free loopback port")
-        .port()
+    use std::sync::atomic::{AtomicU32, Ordering};
+    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
+    let width = u32::from(PICKED_PORTS.end - PICKED_PORTS.start);
+    let _ = NEXT.compare_exchange(
+        u32::MAX,
+        std::process::id().wrapping_mul(7_919) % width,
+        Ordering::Relaxed,
+        Ordering::Relaxed,
+    );
+    for _ in 0..width {
+        let offset = NEXT.fetch_add(1, Ordering::Relaxed) % width;
+        let port = PICKED_PORTS.start + u16::try_from(offset).expect("offset < width");
+        if std::net::TcpListener::bind(("127.0.0.1", port)).is_ok() {
+            return port;
+        }
+    }
+    panic!("no free loopback port in {PICKED_PORTS:?}")
 }
 
 /// Locates a binary of the workspace next to the running test: the test runs as
