@@ -35,14 +35,22 @@ free_port() {
   free_ports 1
 }
 
-# free_ports <n>: n distinct free ports on 127.0.0.1, space-separated. All n are held open until
-# every one is chosen: single calls in a row may hand out one port twice, and then two servers
-# of one test race for it.
+# free_ports <n>: n distinct free ports on 127.0.0.1, space-separated, from below the kernel's
+# ephemeral range (32768 and up), where no client socket can take one before its server binds it.
+# All n are held open until every one is chosen, so one call never hands out a port twice.
 free_ports() {
   /usr/bin/python3 -c '
-import socket, sys
-held = [socket.socket() for _ in range(int(sys.argv[1]))]
-for s in held:
-    s.bind(("127.0.0.1", 0))
+import random, socket, sys
+held = []
+start = random.randrange(20000, 32000)
+for port in [*range(start, 32000), *range(20000, start)]:
+    if len(held) == int(sys.argv[1]):
+        break
+    s = socket.socket()
+    try:
+        s.bind(("127.0.0.1", port))
+        held.append(s)
+    except OSError:
+        s.close()
 print(" ".join(str(s.getsockname()[1]) for s in held))' "$1"
 }
