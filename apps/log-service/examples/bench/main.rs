@@ -1,12 +1,14 @@
 //! Benchmark of log-service: durable ingest through OTLP gRPC (batches of 512) and the REST batch
 //! route, trace lookup latency with N stored logs, the web view's requests (a six-span trace
 //! through the Jaeger API and its page, the search page's log queries) at that size, bytes on disk
-//! per record, for SQLite and for PostgreSQL (the minisource REST API's schema) with the same
-//! harness.
+//! per record, retention and alert evaluation running during ingest (`operations`), for SQLite and
+//! for PostgreSQL (the minisource REST API's schema) with the same harness.
 //!
 //! Run with `scripts/bench-log-service.sh` or
 //! `cargo run --release -p log-service --example bench -- --rows 1000000 --backend both`.
 //! Every request is answered only after its rows are committed, so the rates are durable rates.
+
+mod operations;
 
 use server::Service as _;
 use std::path::PathBuf;
@@ -26,15 +28,20 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, spa
 use serde_json::{Value, json};
 
 const BATCH: usize = 512;
-/// Days the generated traces are spread over (`--days`), one trace within one day, so trace
-/// lookups are measured against a store of that many day partitions.
-static DAYS: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+/// When generated records happen: record `n` on its trace's day (traces spread over `days` day
+/// partitions, one trace within one day), then a millisecond per record from `base_ns`.
+#[derive(Clone, Copy)]
+struct Timeline {
+    base_ns: u64,
+    days: u64,
+}
 
-/// The timestamp of record `n`: its trace's day, then a millisecond per record.
-fn record_ns(n: u64, base_ns: u64) -> u64 {
-    const DAY_NS: u64 = 86_400 * 1_000_000_000;
-    let days = *DAYS.get().unwrap_or(&1);
-    base_ns + (n / LOGS_PER_TRACE % days) * DAY_NS + n * 1_000_000
+const DAY_NS: u64 = 86_400 * 1_000_000_000;
+
+impl Timeline {
+    fn record_ns(self, n: u64) -> u64 {
+        self.base_ns + (n / LOGS_PER_TRACE % self.days) * DAY_NS + n * 1_000_000
+    }
 }
 /// Logs per trace in the generated data.
 const LOGS_PER_TRACE: u64 = 20;
@@ -45,6 +52,8 @@ struct Args {
     ingest_rows: u64,
     lookups: usize,
     days: u64,
+    ops_rows: u64,
+    ops_rounds: usize,
     backend: String,
     postgres_url: String,
     dir: PathBuf,
@@ -57,6 +66,8 @@ fn parse_args() -> Args {
         ingest_rows: 200_000,
         lookups: 2_000,
         days: 1,
+        ops_rows: 500_000,
+        ops_rounds: 3,
         backend: "both".into(),
         postgres_url: "postgres://postgres@127.0.0.1:5432".into(),
         dir: std::env::temp_dir().join("log-service-bench"),
@@ -70,6 +81,8 @@ fn parse_args() -> Args {
             "--ingest-rows" => args.ingest_rows = value.parse().expect("--ingest-rows N"),
             "--lookups" => args.lookups = value.parse().expect("--lookups N"),
             "--days" => args.days = value.parse().expect("--days N (at least 1)"),
+            "--ops-rows" => args.ops_rows = value.parse().expect("--ops-rows N"),
+            "--ops-rounds" => args.ops_rounds = value.parse().expect("--ops-rounds N"),
             "--backend" => args.backend = value,
             "--postgres-url" => args.postgres_url = value,
             "--dir" => args.dir = value.into(),
@@ -111,14 +124,14 @@ const MESSAGES: [&str; 5] = [
 ];
 
 /// One OTLP batch of `BATCH` records starting at record number `first`.
-fn otlp_batch(first: u64, base_ns: u64) -> ExportLogsServiceRequest {
+fn otlp_batch(first: u64, timeline: Timeline) -> ExportLogsServiceRequest {
     let records = (first..first + BATCH as u64)
         .map(|n| {
             let trace = n / LOGS_PER_TRACE;
             let mut span = [0u8; 8];
             span[..].copy_from_slice(&(n % LOGS_PER_TRACE / 4 + 1).to_be_bytes());
             LogRecord {
-                time_unix_nano: record_ns(n, base_ns),
+                time_unix_nano: timeline.record_ns(n),
                 severity_number: if n % 97 == 0 { 17 } else { 9 },
                 body: Some(AnyValue {
                     value: Some(any_value::Value::StringValue(format!(
@@ -160,11 +173,11 @@ fn otlp_batch(first: u64, base_ns: u64) -> ExportLogsServiceRequest {
 }
 
 /// The same records as minisource REST API JSON entries.
-fn rest_batch(first: u64, base_ns: u64) -> Value {
+fn rest_batch(first: u64, timeline: Timeline) -> Value {
     let entries: Vec<Value> = (first..first + BATCH as u64)
         .map(|n| {
             let trace = n / LOGS_PER_TRACE;
-            let ts = chrono::DateTime::from_timestamp_nanos(record_ns(n, base_ns) as i64);
+            let ts = chrono::DateTime::from_timestamp_nanos(timeline.record_ns(n) as i64);
             json!({
                 "service_name": SERVICES[(n % 3) as usize],
                 "level": if n % 97 == 0 { "ERROR" } else { "INFO" },
@@ -180,13 +193,15 @@ fn rest_batch(first: u64, base_ns: u64) -> Value {
     Value::Array(entries)
 }
 
-/// Sends `rows` records (from record number `start`) through OTLP gRPC; returns records/s.
+/// Sends `rows` records (from record number `start`) through OTLP gRPC, as `tenant` (the
+/// default tenant when `None`); returns records/s.
 async fn ingest_otlp(
     app_addr: std::net::SocketAddr,
     concurrency: usize,
     start: u64,
     rows: u64,
-    base_ns: u64,
+    timeline: Timeline,
+    tenant: Option<&'static str>,
 ) -> f64 {
     let next = Arc::new(AtomicU64::new(start));
     let end = start + rows;
@@ -204,9 +219,15 @@ async fn ingest_otlp(
                 if first >= end {
                     break;
                 }
-                let request = otlp_batch(first, base_ns);
+                let batch = otlp_batch(first, timeline);
                 loop {
-                    match client.export(request.clone()).await {
+                    let mut request = tonic::Request::new(batch.clone());
+                    if let Some(tenant) = tenant {
+                        request
+                            .metadata_mut()
+                            .insert("x-tenant-id", tenant.parse().expect("ASCII tenant"));
+                    }
+                    match client.export(request).await {
                         Ok(_) => break,
                         Err(s) if s.code() == tonic::Code::ResourceExhausted => {
                             tokio::time::sleep(Duration::from_millis(5)).await
@@ -224,7 +245,13 @@ async fn ingest_otlp(
 }
 
 /// Sends `rows` records through `POST /api/v1/logs/batch`; returns records/s.
-async fn ingest_rest(rest: String, concurrency: usize, start: u64, rows: u64, base_ns: u64) -> f64 {
+async fn ingest_rest(
+    rest: String,
+    concurrency: usize,
+    start: u64,
+    rows: u64,
+    timeline: Timeline,
+) -> f64 {
     let next = Arc::new(AtomicU64::new(start));
     let end = start + rows;
     let client = reqwest::Client::new();
@@ -238,7 +265,7 @@ async fn ingest_rest(rest: String, concurrency: usize, start: u64, rows: u64, ba
                 if first >= end {
                     break;
                 }
-                let body = serde_json::to_vec(&rest_batch(first, base_ns)).unwrap();
+                let body = serde_json::to_vec(&rest_batch(first, timeline)).unwrap();
                 loop {
                     let response = client
                         .post(format!("{rest}/api/v1/logs/batch"))
@@ -433,6 +460,7 @@ struct Report {
     trace_page: (f64, f64),
     search: (f64, f64),
     bytes_per_record: f64,
+    ops: operations::Operations,
 }
 
 async fn run_backend(args: &Args, backend: &'static str) -> Report {
@@ -440,6 +468,16 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
     // The generated records are dated November 2023: keep them past the default 30 days, so a
     // retention run during a long benchmark never drops what is being measured.
     config.retention.default_days = 3650;
+    // The demo's rule set, evaluated fifteen times as often as by default, for `operations`.
+    config.alerts.rules_file = Some(
+        [
+            env!("CARGO_MANIFEST_DIR"),
+            "../../observability/log-alert-rules.json",
+        ]
+        .iter()
+        .collect(),
+    );
+    config.alerts.eval_interval = Duration::from_secs(1);
     let _ = std::fs::remove_dir_all(&args.dir);
     let mut admin = None;
     let db_name = format!("log_service_bench_{}", std::process::id());
@@ -473,9 +511,13 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
     let otlp = app.otlp_grpc_addr();
     tokio::spawn(app.run());
     let base_ns = 1_700_000_000_000_000_000u64;
+    let timeline = Timeline {
+        base_ns,
+        days: args.days.max(1),
+    };
 
     // 1. durable ingest through OTLP gRPC
-    let otlp_rate = ingest_otlp(otlp, args.concurrency, 0, args.ingest_rows, base_ns).await;
+    let otlp_rate = ingest_otlp(otlp, args.concurrency, 0, args.ingest_rows, timeline, None).await;
     eprintln!("[{backend}] otlp grpc ingest: {otlp_rate:.0} records/s");
     // 2. durable ingest through the REST batch route (its own record numbers, so its own traces)
     let rest_rate = ingest_rest(
@@ -483,7 +525,7 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
         args.concurrency,
         args.ingest_rows,
         args.ingest_rows,
-        base_ns,
+        timeline,
     )
     .await;
     eprintln!("[{backend}] rest batch ingest: {rest_rate:.0} records/s");
@@ -491,7 +533,15 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
     let stored = args.ingest_rows * 2;
     let fill_start = Instant::now();
     if args.rows > stored {
-        let rate = ingest_otlp(otlp, args.concurrency, stored, args.rows - stored, base_ns).await;
+        let rate = ingest_otlp(
+            otlp,
+            args.concurrency,
+            stored,
+            args.rows - stored,
+            timeline,
+            None,
+        )
+        .await;
         eprintln!(
             "[{backend}] filled to {} rows at {rate:.0} records/s",
             args.rows
@@ -556,6 +606,26 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
             .map(|m| m.len() as f64)
             .sum(),
     };
+    // 7. retention and alert evaluation while ingesting
+    let ops = operations::measure(
+        &rest,
+        otlp,
+        args.concurrency,
+        args.ops_rows,
+        args.ops_rounds,
+        rows,
+    )
+    .await;
+    eprintln!(
+        "[{backend}] ingest {}; rule evaluations {:?}, {} rules firing; a day of {} logs dropped in {:?} s",
+        operations::PHASES
+            .map(|p| format!("{} {:.0} rec/s", p.name(), ops.rate(p)))
+            .join(", "),
+        ops.evaluations,
+        ops.firing,
+        args.ops_rows,
+        ops.drop_secs()
+    );
     if let Some(client) = &admin {
         let _ = client
             .batch_execute(&format!("DROP DATABASE IF EXISTS {db_name} WITH (FORCE)"))
@@ -575,13 +645,13 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
         trace_page,
         search,
         bytes_per_record: bytes / rows as f64,
+        ops,
     }
 }
 
 #[tokio::main]
 async fn main() {
     let args = parse_args();
-    DAYS.set(args.days.max(1)).expect("set once");
     let backends: Vec<&'static str> = match args.backend.as_str() {
         "sqlite" => vec!["sqlite"],
         "postgres" => vec!["postgres"],
@@ -636,6 +706,37 @@ async fn main() {
             format!("{:.2} / {:.2}", r.trace_api.0, r.trace_api.1),
             r.trace_page.1,
             format!("{:.2} / {:.2}", r.search.0, r.search.1)
+        );
+    }
+    println!(
+        "\nlog-service running itself: {} rows per phase, {} rounds of quiet, rules (evaluated every second) and rules+retention (a retention run drops a day) phases",
+        args.ops_rows, args.ops_rounds
+    );
+    println!(
+        "{:<10} {:>14} {:>14} {:>8} {:>20} {:>8} {:>18}",
+        "backend",
+        "quiet rec/s",
+        "rules rec/s",
+        "loss %",
+        "rules+retention",
+        "loss %",
+        "drop a day s"
+    );
+    for r in &reports {
+        let (ops, drops) = (&r.ops, r.ops.drop_secs());
+        println!(
+            "{:<10} {:>14.0} {:>14.0} {:>8.1} {:>20.0} {:>8.1} {:>18}",
+            r.backend,
+            ops.rate(operations::Phase::Quiet),
+            ops.rate(operations::Phase::Evaluating),
+            ops.loss(operations::Phase::Evaluating) * 100.0,
+            ops.rate(operations::Phase::Retaining),
+            ops.loss(operations::Phase::Retaining) * 100.0,
+            format!(
+                "{:.3} (max {:.3})",
+                operations::median(&drops),
+                drops.iter().copied().fold(0.0, f64::max)
+            )
         );
     }
     if let [sqlite, postgres] = &reports[..] {

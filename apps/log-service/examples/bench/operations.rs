@@ -1,0 +1,249 @@
+//! log-service running itself while it ingests. Phases of OTLP ingest into the default tenant
+//! take turns: quiet (every alert rule disabled, no retention run), rules (the demo's rule set
+//! plus two rules that match the generated records, evaluated every second, fifteen times the
+//! default rate) and rules+retention (the same, and in the middle of the phase a retention run
+//! that drops another tenant's expired day). Each phase's loss against the quiet ones is what
+//! alert evaluation, and retention on top of it, cost ingest; the drop is timed on its own, on a
+//! store of the benchmark's size.
+
+use std::net::SocketAddr;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use serde_json::{Value, json};
+
+use crate::{BATCH, DAY_NS, Timeline, ingest_otlp};
+
+/// The tenant whose days expire: before each rules+retention phase it gets one day of logs, 40
+/// days old and more, under a 30-day policy.
+const EXPIRING_TENANT: &str = "retention-bench";
+
+/// Rules that match the generated records, so that their counts have rows to count.
+fn matching_rules() -> [Value; 2] {
+    [
+        json!({"name": "bench retries", "query": "retrying", "threshold": 1000,
+               "window_seconds": 300, "severity": "info"}),
+        json!({"name": "bench errors", "min_level": "ERROR", "threshold": 10,
+               "window_seconds": 60, "severity": "warning"}),
+    ]
+}
+
+#[derive(Clone, Copy, PartialEq)]
+pub enum Phase {
+    Quiet,
+    Evaluating,
+    Retaining,
+}
+
+pub const PHASES: [Phase; 3] = [Phase::Quiet, Phase::Evaluating, Phase::Retaining];
+
+impl Phase {
+    pub fn name(self) -> &'static str {
+        match self {
+            Phase::Quiet => "quiet",
+            Phase::Evaluating => "rules",
+            Phase::Retaining => "rules+retention",
+        }
+    }
+}
+
+/// One retention run that dropped a tenant's day.
+pub struct DayDrop {
+    pub secs: f64,
+    pub rows: i64,
+}
+
+pub struct Operations {
+    /// Records/s of each phase, by [`PHASES`] index.
+    pub rates: [Vec<f64>; 3],
+    /// Rule evaluations during each kind of phase.
+    pub evaluations: [f64; 3],
+    pub drops: Vec<DayDrop>,
+    /// Rules firing at the end (the evaluations counted real rows).
+    pub firing: usize,
+}
+
+pub fn median(values: &[f64]) -> f64 {
+    let mut sorted = values.to_vec();
+    sorted.sort_by(f64::total_cmp);
+    sorted.get(sorted.len() / 2).copied().unwrap_or(0.0)
+}
+
+impl Operations {
+    pub fn rate(&self, phase: Phase) -> f64 {
+        median(&self.rates[phase as usize])
+    }
+
+    /// What `phase` loses against the quiet phases, as a fraction of the quiet rate.
+    pub fn loss(&self, phase: Phase) -> f64 {
+        1.0 - self.rate(phase) / self.rate(Phase::Quiet)
+    }
+
+    pub fn drop_secs(&self) -> Vec<f64> {
+        self.drops.iter().map(|d| d.secs).collect()
+    }
+}
+
+async fn call(
+    client: &reqwest::Client,
+    method: reqwest::Method,
+    url: String,
+    body: Option<Value>,
+) -> Value {
+    let mut request = client.request(method, &url);
+    if let Some(body) = body {
+        request = request.json(&body);
+    }
+    let response = request.send().await.expect("log-service answers");
+    let status = response.status();
+    let body: Value = response.json().await.unwrap_or(Value::Null);
+    assert!(status.is_success(), "{url}: {status} {body}");
+    body
+}
+
+async fn evaluations(client: &reqwest::Client, rest: &str) -> f64 {
+    let text = client
+        .get(format!("{rest}/metrics"))
+        .send()
+        .await
+        .expect("metrics")
+        .text()
+        .await
+        .expect("metrics text");
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix("log_service_alert_evaluations_total")?
+                .trim()
+                .parse()
+                .ok()
+        })
+        .unwrap_or(0.0)
+}
+
+async fn set_rules(client: &reqwest::Client, rest: &str, ids: &[String], enabled: bool) {
+    let verb = if enabled { "enable" } else { "disable" };
+    for id in ids {
+        let url = format!("{rest}/api/v1/alerts/{id}/{verb}");
+        call(client, reqwest::Method::POST, url, None).await;
+    }
+}
+
+/// Runs `rounds` phases of each kind, `rows_per_phase` records each (rounded up to whole
+/// batches, as ingest sends them), the records numbered from `after_record` on.
+pub async fn measure(
+    rest: &str,
+    otlp: SocketAddr,
+    concurrency: usize,
+    rows_per_phase: u64,
+    rounds: usize,
+    after_record: u64,
+) -> Operations {
+    let batch = BATCH as u64;
+    let rows_per_phase = rows_per_phase.div_ceil(batch) * batch;
+    let client = reqwest::Client::new();
+    let post = reqwest::Method::POST;
+    for rule in matching_rules() {
+        call(
+            &client,
+            post.clone(),
+            format!("{rest}/api/v1/alerts"),
+            Some(rule),
+        )
+        .await;
+    }
+    let policy = json!({"tenant_id": EXPIRING_TENANT, "retention_days": 30});
+    call(
+        &client,
+        post.clone(),
+        format!("{rest}/api/v1/retention"),
+        Some(policy),
+    )
+    .await;
+    let rules_url = format!("{rest}/api/v1/alerts");
+    let rules = call(&client, reqwest::Method::GET, rules_url.clone(), None).await;
+    let ids: Vec<String> = rules["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .map(|r| r["id"].as_str().expect("rule id").to_owned())
+        .collect();
+    let now_ns = || {
+        SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("after 1970")
+            .as_nanos() as u64
+    };
+    let mut next = after_record.div_ceil(batch) * batch + batch;
+    let mut ops = Operations {
+        rates: [vec![], vec![], vec![]],
+        evaluations: [0.0; 3],
+        drops: vec![],
+        firing: 0,
+    };
+    for round in 0..rounds as u64 {
+        for phase in PHASES {
+            if phase == Phase::Retaining {
+                // One day of the expiring tenant, dated `40 + round` days ago, so this phase's
+                // retention run has exactly that day to drop.
+                let day = now_ns() / DAY_NS * DAY_NS - (40 + round) * DAY_NS + 3_600_000_000_000;
+                let old = Timeline {
+                    base_ns: day - next * 1_000_000,
+                    days: 1,
+                };
+                ingest_otlp(
+                    otlp,
+                    concurrency,
+                    next,
+                    rows_per_phase,
+                    old,
+                    Some(EXPIRING_TENANT),
+                )
+                .await;
+                next += rows_per_phase;
+            }
+            set_rules(&client, rest, &ids, phase != Phase::Quiet).await;
+            let evaluated = evaluations(&client, rest).await;
+            // The phase's records end now, so the rules' windows hold the newest of them.
+            let recent = Timeline {
+                base_ns: now_ns() - (next + rows_per_phase) * 1_000_000,
+                days: 1,
+            };
+            let drop = (phase == Phase::Retaining).then(|| {
+                let (client, url) = (client.clone(), format!("{rest}/api/v1/retention/run"));
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_secs(1)).await;
+                    let began = Instant::now();
+                    let report = call(&client, reqwest::Method::POST, url, None).await;
+                    let removed = report["removed"].as_array().expect("removed");
+                    assert!(
+                        removed.iter().all(|r| r["tenant_id"] == EXPIRING_TENANT),
+                        "a retention run removes only {EXPIRING_TENANT}'s days: {removed:?}"
+                    );
+                    DayDrop {
+                        secs: began.elapsed().as_secs_f64(),
+                        rows: report["rows_removed"].as_i64().unwrap_or(0),
+                    }
+                })
+            });
+            let rate = ingest_otlp(otlp, concurrency, next, rows_per_phase, recent, None).await;
+            next += rows_per_phase;
+            ops.rates[phase as usize].push(rate);
+            ops.evaluations[phase as usize] += evaluations(&client, rest).await - evaluated;
+            if let Some(drop) = drop {
+                let drop = drop.await.expect("retention run");
+                assert_eq!(
+                    drop.rows, rows_per_phase as i64,
+                    "a retention run drops exactly the expired day of {EXPIRING_TENANT}"
+                );
+                ops.drops.push(drop);
+            }
+        }
+    }
+    let rules = call(&client, reqwest::Method::GET, rules_url, None).await;
+    ops.firing = rules["rules"]
+        .as_array()
+        .expect("rules")
+        .iter()
+        .filter(|r| r["state"] == "firing")
+        .count();
+    ops
+}
