@@ -1,6 +1,7 @@
 //! Prometheus metrics of log-service, all in one registry per application (so tests that start
 //! several applications in one process never collide).
 
+use prometheus::core::Collector;
 use prometheus::{
     Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts, Registry,
 };
@@ -73,191 +74,166 @@ impl Metrics {
     /// Creates and registers every metric, plus the process collector.
     pub fn new() -> Result<Metrics, prometheus::Error> {
         let registry = Registry::new();
-        let ingested = IntCounterVec::new(
-            Opts::new(
-                "log_service_ingested_records_total",
-                "Records received by log-service, by protocol, signal and outcome.",
-            ),
-            &["protocol", "signal", "outcome"],
-        )?;
-        let queued_rows = IntGauge::new(
-            "log_service_write_queue_rows",
-            "Rows waiting for the storage writer.",
-        )?;
-        let commit_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "log_service_commit_duration_seconds",
-                "Duration of one group commit.",
-            )
-            .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
-            ]),
-        )?;
-        let commit_rows = Histogram::with_opts(
-            HistogramOpts::new(
-                "log_service_commit_rows",
-                "Rows written by one group commit.",
-            )
-            .buckets(prometheus::exponential_buckets(1.0, 4.0, 9)?),
-        )?;
-        let commit_failures = IntCounter::new(
-            "log_service_commit_failures_total",
-            "Group commits that failed and were rolled back.",
-        )?;
-        let stream_subscribers = IntGauge::new(
-            "log_service_stream_subscribers",
-            "Live tails (GET /api/v1/logs/stream) open now.",
-        )?;
-        let stream_lagged = IntCounter::new(
-            "log_service_stream_lagged_total",
-            "Lagged events sent to live tails that fell behind the broadcast buffer.",
-        )?;
-        let stream_skipped = IntCounter::new(
-            "log_service_stream_skipped_logs_total",
-            "Logs skipped by live tails that fell behind the broadcast buffer.",
-        )?;
-        let stream_failures = IntCounter::new(
-            "log_service_stream_replay_failures_total",
-            "Live tails ended because a replay read from storage failed.",
-        )?;
-        let tail_peer_logs = IntCounter::new(
-            "log_service_stream_peer_logs_total",
-            "Logs committed by another replica and published to this replica's live tails.",
-        )?;
-        let tail_listen_errors = IntCounter::new(
-            "log_service_stream_listen_errors_total",
-            "Failures of the listener for other replicas' commits (lost connection, bad payload).",
-        )?;
-        let leader = IntGauge::new(
-            "log_service_leader",
-            "1 while this replica leads: evaluates alert rules and runs retention.",
-        )?;
-        let leader_errors = IntCounter::new(
-            "log_service_leader_errors_total",
-            "Failures of the leadership session: connect, lock or health check.",
-        )?;
-        for counter in [&tail_peer_logs, &tail_listen_errors, &leader_errors] {
-            registry.register(Box::new(counter.clone()))?;
-        }
-        registry.register(Box::new(leader.clone()))?;
-        let alert_evaluations = IntCounter::new(
-            "log_service_alert_evaluations_total",
-            "Evaluations of log alert rules.",
-        )?;
-        let alert_evaluation_failures = IntCounter::new(
-            "log_service_alert_evaluation_failures_total",
-            "Evaluations of log alert rules that failed to count matching logs or to store the outcome.",
-        )?;
-        let alert_notifications = IntCounterVec::new(
-            Opts::new(
-                "log_service_alert_notifications_total",
-                "Alerts delivered to Alertmanager, by outcome (sent, failed, dropped).",
-            ),
-            &["outcome"],
-        )?;
-        let alert_rules = IntGaugeVec::new(
-            Opts::new(
-                "log_service_alert_rules",
-                "Log alert rules by state (inactive, pending, firing).",
-            ),
-            &["state"],
-        )?;
-        let alert_queue = IntGauge::new(
-            "log_service_alert_queue_alerts",
-            "Alerts waiting for delivery to Alertmanager.",
-        )?;
-        // Every outcome and state shows from the start, so a rate or an alert on them has a series.
-        for outcome in ["sent", "failed", "dropped"] {
-            alert_notifications.with_label_values(&[outcome]).inc_by(0);
-        }
-        for state in ["inactive", "pending", "firing"] {
-            alert_rules.with_label_values(&[state]).set(0);
-        }
-        for counter in [&alert_evaluations, &alert_evaluation_failures] {
-            registry.register(Box::new(counter.clone()))?;
-        }
-        registry.register(Box::new(alert_notifications.clone()))?;
-        registry.register(Box::new(alert_rules.clone()))?;
-        registry.register(Box::new(alert_queue.clone()))?;
-        let retention_rows = IntCounterVec::new(
-            Opts::new(
-                "log_service_retention_rows_removed_total",
-                "Logs and spans removed by retention, by signal.",
-            ),
-            &["signal"],
-        )?;
-        let retention_partitions = IntCounterVec::new(
-            Opts::new(
-                "log_service_retention_partitions_dropped_total",
-                "Partitions (one tenant's day) dropped, by reason (retention, size_cap).",
-            ),
-            &["reason"],
-        )?;
-        let storage_bytes = IntGauge::new(
-            "log_service_storage_bytes",
-            "Bytes of the database on disk, measured at each retention run.",
-        )?;
-        let retention_runs = IntCounter::new(
-            "log_service_retention_runs_total",
-            "Retention runs, periodic and asked for.",
-        )?;
-        let retention_failures = IntCounter::new(
-            "log_service_retention_failures_total",
-            "Retention runs that failed or left the store over its size cap.",
-        )?;
-        let access_refused = IntCounterVec::new(
-            Opts::new(
-                "log_service_access_refused_total",
-                "Requests refused by the access check, by reason.",
-            ),
-            &["reason"],
-        )?;
-        registry.register(Box::new(access_refused.clone()))?;
-        registry.register(Box::new(retention_rows.clone()))?;
-        registry.register(Box::new(retention_partitions.clone()))?;
-        registry.register(Box::new(storage_bytes.clone()))?;
-        registry.register(Box::new(retention_runs.clone()))?;
-        registry.register(Box::new(retention_failures.clone()))?;
-        registry.register(Box::new(stream_subscribers.clone()))?;
-        for counter in [&stream_lagged, &stream_skipped, &stream_failures] {
-            registry.register(Box::new(counter.clone()))?;
-        }
-        registry.register(Box::new(ingested.clone()))?;
-        registry.register(Box::new(queued_rows.clone()))?;
-        registry.register(Box::new(commit_seconds.clone()))?;
-        registry.register(Box::new(commit_rows.clone()))?;
-        registry.register(Box::new(commit_failures.clone()))?;
         registry.register(Box::new(
             prometheus::process_collector::ProcessCollector::for_self(),
         ))?;
-        Ok(Metrics {
+        let metrics = Metrics {
+            ingested: counter_vec(
+                &registry,
+                "log_service_ingested_records_total",
+                "Records received by log-service, by protocol, signal and outcome.",
+                &["protocol", "signal", "outcome"],
+            )?,
+            queued_rows: gauge(
+                &registry,
+                "log_service_write_queue_rows",
+                "Rows waiting for the storage writer.",
+            )?,
+            commit_seconds: registered(
+                &registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "log_service_commit_duration_seconds",
+                        "Duration of one group commit.",
+                    )
+                    .buckets(vec![
+                        0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+                    ]),
+                )?,
+            )?,
+            commit_rows: registered(
+                &registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "log_service_commit_rows",
+                        "Rows written by one group commit.",
+                    )
+                    .buckets(prometheus::exponential_buckets(1.0, 4.0, 9)?),
+                )?,
+            )?,
+            commit_failures: counter(
+                &registry,
+                "log_service_commit_failures_total",
+                "Group commits that failed and were rolled back.",
+            )?,
+            stream_subscribers: gauge(
+                &registry,
+                "log_service_stream_subscribers",
+                "Live tails (GET /api/v1/logs/stream) open now.",
+            )?,
+            stream_lagged: counter(
+                &registry,
+                "log_service_stream_lagged_total",
+                "Lagged events sent to live tails that fell behind the broadcast buffer.",
+            )?,
+            stream_skipped: counter(
+                &registry,
+                "log_service_stream_skipped_logs_total",
+                "Logs skipped by live tails that fell behind the broadcast buffer.",
+            )?,
+            stream_failures: counter(
+                &registry,
+                "log_service_stream_replay_failures_total",
+                "Live tails ended because a replay read from storage failed.",
+            )?,
+            tail_peer_logs: counter(
+                &registry,
+                "log_service_stream_peer_logs_total",
+                "Logs committed by another replica and published to this replica's live tails.",
+            )?,
+            tail_listen_errors: counter(
+                &registry,
+                "log_service_stream_listen_errors_total",
+                "Failures of the listener for other replicas' commits (lost connection, bad payload).",
+            )?,
+            leader: gauge(
+                &registry,
+                "log_service_leader",
+                "1 while this replica leads: evaluates alert rules and runs retention.",
+            )?,
+            leader_errors: counter(
+                &registry,
+                "log_service_leader_errors_total",
+                "Failures of the leadership session: connect, lock or health check.",
+            )?,
+            alert_evaluations: counter(
+                &registry,
+                "log_service_alert_evaluations_total",
+                "Evaluations of log alert rules.",
+            )?,
+            alert_evaluation_failures: counter(
+                &registry,
+                "log_service_alert_evaluation_failures_total",
+                "Evaluations of log alert rules that failed to count matching logs or to store the outcome.",
+            )?,
+            alert_notifications: counter_vec(
+                &registry,
+                "log_service_alert_notifications_total",
+                "Alerts delivered to Alertmanager, by outcome (sent, failed, dropped).",
+                &["outcome"],
+            )?,
+            alert_rules: registered(
+                &registry,
+                IntGaugeVec::new(
+                    Opts::new(
+                        "log_service_alert_rules",
+                        "Log alert rules by state (inactive, pending, firing).",
+                    ),
+                    &["state"],
+                )?,
+            )?,
+            alert_queue: gauge(
+                &registry,
+                "log_service_alert_queue_alerts",
+                "Alerts waiting for delivery to Alertmanager.",
+            )?,
+            retention_rows: counter_vec(
+                &registry,
+                "log_service_retention_rows_removed_total",
+                "Logs and spans removed by retention, by signal.",
+                &["signal"],
+            )?,
+            retention_partitions: counter_vec(
+                &registry,
+                "log_service_retention_partitions_dropped_total",
+                "Partitions (one tenant's day) dropped, by reason (retention, size_cap).",
+                &["reason"],
+            )?,
+            storage_bytes: gauge(
+                &registry,
+                "log_service_storage_bytes",
+                "Bytes of the database on disk, measured at each retention run.",
+            )?,
+            retention_runs: counter(
+                &registry,
+                "log_service_retention_runs_total",
+                "Retention runs, periodic and asked for.",
+            )?,
+            retention_failures: counter(
+                &registry,
+                "log_service_retention_failures_total",
+                "Retention runs that failed or left the store over its size cap.",
+            )?,
+            access_refused: counter_vec(
+                &registry,
+                "log_service_access_refused_total",
+                "Requests refused by the access check, by reason.",
+                &["reason"],
+            )?,
             http: telemetry::http::HttpMetrics::new(&registry),
             registry,
-            ingested,
-            queued_rows,
-            commit_seconds,
-            commit_rows,
-            commit_failures,
-            stream_subscribers,
-            stream_lagged,
-            stream_skipped,
-            stream_failures,
-            tail_peer_logs,
-            tail_listen_errors,
-            leader,
-            leader_errors,
-            alert_evaluations,
-            alert_evaluation_failures,
-            alert_notifications,
-            alert_rules,
-            alert_queue,
-            retention_rows,
-            retention_partitions,
-            storage_bytes,
-            retention_runs,
-            retention_failures,
-            access_refused,
-        })
+        };
+        // Every outcome and state shows from the start, so a rate or an alert on them has a series.
+        for outcome in ["sent", "failed", "dropped"] {
+            metrics
+                .alert_notifications
+                .with_label_values(&[outcome])
+                .inc_by(0);
+        }
+        for state in ["inactive", "pending", "firing"] {
+            metrics.alert_rules.with_label_values(&[state]).set(0);
+        }
+        Ok(metrics)
     }
 
     /// Counts `n` alerts handed to Alertmanager with one outcome.
@@ -280,4 +256,34 @@ impl Metrics {
     pub fn registry(&self) -> &Registry {
         &self.registry
     }
+}
+
+/// Registers `metric` in `registry` and hands it back, so a metric is registered where it is
+/// made.
+fn registered<C: Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: C,
+) -> Result<C, prometheus::Error> {
+    registry.register(Box::new(metric.clone()))?;
+    Ok(metric)
+}
+
+/// A registered counter without labels.
+fn counter(registry: &Registry, name: &str, help: &str) -> Result<IntCounter, prometheus::Error> {
+    registered(registry, IntCounter::new(name, help)?)
+}
+
+/// A registered gauge without labels.
+fn gauge(registry: &Registry, name: &str, help: &str) -> Result<IntGauge, prometheus::Error> {
+    registered(registry, IntGauge::new(name, help)?)
+}
+
+/// A registered counter with `labels`.
+fn counter_vec(
+    registry: &Registry,
+    name: &str,
+    help: &str,
+    labels: &[&str],
+) -> Result<IntCounterVec, prometheus::Error> {
+    registered(registry, IntCounterVec::new(Opts::new(name, help), labels)?)
 }

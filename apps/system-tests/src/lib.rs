@@ -43,6 +43,17 @@ pub fn assert_error_body(json: &Value, code: &str, what: &str) {
     );
 }
 
+/// The services of the log lines in `answer["logs"]` (a trace or a page of logs, as
+/// log-service's REST API and `tracehop logs --json` give them).
+pub fn logged_services(answer: &Value) -> HashSet<&str> {
+    answer["logs"]
+        .as_array()
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l["service_name"].as_str())
+        .collect()
+}
+
 /// Polls log-service's REST API at `rest` until the trace holds all six spans of an order and
 /// log lines of all three services, and returns it; spans and logs arrive in separate batches, so
 /// a first answer may be partial. `via` names the path in the panic message.
@@ -61,13 +72,7 @@ pub async fn wait_for_whole_trace(
         }
         let trace: Value = r.json().await.unwrap();
         let spans = trace["spans"].as_array().map_or(0, Vec::len);
-        let services: HashSet<&str> = trace["logs"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|l| l["service_name"].as_str())
-            .collect();
-        let whole = spans == 6 && services.len() == 3;
+        let whole = spans == 6 && logged_services(&trace).len() == 3;
         whole.then_some(trace)
     })
     .await

@@ -63,6 +63,18 @@ fn assert_clear_503(samples: &[Sample], what: &str) {
     }
 }
 
+/// The gateway really waited for its `deadline` (payment-service answered too late or never),
+/// and no longer than the deadline plus scheduling slack.
+fn assert_answered_at_the_deadline(samples: &[Sample], deadline: Duration, what: &str) {
+    for s in samples {
+        assert!(
+            s.latency >= deadline.mul_f64(0.9) && s.latency < deadline + Duration::from_secs(1),
+            "{what}: answered after {:?}, deadline {deadline:?}",
+            s.latency
+        );
+    }
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_answers_503_within_its_timeout_when_payment_is_down() {
     let node = RabbitNode::start().await;
@@ -152,23 +164,9 @@ async fn the_gateway_answers_503_within_its_timeout_when_payment_is_down() {
     );
 
     assert_clear_503(&slow, "payment slow");
-    for s in &slow {
-        assert!(
-            s.latency >= timeout.mul_f64(0.9) && s.latency < timeout + Duration::from_secs(1),
-            "payment slow: answered after {:?}, deadline {timeout:?}",
-            s.latency
-        );
-    }
+    assert_answered_at_the_deadline(&slow, timeout, "payment slow");
     assert_clear_503(&frozen, "payment frozen");
-    for s in &frozen {
-        // The gateway really waited for its deadline (the frozen service never answered), and
-        // no longer than the deadline plus scheduling slack.
-        assert!(
-            s.latency >= timeout.mul_f64(0.9) && s.latency < timeout + Duration::from_secs(1),
-            "payment frozen: answered after {:?}, deadline {timeout:?}",
-            s.latency
-        );
-    }
+    assert_answered_at_the_deadline(&frozen, timeout, "payment frozen");
     assert_eq!(
         gateway_ready_frozen, 503,
         "gateway /ready while payment is frozen"

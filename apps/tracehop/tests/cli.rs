@@ -8,7 +8,7 @@ use std::process::Output;
 use std::time::{Duration, Instant};
 
 use serde_json::Value;
-use system_tests::{LogService, Stack, StackOptions};
+use system_tests::{LogService, Stack, StackOptions, logged_services};
 
 /// The services, log-service and a private state directory for `--last`.
 struct World {
@@ -236,12 +236,7 @@ async fn logs_filter_by_trace_service_and_level() {
             .await
             .ok()
             .json();
-        let services: Vec<&str> = page["logs"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|l| l["service_name"].as_str())
-            .collect();
+        let services = logged_services(&page);
         if ["order-gateway", "payment-service", "email-service"]
             .iter()
             .all(|s| services.contains(s))

@@ -17,6 +17,7 @@ mod connection;
 mod consumer;
 mod metrics;
 mod publisher;
+mod span;
 mod topology;
 
 pub use carrier::{HeaderExtractor, HeaderInjector};

@@ -13,12 +13,13 @@ use lapin::{BasicProperties, Channel, Confirmation, Connection};
 use telemetry::OpenTelemetrySpanExt;
 use tokio::sync::{Notify, RwLock};
 use tokio_util::sync::CancellationToken;
+use tracing::Instrument;
 use tracing::instrument::WithSubscriber;
-use tracing::{Instrument, field};
 
 use crate::carrier::HeaderInjector;
 use crate::connection::{Backoff, OpenError, open_confirmed, open_with_backoff};
 use crate::metrics::{ErrorReason, PublisherMetrics};
+use crate::span::amqp_span;
 use crate::topology::Names;
 
 /// Settings of a [`Publisher`].
@@ -149,20 +150,15 @@ impl Publisher {
     pub async fn publish(&self, message: &OutgoingMessage<'_>) -> Result<(), PublishError> {
         let names = &self.inner.config.names;
         let routing_key = message.routing_key;
-        let span = tracing::info_span!(
+        let span = amqp_span!(
             "AMQP publish",
-            otel.name = %format!("publish {}", names.exchange),
-            otel.kind = "producer",
-            messaging.system = "rabbitmq",
-            messaging.operation.type = "publish",
-            messaging.operation.name = "publish",
-            messaging.destination.name = %names.exchange,
+            kind: "producer",
+            "publish",
+            names.exchange,
             messaging.rabbitmq.destination.routing_key = routing_key,
             messaging.message.id = %message.message_id,
             messaging.message.conversation_id = %message.correlation_id,
             messaging.message.body.size = message.body.len(),
-            otel.status_code = field::Empty,
-            error.type = field::Empty,
         );
         let result = self
             .publish_in_span(message, &span)

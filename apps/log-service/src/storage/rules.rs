@@ -64,26 +64,44 @@ pub async fn open_rules(database: &DatabaseConfig) -> Result<Arc<dyn RuleStore>,
     }
 }
 
-/// One stored row, in the column order both backends select (`RULE_COLUMNS`), with the types
-/// both can give: what each backend's row is read into before it becomes a [`Rule`].
-pub(super) struct RuleRow {
-    pub id: String,
-    pub tenant: String,
-    pub name: String,
-    pub service: Option<String>,
-    pub min_level: Option<String>,
-    pub query: Option<String>,
-    pub threshold: i64,
-    pub window_seconds: i64,
-    pub for_seconds: i64,
-    pub severity: String,
-    pub enabled: bool,
-    pub state: String,
-    pub active_since_ns: Option<i64>,
-    pub fired_at_ns: Option<i64>,
-    pub last_value: Option<i64>,
-    pub last_evaluated_ns: Option<i64>,
-    pub trace_id: Option<String>,
+/// A stored row of either driver, read by column index with the types both can give: what
+/// [`rule_from_row`] reads a [`Rule`] from, so that the column order is written once.
+pub(super) trait RuleColumns {
+    /// The driver's error for a column that does not hold the type asked for.
+    type Error;
+    fn text(&self, index: usize) -> Result<String, Self::Error>;
+    fn optional_text(&self, index: usize) -> Result<Option<String>, Self::Error>;
+    fn integer(&self, index: usize) -> Result<i64, Self::Error>;
+    fn optional_integer(&self, index: usize) -> Result<Option<i64>, Self::Error>;
+    fn boolean(&self, index: usize) -> Result<bool, Self::Error>;
+}
+
+/// The rule in `row`, whose columns are [`RULE_COLUMNS`] in order; counts out of range are
+/// clamped to what a rule allows.
+pub(super) fn rule_from_row<R: RuleColumns>(row: &R) -> Result<Rule, R::Error> {
+    Ok(Rule {
+        id: row.text(0)?,
+        tenant: row.text(1)?,
+        spec: RuleSpec {
+            name: row.text(2)?,
+            service: row.optional_text(3)?,
+            min_level: row.optional_text(4)?.as_deref().and_then(Level::parse),
+            query: row.optional_text(5)?,
+            threshold: row.integer(6)?.max(1) as u64,
+            window_seconds: row.integer(7)?.max(1) as u64,
+            for_seconds: row.integer(8)?.max(0) as u64,
+            severity: row.text(9)?,
+            enabled: row.boolean(10)?,
+        },
+        status: Status {
+            state: State::parse(&row.text(11)?),
+            active_since_ns: row.optional_integer(12)?,
+            fired_at_ns: row.optional_integer(13)?,
+            last_value: row.optional_integer(14)?,
+            last_evaluated_ns: row.optional_integer(15)?,
+            trace_id: row.optional_text(16)?,
+        },
+    })
 }
 
 /// The columns of a rule, the same in both backends.
@@ -202,34 +220,6 @@ macro_rules! rule_params {
     };
 }
 pub(super) use rule_params;
-
-impl From<RuleRow> for Rule {
-    fn from(row: RuleRow) -> Rule {
-        Rule {
-            id: row.id,
-            tenant: row.tenant,
-            spec: RuleSpec {
-                name: row.name,
-                service: row.service,
-                min_level: row.min_level.as_deref().and_then(Level::parse),
-                query: row.query,
-                threshold: row.threshold.max(1) as u64,
-                window_seconds: row.window_seconds.max(1) as u64,
-                for_seconds: row.for_seconds.max(0) as u64,
-                severity: row.severity,
-                enabled: row.enabled,
-            },
-            status: Status {
-                state: State::parse(&row.state),
-                active_since_ns: row.active_since_ns,
-                fired_at_ns: row.fired_at_ns,
-                last_value: row.last_value,
-                last_evaluated_ns: row.last_evaluated_ns,
-                trace_id: row.trace_id,
-            },
-        }
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -8,11 +8,12 @@ use lapin::options::{BasicAckOptions, BasicNackOptions, BasicPublishOptions};
 use lapin::types::{AMQPValue, FieldTable};
 use lapin::{BasicProperties, Channel};
 use telemetry::{OpenTelemetrySpanExt, TraceContextExt};
-use tracing::{Instrument, field};
+use tracing::Instrument;
 
 use super::{ConsumerConfig, Delivery, HandleError, Handler};
 use crate::carrier::HeaderExtractor;
 use crate::metrics::{ConsumerMetrics, ErrorReason};
+use crate::span::amqp_span;
 use crate::{ATTEMPT_HEADER, DEAD_LETTER_REASON_HEADER};
 
 /// What every delivery task of one consumer shares.
@@ -62,14 +63,11 @@ impl<H: Handler> Shared<H> {
             .as_ref()
             .map(|id| id.as_str().to_owned())
             .unwrap_or_default();
-        let span = tracing::info_span!(
+        let span = amqp_span!(
             "AMQP process",
-            otel.name = %format!("process {}", names.queue),
-            otel.kind = "consumer",
-            messaging.system = "rabbitmq",
-            messaging.operation.type = "process",
-            messaging.operation.name = "process",
-            messaging.destination.name = %names.queue,
+            kind: "consumer",
+            "process",
+            names.queue,
             messaging.destination.subscription.name = %names.queue,
             messaging.rabbitmq.destination.routing_key = %delivery.routing_key.as_str(),
             messaging.message.id = %message_id,
@@ -77,8 +75,6 @@ impl<H: Handler> Shared<H> {
             messaging.rabbitmq.message.delivery_tag = delivery.delivery_tag,
             messaging.delivery.attempt = attempt,
             messaging.delivery.redelivered = delivery.redelivered,
-            otel.status_code = field::Empty,
-            error.type = field::Empty,
         );
         // Parent and link are set before the span is first entered.
         let producer = parent.span().span_context().clone();

@@ -20,15 +20,26 @@ pub struct Envelope<T> {
 }
 
 impl<T> Envelope<T> {
-    /// A successful answer; `total` is what Jaeger counts (the list's length for services and
-    /// operations, 0 for traces and dependencies).
-    pub fn new(data: T, total: usize) -> Envelope<T> {
+    /// A successful answer with a `total` of 0, as Jaeger answers traces and dependencies.
+    pub fn new(data: T) -> Envelope<T> {
         Envelope {
             data,
-            total,
+            total: 0,
             limit: 0,
             offset: 0,
             errors: None,
+        }
+    }
+}
+
+impl<T> Envelope<Vec<T>> {
+    /// A successful answer whose `total` is the list's length, as Jaeger answers services and
+    /// operations.
+    pub fn counted(data: Vec<T>) -> Envelope<Vec<T>> {
+        let total = data.len();
+        Envelope {
+            total,
+            ..Envelope::new(data)
         }
     }
 }

@@ -3,7 +3,8 @@
 
 use axum::Json;
 use axum::extract::rejection::{PathRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::{FromRequestParts, Path, Query, State};
+use axum::http::request::Parts;
 use futures_util::future::try_join_all;
 
 use super::JaegerError;
@@ -20,16 +21,31 @@ use crate::storage::Store;
 /// What the handlers answer.
 type Answer<T> = Result<Json<Envelope<T>>, JaegerError>;
 
-/// The caller's tenant, or the access check's refusal in Jaeger's envelope.
-fn tenant(tenant: Result<ReadTenant, AppError>) -> Result<String, JaegerError> {
-    Ok(tenant?.0)
+/// The caller's tenant (role `read`), or the access check's refusal in Jaeger's envelope.
+pub struct Tenant(String);
+
+impl FromRequestParts<AppState> for Tenant {
+    type Rejection = JaegerError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, JaegerError> {
+        Ok(Tenant(
+            ReadTenant::from_request_parts(parts, state).await?.0,
+        ))
+    }
 }
 
-/// The query parameters, or a 400 when they cannot be read.
-fn query(query: Result<Query<Vec<(String, String)>>, QueryRejection>) -> Result<Params, AppError> {
-    query
-        .map(|Query(pairs)| Params(pairs))
-        .map_err(|e| AppError::malformed("query", e.body_text()))
+/// The query parameters, or a 400 in Jaeger's envelope when they cannot be read.
+pub struct QueryParams(Params);
+
+impl FromRequestParts<AppState> for QueryParams {
+    type Rejection = JaegerError;
+
+    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, JaegerError> {
+        let Query(pairs) = Query::from_request_parts(parts, state)
+            .await
+            .map_err(|e: QueryRejection| AppError::malformed("query", e.body_text()))?;
+        Ok(QueryParams(Params(pairs)))
+    }
 }
 
 fn path(path: Result<Path<String>, PathRejection>, what: &str) -> Result<String, AppError> {
@@ -46,36 +62,31 @@ async fn find(store: &Store, tenant: &str, id: &str) -> Result<Option<Trace>, Ja
 /// `GET /api/services`: the services that have spans.
 pub async fn services(
     State(state): State<AppState>,
-    caller: Result<ReadTenant, AppError>,
+    Tenant(tenant): Tenant,
 ) -> Answer<Vec<String>> {
-    let services = state.store.span_services(&tenant(caller)?).await?;
-    let total = services.len();
-    Ok(Json(Envelope::new(services, total)))
+    let services = state.store.span_services(&tenant).await?;
+    Ok(Json(Envelope::counted(services)))
 }
 
 /// `GET /api/services/{service}/operations`: the service's span names.
 pub async fn service_operations(
     State(state): State<AppState>,
-    caller: Result<ReadTenant, AppError>,
+    Tenant(tenant): Tenant,
     service: Result<Path<String>, PathRejection>,
 ) -> Answer<Vec<String>> {
-    let tenant = tenant(caller)?;
     let service = path(service, "service")?;
     let operations = state.store.operations(&tenant, &service, None).await?;
     let mut names: Vec<String> = operations.into_iter().map(|op| op.name).collect();
     names.dedup();
-    let total = names.len();
-    Ok(Json(Envelope::new(names, total)))
+    Ok(Json(Envelope::counted(names)))
 }
 
 /// `GET /api/operations?service=&spanKind=`: the service's span names with their kind.
 pub async fn operations(
     State(state): State<AppState>,
-    caller: Result<ReadTenant, AppError>,
-    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    Tenant(tenant): Tenant,
+    QueryParams(params): QueryParams,
 ) -> Answer<Vec<OperationView>> {
-    let tenant = tenant(caller)?;
-    let params = query(params)?;
     let service = params
         .get("service")
         .ok_or_else(|| AppError::malformed("service", "is required"))?;
@@ -91,8 +102,7 @@ pub async fn operations(
             span_kind: kind_name(SpanKind::from_otlp(op.kind as i32).as_str()),
         })
         .collect();
-    let total = views.len();
-    Ok(Json(Envelope::new(views, total)))
+    Ok(Json(Envelope::counted(views)))
 }
 
 /// `GET /api/traces`: the traces matching `service`, `operation`, `tags`, the durations and
@@ -100,11 +110,9 @@ pub async fn operations(
 /// naming each id that has none.
 pub async fn search(
     State(state): State<AppState>,
-    caller: Result<ReadTenant, AppError>,
-    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    Tenant(tenant): Tenant,
+    QueryParams(params): QueryParams,
 ) -> Answer<Vec<Trace>> {
-    let tenant = tenant(caller)?;
-    let params = query(params)?;
     let asked = params.all("traceID");
     if !asked.is_empty() {
         let ids = asked
@@ -124,29 +132,25 @@ pub async fn search(
                 }),
             }
         }
-        let mut answer = Envelope::new(traces, 0);
+        let mut answer = Envelope::new(traces);
         answer.errors = (!errors.is_empty()).then_some(errors);
         return Ok(Json(answer));
     }
     let search = params::search(&params)?;
     let ids = state.store.find_trace_ids(&tenant, &search).await?;
     let found = try_join_all(ids.iter().map(|id| find(&state.store, &tenant, id))).await?;
-    Ok(Json(Envelope::new(
-        found.into_iter().flatten().collect(),
-        0,
-    )))
+    Ok(Json(Envelope::new(found.into_iter().flatten().collect())))
 }
 
 /// `GET /api/traces/{traceID}`: one trace; 404 when it has no spans, 400 for a malformed id.
 pub async fn trace(
     State(state): State<AppState>,
-    caller: Result<ReadTenant, AppError>,
+    Tenant(tenant): Tenant,
     id: Result<Path<String>, PathRejection>,
 ) -> Answer<Vec<Trace>> {
-    let tenant = tenant(caller)?;
     let id = params::trace_id("traceID", &path(id, "traceID")?)?;
     match find(&state.store, &tenant, &id).await? {
-        Some(trace) => Ok(Json(Envelope::new(vec![trace], 0))),
+        Some(trace) => Ok(Json(Envelope::new(vec![trace]))),
         None => Err(AppError::NotFound("trace not found".into()).into()),
     }
 }
@@ -155,11 +159,9 @@ pub async fn trace(
 /// Jaeger's optional `service`: the calls between services in that window.
 pub async fn dependencies(
     State(state): State<AppState>,
-    caller: Result<ReadTenant, AppError>,
-    params: Result<Query<Vec<(String, String)>>, QueryRejection>,
+    Tenant(tenant): Tenant,
+    QueryParams(params): QueryParams,
 ) -> Answer<Vec<DependencyLink>> {
-    let tenant = tenant(caller)?;
-    let params = query(params)?;
     let end_ns = params.instant("endTs", 1_000_000)?.unwrap_or_else(now_ns);
     let lookback_ms = match params.get("lookback") {
         None => DEFAULT_DEPENDENCY_LOOKBACK_MS,
@@ -186,5 +188,5 @@ pub async fn dependencies(
             call_count: e.call_count,
         })
         .collect();
-    Ok(Json(Envelope::new(links, 0)))
+    Ok(Json(Envelope::new(links)))
 }

@@ -3,6 +3,7 @@
 use std::sync::Arc;
 
 use serde_json::Value;
+use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
 
 use super::partitions::{day_names, day_usage};
@@ -126,6 +127,17 @@ impl PgReader {
         PgReader { client }
     }
 
+    /// The rows of `sql` with `params`, each read into a value by `read`.
+    pub(super) async fn query_map<T>(
+        &self,
+        sql: &str,
+        params: &[&(dyn ToSql + Sync)],
+        read: impl Fn(&Row) -> T,
+    ) -> Result<Vec<T>, StoreError> {
+        let rows = self.client.query(sql, params).await?;
+        Ok(rows.iter().map(read).collect())
+    }
+
     /// The logs matching the WHERE clause `where_sql` (of [`where_clause`]), with `rest` (more
     /// conditions, order, limit) after it.
     async fn logs_where(
@@ -135,8 +147,7 @@ impl PgReader {
         rest: &str,
     ) -> Result<Vec<LogView>, StoreError> {
         let sql = format!("SELECT {LOG_COLUMNS} FROM log_entries WHERE {where_sql} {rest}");
-        let rows = self.client.query(&sql, &refs(params)).await?;
-        Ok(rows.iter().map(log_from_row).collect())
+        self.query_map(&sql, &refs(params), log_from_row).await
     }
 }
 
@@ -200,46 +211,40 @@ impl Backend for PgReader {
     fn logs_by<'a>(&'a self, tenant: &'a str, key: LogKey<'a>) -> Read<'a, Vec<LogView>> {
         let (column, id) = key.column_and_id();
         Box::pin(async move {
-            let rows = self
-                .client
-                .query(
-                    &format!(
-                        "SELECT {LOG_COLUMNS} FROM log_entries WHERE tenant_id = $1 AND {column} = $2 \
-                         ORDER BY timestamp, id LIMIT {MAX_TRACE_ROWS}"
-                    ),
-                    &[&tenant, &id],
-                )
-                .await?;
-            Ok(rows.iter().map(log_from_row).collect())
+            self.query_map(
+                &format!(
+                    "SELECT {LOG_COLUMNS} FROM log_entries WHERE tenant_id = $1 AND {column} = $2 \
+                     ORDER BY timestamp, id LIMIT {MAX_TRACE_ROWS}"
+                ),
+                &[&tenant, &id],
+                log_from_row,
+            )
+            .await
         })
     }
 
     fn spans_by_trace<'a>(&'a self, tenant: &'a str, trace_id: &'a str) -> Read<'a, Vec<SpanView>> {
         Box::pin(async move {
-            let rows = self
-                .client
-                .query(
-                    &format!(
-                        "SELECT {SPAN_COLUMNS} FROM log_spans WHERE tenant_id = $1 AND trace_id = $2 \
-                         ORDER BY start_us, span_id"
-                    ),
-                    &[&tenant, &trace_id],
-                )
-                .await?;
-            Ok(rows.iter().map(span_from_row).collect())
+            self.query_map(
+                &format!(
+                    "SELECT {SPAN_COLUMNS} FROM log_spans WHERE tenant_id = $1 AND trace_id = $2 \
+                     ORDER BY start_us, span_id"
+                ),
+                &[&tenant, &trace_id],
+                span_from_row,
+            )
+            .await
         })
     }
 
     fn services<'a>(&'a self, tenant: &'a str) -> Read<'a, Vec<String>> {
         Box::pin(async move {
-            let rows = self
-                .client
-                .query(
-                    "SELECT service_name FROM log_services WHERE tenant_id = $1 ORDER BY service_name",
-                    &[&tenant],
-                )
-                .await?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
+            self.query_map(
+                "SELECT service_name FROM log_services WHERE tenant_id = $1 ORDER BY service_name",
+                &[&tenant],
+                |r| r.get(0),
+            )
+            .await
         })
     }
 
@@ -387,15 +392,13 @@ impl Backend for PgReader {
         offset: u32,
     ) -> Read<'a, Vec<String>> {
         Box::pin(async move {
-            let rows = self
-                .client
-                .query(
-                    "SELECT trace_id FROM log_error_traces WHERE tenant_id = $1 \
-                     ORDER BY last_us DESC, trace_id LIMIT $2 OFFSET $3",
-                    &[&tenant, &(limit as i64), &(offset as i64)],
-                )
-                .await?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
+            self.query_map(
+                "SELECT trace_id FROM log_error_traces WHERE tenant_id = $1 \
+                 ORDER BY last_us DESC, trace_id LIMIT $2 OFFSET $3",
+                &[&tenant, &(limit as i64), &(offset as i64)],
+                |r| r.get(0),
+            )
+            .await
         })
     }
 
@@ -404,17 +407,15 @@ impl Backend for PgReader {
             // `log_partitions` also lists the day ahead the writer creates empty, so each
             // tenant's tables are probed instead: the tenant's value prunes both to its own
             // partitions, and the first row found ends each probe.
-            let rows = self
-                .client
-                .query(
-                    "SELECT t.tenant_id FROM log_tenants t \
-                     WHERE EXISTS (SELECT 1 FROM log_entries e WHERE e.tenant_id = t.tenant_id) \
-                     OR EXISTS (SELECT 1 FROM log_spans s WHERE s.tenant_id = t.tenant_id) \
-                     ORDER BY 1",
-                    &[],
-                )
-                .await?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
+            self.query_map(
+                "SELECT t.tenant_id FROM log_tenants t \
+                 WHERE EXISTS (SELECT 1 FROM log_entries e WHERE e.tenant_id = t.tenant_id) \
+                 OR EXISTS (SELECT 1 FROM log_spans s WHERE s.tenant_id = t.tenant_id) \
+                 ORDER BY 1",
+                &[],
+                |r| r.get(0),
+            )
+            .await
         })
     }
 }

@@ -9,8 +9,8 @@ use tokio_postgres::{Client, Row};
 
 use crate::alerts::{Rule, Status};
 use crate::storage::rules::{
-    RULE_COLUMNS, RuleKey, RuleRow, RuleStore, rule_params, save_status_sql, schema, status_params,
-    upsert_sql,
+    RULE_COLUMNS, RuleColumns, RuleKey, RuleStore, rule_from_row, rule_params, save_status_sql,
+    schema, status_params, upsert_sql,
 };
 use crate::storage::sql::Placeholders;
 use crate::storage::{Read, StoreError};
@@ -54,27 +54,23 @@ impl PgRules {
     }
 }
 
-fn rule_from_row(row: &Row) -> Rule {
-    RuleRow {
-        id: row.get(0),
-        tenant: row.get(1),
-        name: row.get(2),
-        service: row.get(3),
-        min_level: row.get(4),
-        query: row.get(5),
-        threshold: row.get(6),
-        window_seconds: row.get(7),
-        for_seconds: row.get(8),
-        severity: row.get(9),
-        enabled: row.get(10),
-        state: row.get(11),
-        active_since_ns: row.get(12),
-        fired_at_ns: row.get(13),
-        last_value: row.get(14),
-        last_evaluated_ns: row.get(15),
-        trace_id: row.get(16),
+impl RuleColumns for Row {
+    type Error = tokio_postgres::Error;
+    fn text(&self, index: usize) -> Result<String, Self::Error> {
+        self.try_get(index)
     }
-    .into()
+    fn optional_text(&self, index: usize) -> Result<Option<String>, Self::Error> {
+        self.try_get(index)
+    }
+    fn integer(&self, index: usize) -> Result<i64, Self::Error> {
+        self.try_get(index)
+    }
+    fn optional_integer(&self, index: usize) -> Result<Option<i64>, Self::Error> {
+        self.try_get(index)
+    }
+    fn boolean(&self, index: usize) -> Result<bool, Self::Error> {
+        self.try_get(index)
+    }
 }
 
 impl RuleStore for PgRules {
@@ -85,7 +81,7 @@ impl RuleStore for PgRules {
                  WHERE $1::text IS NULL OR tenant = $1 ORDER BY tenant, name"
             );
             let rows = self.client().await?.query(&sql, &[&tenant]).await?;
-            Ok(rows.iter().map(rule_from_row).collect())
+            Ok(rows.iter().map(rule_from_row).collect::<Result<_, _>>()?)
         })
     }
 
@@ -99,7 +95,7 @@ impl RuleStore for PgRules {
                 .await?
                 .query_opt(&sql, &[&tenant, &value])
                 .await?;
-            Ok(row.as_ref().map(rule_from_row))
+            Ok(row.as_ref().map(rule_from_row).transpose()?)
         })
     }
 

@@ -52,16 +52,14 @@ fn search_clause(tenant: &str, search: &SpanSearch) -> (String, Params) {
 impl SpanReads for PgReader {
     fn span_services<'a>(&'a self, tenant: &'a str) -> Read<'a, Vec<String>> {
         Box::pin(async move {
-            let rows = self
-                .client
-                .query(
-                    "SELECT s.service_name FROM log_services s WHERE s.tenant_id = $1 AND EXISTS \
-                     (SELECT 1 FROM log_spans p WHERE p.tenant_id = $1 \
-                      AND p.service_name = s.service_name) ORDER BY 1",
-                    &[&tenant],
-                )
-                .await?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
+            self.query_map(
+                "SELECT s.service_name FROM log_services s WHERE s.tenant_id = $1 AND EXISTS \
+                 (SELECT 1 FROM log_spans p WHERE p.tenant_id = $1 \
+                  AND p.service_name = s.service_name) ORDER BY 1",
+                &[&tenant],
+                |r| r.get(0),
+            )
+            .await
         })
     }
 
@@ -73,21 +71,16 @@ impl SpanReads for PgReader {
     ) -> Read<'a, Vec<Operation>> {
         Box::pin(async move {
             let kind = kind.map(|k| k as i16);
-            let rows = self
-                .client
-                .query(
-                    "SELECT DISTINCT name, kind FROM log_spans WHERE tenant_id = $1 \
-                     AND service_name = $2 AND ($3::int2 IS NULL OR kind = $3) ORDER BY 1, 2",
-                    &[&tenant, &service, &kind],
-                )
-                .await?;
-            Ok(rows
-                .iter()
-                .map(|r| Operation {
+            self.query_map(
+                "SELECT DISTINCT name, kind FROM log_spans WHERE tenant_id = $1 \
+                 AND service_name = $2 AND ($3::int2 IS NULL OR kind = $3) ORDER BY 1, 2",
+                &[&tenant, &service, &kind],
+                |r| Operation {
                     name: r.get(0),
                     kind: r.get::<_, i16>(1) as i64,
-                })
-                .collect())
+                },
+            )
+            .await
         })
     }
 
@@ -99,17 +92,15 @@ impl SpanReads for PgReader {
         Box::pin(async move {
             let (filter, params) = search_clause(tenant, search);
             let limit = search.limit;
-            let rows = self
-                .client
-                .query(
-                    &format!(
-                        "SELECT trace_id, MAX(start_us) AS last FROM log_spans WHERE {filter} \
-                         GROUP BY trace_id ORDER BY last DESC, trace_id LIMIT {limit}"
-                    ),
-                    &refs(&params),
-                )
-                .await?;
-            Ok(rows.iter().map(|r| r.get(0)).collect())
+            self.query_map(
+                &format!(
+                    "SELECT trace_id, MAX(start_us) AS last FROM log_spans WHERE {filter} \
+                     GROUP BY trace_id ORDER BY last DESC, trace_id LIMIT {limit}"
+                ),
+                &refs(&params),
+                |r| r.get(0),
+            )
+            .await
         })
     }
 
@@ -121,35 +112,30 @@ impl SpanReads for PgReader {
     ) -> Read<'a, Vec<DependencyEdge>> {
         Box::pin(async move {
             // UNION (not ALL) keeps one reference per (child, referenced span) pair.
-            let rows = self
-                .client
-                .query(
-                    "WITH s AS MATERIALIZED ( \
-                       SELECT trace_id::text AS trace_id, span_id::text AS span_id, \
-                              parent_span_id::text AS parent_span_id, \
-                              service_name::text AS service, links \
-                       FROM log_spans WHERE tenant_id = $1 AND start_us BETWEEN $2 AND $3), \
-                     refs AS ( \
-                       SELECT trace_id AS ct, span_id AS cs, trace_id AS rt, \
-                              parent_span_id AS rs, service AS child \
-                       FROM s WHERE parent_span_id IS NOT NULL \
-                       UNION \
-                       SELECT s.trace_id, s.span_id, l ->> 'trace_id', l ->> 'span_id', s.service \
-                       FROM s, jsonb_array_elements(s.links) l) \
-                     SELECT p.service, r.child, COUNT(*) FROM refs r \
-                     JOIN s p ON p.trace_id = r.rt AND p.span_id = r.rs \
-                     WHERE p.service <> r.child GROUP BY 1, 2 ORDER BY 1, 2",
-                    &[&tenant, &micros(start_ns), &micros(end_ns)],
-                )
-                .await?;
-            Ok(rows
-                .iter()
-                .map(|r| DependencyEdge {
+            self.query_map(
+                "WITH s AS MATERIALIZED ( \
+                   SELECT trace_id::text AS trace_id, span_id::text AS span_id, \
+                          parent_span_id::text AS parent_span_id, \
+                          service_name::text AS service, links \
+                   FROM log_spans WHERE tenant_id = $1 AND start_us BETWEEN $2 AND $3), \
+                 refs AS ( \
+                   SELECT trace_id AS ct, span_id AS cs, trace_id AS rt, \
+                          parent_span_id AS rs, service AS child \
+                   FROM s WHERE parent_span_id IS NOT NULL \
+                   UNION \
+                   SELECT s.trace_id, s.span_id, l ->> 'trace_id', l ->> 'span_id', s.service \
+                   FROM s, jsonb_array_elements(s.links) l) \
+                 SELECT p.service, r.child, COUNT(*) FROM refs r \
+                 JOIN s p ON p.trace_id = r.rt AND p.span_id = r.rs \
+                 WHERE p.service <> r.child GROUP BY 1, 2 ORDER BY 1, 2",
+                &[&tenant, &micros(start_ns), &micros(end_ns)],
+                |r| DependencyEdge {
                     parent: r.get(0),
                     child: r.get(1),
                     call_count: r.get(2),
-                })
-                .collect())
+                },
+            )
+            .await
         })
     }
 
@@ -162,34 +148,28 @@ impl SpanReads for PgReader {
         Box::pin(async move {
             let kinds = format!("{}, {}", SpanKind::Server as i16, SpanKind::Consumer as i16);
             // The same nearest ranks as SQLite's, so both backends pick the same span.
-            let rows = self
-                .client
-                .query(
+            self.query_map(
                     &format!(
                         "WITH r AS (SELECT service_name::text AS service, \
-                           end_us - start_us AS dur, status, \
-                           ROW_NUMBER() OVER (PARTITION BY service_name ORDER BY end_us - start_us) AS rn, \
-                           COUNT(*) OVER (PARTITION BY service_name) AS n \
-                           FROM log_spans WHERE tenant_id = $1 AND kind IN ({kinds}) \
-                           AND start_us BETWEEN $2 AND $3) \
-                         SELECT service, MAX(n), COUNT(*) FILTER (WHERE status = 2), \
-                           MAX(CASE WHEN rn = {P50_RANK} THEN dur END), \
-                           MAX(CASE WHEN rn = {P99_RANK} THEN dur END) \
-                         FROM r GROUP BY service ORDER BY service"
+                       end_us - start_us AS dur, status, \
+                       ROW_NUMBER() OVER (PARTITION BY service_name ORDER BY end_us - start_us) AS rn, \
+                       COUNT(*) OVER (PARTITION BY service_name) AS n \
+                       FROM log_spans WHERE tenant_id = $1 AND kind IN ({kinds}) \
+                       AND start_us BETWEEN $2 AND $3) \
+                     SELECT service, MAX(n), COUNT(*) FILTER (WHERE status = 2), \
+                       MAX(CASE WHEN rn = {P50_RANK} THEN dur END), \
+                       MAX(CASE WHEN rn = {P99_RANK} THEN dur END) \
+                     FROM r GROUP BY service ORDER BY service"
                     ),
                     &[&tenant, &micros(start_ns), &micros(end_ns)],
-                )
-                .await?;
-            Ok(rows
-                .iter()
-                .map(|r| ServiceSummary {
+|r| ServiceSummary {
                     service: r.get(0),
                     requests: r.get(1),
                     errors: r.get(2),
                     p50_ns: r.get::<_, i64>(3).saturating_mul(1000),
                     p99_ns: r.get::<_, i64>(4).saturating_mul(1000),
-                })
-                .collect())
+                },
+).await
         })
     }
 
@@ -200,7 +180,7 @@ impl SpanReads for PgReader {
                 .client
                 .query_one(
                     "SELECT EXISTS (SELECT 1 FROM log_spans WHERE tenant_id = $1 AND trace_id = $2) \
-                     OR EXISTS (SELECT 1 FROM log_entries WHERE tenant_id = $1 AND trace_id = $2)",
+                 OR EXISTS (SELECT 1 FROM log_entries WHERE tenant_id = $1 AND trace_id = $2)",
                     &[&tenant, &trace_id],
                 )
                 .await?;

@@ -10,8 +10,8 @@ use rusqlite::{Connection, OptionalExtension, ToSql};
 
 use crate::alerts::{Rule, Status};
 use crate::storage::rules::{
-    RULE_COLUMNS, RuleKey, RuleRow, RuleStore, rule_params, save_status_sql, schema, status_params,
-    upsert_sql,
+    RULE_COLUMNS, RuleColumns, RuleKey, RuleStore, rule_from_row, rule_params, save_status_sql,
+    schema, status_params, upsert_sql,
 };
 use crate::storage::sql::Placeholders;
 use crate::storage::{Read, StoreError};
@@ -40,27 +40,23 @@ pub(in crate::storage) async fn open_rules(path: &Path) -> Result<Arc<dyn RuleSt
     }))
 }
 
-fn rule_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<Rule> {
-    Ok(RuleRow {
-        id: row.get(0)?,
-        tenant: row.get(1)?,
-        name: row.get(2)?,
-        service: row.get(3)?,
-        min_level: row.get(4)?,
-        query: row.get(5)?,
-        threshold: row.get(6)?,
-        window_seconds: row.get(7)?,
-        for_seconds: row.get(8)?,
-        severity: row.get(9)?,
-        enabled: row.get(10)?,
-        state: row.get(11)?,
-        active_since_ns: row.get(12)?,
-        fired_at_ns: row.get(13)?,
-        last_value: row.get(14)?,
-        last_evaluated_ns: row.get(15)?,
-        trace_id: row.get(16)?,
+impl RuleColumns for rusqlite::Row<'_> {
+    type Error = rusqlite::Error;
+    fn text(&self, index: usize) -> Result<String, Self::Error> {
+        self.get(index)
     }
-    .into())
+    fn optional_text(&self, index: usize) -> Result<Option<String>, Self::Error> {
+        self.get(index)
+    }
+    fn integer(&self, index: usize) -> Result<i64, Self::Error> {
+        self.get(index)
+    }
+    fn optional_integer(&self, index: usize) -> Result<Option<i64>, Self::Error> {
+        self.get(index)
+    }
+    fn boolean(&self, index: usize) -> Result<bool, Self::Error> {
+        self.get(index)
+    }
 }
 
 impl SqliteRules {
@@ -89,7 +85,7 @@ impl RuleStore for SqliteRules {
             );
             Ok(conn
                 .prepare_cached(&sql)?
-                .query_map([tenant], rule_from_row)?
+                .query_map([tenant], |row| rule_from_row(row))?
                 .collect::<Result<Vec<_>, _>>()?)
         }))
     }
@@ -102,7 +98,7 @@ impl RuleStore for SqliteRules {
                 format!("SELECT {RULE_COLUMNS} FROM {TABLE} WHERE tenant = ?1 AND {column} = ?2");
             Ok(conn
                 .prepare_cached(&sql)?
-                .query_row([tenant, value], rule_from_row)
+                .query_row([tenant, value], |row| rule_from_row(row))
                 .optional()?)
         }))
     }

@@ -286,19 +286,29 @@ async function follow(query, rows, status, signal) {
 
 // ---- trace ---------------------------------------------------------------------------------
 
+/**
+ * Groups `items` by the span id `spanOf` gives each, in their order; `loose` holds those whose
+ * span is not among `byId` (none, or one outside the trace).
+ */
+function groupBySpan(items, spanOf, byId) {
+  const groups = new Map();
+  const loose = [];
+  for (const item of items) {
+    const id = spanOf(item);
+    if (id && byId.has(id)) {
+      if (!groups.has(id)) groups.set(id, []);
+      groups.get(id).push(item);
+    } else {
+      loose.push(item);
+    }
+  }
+  return { groups, loose };
+}
+
 /** Orders the spans depth-first under their parents; a span whose parent is missing is a root. */
 function spanTree(spans) {
   const byId = new Map(spans.map((s) => [s.span_id, s]));
-  const children = new Map();
-  const roots = [];
-  for (const span of spans) {
-    if (span.parent_span_id && byId.has(span.parent_span_id)) {
-      if (!children.has(span.parent_span_id)) children.set(span.parent_span_id, []);
-      children.get(span.parent_span_id).push(span);
-    } else {
-      roots.push(span);
-    }
-  }
+  const { groups: children, loose: roots } = groupBySpan(spans, (s) => s.parent_span_id, byId);
   const byStart = (a, b) => a.start - b.start;
   const ordered = [];
   const stack = roots.sort(byStart).reverse().map((s) => [s, 0]);
@@ -364,16 +374,7 @@ async function tracePage(traceId) {
   const { ordered, byId } = spanTree(spans);
   const t0 = Math.min(...spans.map((s) => s.start));
   const total = Math.max(1, Math.max(...spans.map((s) => s.end)) - t0);
-  const logsBySpan = new Map();
-  const loose = [];
-  for (const log of logs) {
-    if (log.span_id && byId.has(log.span_id)) {
-      if (!logsBySpan.has(log.span_id)) logsBySpan.set(log.span_id, []);
-      logsBySpan.get(log.span_id).push(log);
-    } else {
-      loose.push(log);
-    }
-  }
+  const { groups: logsBySpan, loose } = groupBySpan(logs, (l) => l.span_id, byId);
   const services = [...new Set(spans.map((s) => s.service))];
   const errors = spans.filter((s) => s.status === "ERROR").length;
 
