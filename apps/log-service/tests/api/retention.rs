@@ -484,6 +484,54 @@ async fn dropping_a_day_gives_its_space_back_to_the_file_system() {
     assert_eq!(stored_days(&app, "acme").await, vec![(iso_day(0), 10)]);
 }
 
+/// The database's pages: (in the file, free), as the running service sees them.
+fn sqlite_pages(app: &TestApp) -> (i64, i64) {
+    let conn = rusqlite::Connection::open(app._dir.0.join("db").join("logs.db")).unwrap();
+    let pragma = |name: &str| -> i64 {
+        conn.query_row(&format!("PRAGMA {name}"), [], |r| r.get(0))
+            .unwrap()
+    };
+    (pragma("page_count"), pragma("freelist_count"))
+}
+
+#[tokio::test]
+async fn a_day_dropped_under_steady_ingest_leaves_its_pages_to_the_next_rows() {
+    let app = spawn_app().await;
+    let big = "z".repeat(1000);
+    // Five days of which the oldest expires: the freed pages are a fifth of the file, within
+    // what is kept for reuse.
+    for days in [10, 3, 2, 1, 0] {
+        ingest_day(&app, "acme", days, 1500, &big).await;
+    }
+    create_policy(&app, "acme", 5).await;
+    let (pages, free) = sqlite_pages(&app);
+    assert_eq!(free, 0);
+
+    let report = run(&app).await;
+
+    assert_eq!(
+        removed(&report),
+        vec![("acme".to_owned(), iso_day(10), "retention".to_owned())],
+        "{report}"
+    );
+    let (pages_after_drop, freed) = sqlite_pages(&app);
+    assert_eq!(
+        pages_after_drop, pages,
+        "the freed pages stayed in the file"
+    );
+    assert!(
+        freed * 6 > pages,
+        "a fifth of the file is free: {freed} of {pages}"
+    );
+    // Today's next rows take the freed pages: the file does not grow by another day.
+    ingest_day(&app, "acme", 0, 1500, &big).await;
+    let (refilled, free) = sqlite_pages(&app);
+    assert!(
+        refilled < pages + pages / 20 && free < freed / 4,
+        "a day's rows went into the freed pages: {pages} -> {refilled} pages, {free} free"
+    );
+}
+
 #[tokio::test]
 async fn a_database_in_the_old_layout_is_refused_naming_the_file() {
     let dir = crate::helpers::TempDir::new();
