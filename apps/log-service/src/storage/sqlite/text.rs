@@ -18,7 +18,6 @@ use rusqlite::{Connection, params_from_iter};
 use super::schema::PartitionNames;
 use super::ts_bounds::ids_before;
 use crate::model::LogFilter;
-
 use crate::storage::StoreError;
 
 /// The `MATCH` expression of a search: every word, quoted, so input is never query syntax;
