@@ -230,6 +230,31 @@ async fn a_page_counts_up_to_ten_thousand_and_still_pages_past_them(app: &TestAp
         .await;
     let expected: Vec<String> = (0..30).rev().map(|n| format!("entry {n}")).collect();
     assert_eq!(messages(&body), expected);
+    // The same by text, which every entry of both services holds.
+    let (_, body) = app.get("/api/v1/logs?limit=50&search=entry", None).await;
+    assert_eq!(messages(&body).first().unwrap(), "entry 10029");
+    assert_eq!(body["total"], 10_000);
+    assert_eq!(body["total_relation"], "gte");
+    let (_, body) = app
+        .get("/api/v1/logs?limit=50&offset=10000&search=entry", None)
+        .await;
+    // Entries 4 to 0 of both services share their times: the later written (`few`) comes first.
+    let expected: Vec<(String, &str)> = (5..30)
+        .rev()
+        .map(|n| (format!("entry {n}"), "many"))
+        .chain((0..5).rev().flat_map(|n| {
+            [
+                (format!("entry {n}"), "few"),
+                (format!("entry {n}"), "many"),
+            ]
+        }))
+        .collect();
+    let services = strings(&body, "logs", "service_name");
+    let found: Vec<(String, &str)> = messages(&body)
+        .into_iter()
+        .zip(services.iter().map(String::as_str))
+        .collect();
+    assert_eq!(found, expected);
     let (_, body) = app.get("/api/v1/logs?service=few", None).await;
     assert_eq!(body["total"], 5);
     assert_eq!(body["total_relation"], "eq");

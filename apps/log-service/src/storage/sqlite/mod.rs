@@ -1,12 +1,15 @@
 //! Embedded SQLite backend: WAL journal, one writer thread doing group commits, a small pool of
 //! read-only connections, FTS5 for free-text search, one partition per tenant and day.
 
+mod matches;
 mod partitions;
 mod reader;
 mod rows;
 mod rules;
 mod schema;
 mod spans;
+mod text;
+mod ts_bounds;
 mod writer;
 
 pub(super) use rules::open_rules;

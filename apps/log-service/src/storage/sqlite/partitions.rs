@@ -100,10 +100,9 @@ fn drop_tables(conn: &mut Connection, tenant: &str, day: Day) -> Result<Dropped,
     let (log_rows, span_rows) = partition_rows(&tx, &names)?;
     let bytes = partition_bytes(&tx, &names)?;
     // Dropping the table drops its indexes; dropping the FTS table drops its shadow tables.
-    tx.execute_batch(&format!(
-        "DROP TABLE IF EXISTS \"{}\"; DROP TABLE IF EXISTS \"{}\"; DROP TABLE IF EXISTS \"{}\";",
-        names.logs, names.fts, names.spans
-    ))?;
+    for table in [&names.logs, &names.fts, &names.ts_bounds, &names.spans] {
+        tx.execute_batch(&format!("DROP TABLE IF EXISTS \"{table}\";"))?;
+    }
     tx.execute(
         "DELETE FROM partitions WHERE tenant = ?1 AND day = ?2",
         params![tid, day.0],

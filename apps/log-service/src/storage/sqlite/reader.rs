@@ -9,20 +9,18 @@
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
-use rusqlite::types::Value as SqlValue;
 use rusqlite::{Connection, OptionalExtension, params, params_from_iter};
 
+use super::matches::{Matches, where_clause};
 use super::partitions::{partition_bytes, partition_rows};
 use super::rows::{LOG_COLUMNS, SPAN_COLUMNS, log_from_row, span_from_row};
-use super::schema::{PartitionNames, SEVERE, open_reader};
+use super::schema::{PartitionNames, open_reader};
 use crate::model::{
     Bucket, Interval, Level, LogFilter, LogView, SpanView, Stats, StorageInfo, format_ts,
 };
 use crate::storage::day::Day;
-use crate::storage::sql::{Conditions, Placeholders};
 use crate::storage::{
     Backend, LogKey, MAX_TRACE_ROWS, Read, StoreError, add_bucket_row, add_level_count,
-    search_terms,
 };
 
 /// Most idle connections kept for reuse.
@@ -58,54 +56,6 @@ pub(super) fn partitions(
         .query_map(params![tenant, first, last], |r| Ok(Day(r.get(0)?)))?
         .map(|day| day.map(|d| (d, PartitionNames::new(tenant, d))))
         .collect::<Result<_, _>>()?)
-}
-
-/// WHERE clause for a filter within one partition, whose full-text index is `fts`.
-fn where_clause(filter: &LogFilter, fts: &str) -> (String, Vec<SqlValue>) {
-    let mut sql = Conditions::new(Placeholders::Question, "1", Vec::new());
-    let text = |s: &str| SqlValue::Text(s.to_owned());
-    if let Some(v) = &filter.service {
-        sql.push(" AND service = ?", [text(v)]);
-    }
-    if let Some(v) = filter.level {
-        sql.push(" AND level = ?", [SqlValue::Integer(v as i64)]);
-    }
-    if let Some(v) = filter.min_level {
-        sql.push(" AND level >= ?", [SqlValue::Integer(v as i64)]);
-    }
-    // Implied by the filter already; spelled out so the planner may use the severe index.
-    if filter
-        .level
-        .or(filter.min_level)
-        .is_some_and(|v| v >= Level::Warn)
-    {
-        sql.push_sql(&format!(" AND {SEVERE}"));
-    }
-    if let Some(v) = filter.start_ns {
-        sql.push(" AND ts >= ?", [SqlValue::Integer(v)]);
-    }
-    if let Some(v) = filter.end_ns {
-        sql.push(" AND ts <= ?", [SqlValue::Integer(v)]);
-    }
-    for (column, value) in filter.exact_matches() {
-        sql.push(&format!(" AND {column} = ?"), [text(value)]);
-    }
-    if let Some(v) = &filter.search {
-        let terms = search_terms(v);
-        let expr = terms
-            .iter()
-            .map(|t| format!("\"{t}\""))
-            .collect::<Vec<_>>()
-            .join(" AND ");
-        if expr.is_empty() {
-            sql.push_sql(" AND 0");
-        } else {
-            let clause =
-                format!(" AND id IN (SELECT rowid FROM \"{fts}\" WHERE \"{fts}\" MATCH ?)");
-            sql.push(&clause, [SqlValue::Text(expr)]);
-        }
-    }
-    sql.finish()
 }
 
 impl SqliteReader {
@@ -204,31 +154,10 @@ impl Backend for SqliteReader {
                 if want == 0 && cap.is_some_and(|c| total >= c) {
                     break;
                 }
-                let (where_sql, params) = where_clause(&filter, &names.fts);
-                let count: i64 = match cap {
-                    // A bounded count still counts past `skip + want`: a partition counted at
-                    // its bound then holds the whole page, so the skip arithmetic stays exact.
-                    // The bound is a parameter, so the statement is prepared once.
-                    Some(cap) => conn
-                        .prepare_cached(&format!(
-                            "SELECT COUNT(*) FROM (SELECT 1 FROM \"{}\" WHERE {where_sql} LIMIT ?)",
-                            names.logs
-                        ))?
-                        .query_row(
-                            params_from_iter(
-                                params
-                                    .iter()
-                                    .chain([&SqlValue::Integer((cap - total).max(skip + want))]),
-                            ),
-                            |r| r.get(0),
-                        )?,
-                    None => conn
-                        .prepare_cached(&format!(
-                            "SELECT COUNT(*) FROM \"{}\" WHERE {where_sql}",
-                            names.logs
-                        ))?
-                        .query_row(params_from_iter(params.iter()), |r| r.get(0))?,
-                };
+                let matches = Matches::new(conn, names, &filter)?;
+                // A bounded count still counts past `skip + want`: a partition counted at its
+                // bound then holds the whole page, so the skip arithmetic stays exact.
+                let count = matches.count(conn, cap.map(|cap| (cap - total).max(skip + want)))?;
                 total += count;
                 if want == 0 {
                     continue;
@@ -237,15 +166,7 @@ impl Backend for SqliteReader {
                     skip -= count;
                     continue;
                 }
-                let sql = format!(
-                    "SELECT {LOG_COLUMNS} FROM \"{}\" WHERE {where_sql} \
-                     ORDER BY ts DESC, id DESC LIMIT {want} OFFSET {skip}",
-                    names.logs
-                );
-                let page = conn
-                    .prepare_cached(&sql)?
-                    .query_map(params_from_iter(params.iter()), |r| log_from_row(r, &name))?
-                    .collect::<Result<Vec<_>, _>>()?;
+                let page = matches.page(conn, &name, skip, want)?;
                 skip = 0;
                 want -= page.len() as i64;
                 logs.extend(page);

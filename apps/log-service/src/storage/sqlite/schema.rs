@@ -7,6 +7,7 @@ use std::time::Duration;
 use rusqlite::{Connection, OpenFlags};
 
 use super::rows::SPAN_COLUMNS;
+use super::ts_bounds;
 use crate::storage::StoreError;
 use crate::storage::day::Day;
 
@@ -20,7 +21,7 @@ CREATE TABLE IF NOT EXISTS layout (
     key   TEXT PRIMARY KEY,
     value INTEGER NOT NULL
 ) WITHOUT ROWID;
-INSERT OR IGNORE INTO layout (key, value) VALUES ('version', 3), ('next_log_id', 1);
+INSERT OR IGNORE INTO layout (key, value) VALUES ('version', 4), ('next_log_id', 1);
 CREATE TABLE IF NOT EXISTS tenants (
     id   INTEGER PRIMARY KEY,
     name TEXT NOT NULL UNIQUE
@@ -52,20 +53,24 @@ CREATE TABLE IF NOT EXISTS retention_policies (
 "#;
 
 /// The version of the layout this build writes: 2 is the per-(tenant, day) partitions, 3 stores
-/// spans in rowid order with a unique (trace, span) index and indexes warnings and worse (see
-/// [`partition_ddl`]).
-const LAYOUT_VERSION: i64 = 3;
+/// spans in rowid order with a unique (trace, span) index and indexes warnings and worse, 4 keeps
+/// each partition's bounds on the time of its logs by id (see [`partition_ddl`]).
+const LAYOUT_VERSION: i64 = 4;
 
-/// The oldest version this build migrates in place at start-up (see [`migrate_to_layout_3`]).
+/// The oldest version this build migrates in place at start-up (see [`migrate_to_layout_3`] and
+/// [`migrate_to_layout_4`]).
 const MIGRATABLE_VERSION: i64 = 2;
 
-/// Names of one partition's tables: `p<tenant>_<YYYYMMDD>_logs`, `_fts` and `_spans`.
+/// Names of one partition's tables: `p<tenant>_<YYYYMMDD>_logs`, `_fts`, `_ts_bounds` and
+/// `_spans`.
 #[derive(Debug, Clone)]
 pub(super) struct PartitionNames {
     /// Logs, rowid = log id.
     pub logs: String,
     /// The contentless full-text index of the logs' messages, rowid = log id.
     pub fts: String,
+    /// Upper bounds on the time of the logs up to an id (see [`super::ts_bounds`]).
+    pub ts_bounds: String,
     /// Spans, keyed by trace and span id.
     pub spans: String,
     /// What every object of the partition (its indexes and FTS shadow tables too) starts with.
@@ -79,6 +84,7 @@ impl PartitionNames {
         PartitionNames {
             logs: format!("{prefix}_logs"),
             fts: format!("{prefix}_fts"),
+            ts_bounds: format!("{prefix}_ts_bounds"),
             spans: format!("{prefix}_spans"),
             prefix,
         }
@@ -104,6 +110,7 @@ fn logs_ddl(names: &PartitionNames) -> String {
         logs, fts, prefix, ..
     } = names;
     let severe = severe_index_ddl(names);
+    let ts_bounds = ts_bounds::ddl(names);
     format!(
         r#"
 CREATE TABLE IF NOT EXISTS "{logs}" (
@@ -129,6 +136,7 @@ CREATE INDEX IF NOT EXISTS "{prefix}_logs_request" ON "{logs}" (request_id, ts) 
 CREATE VIRTUAL TABLE IF NOT EXISTS "{fts}" USING fts5 (
     message, content = '', detail = none
 );
+{ts_bounds}
 "#
     )
 }
@@ -169,17 +177,20 @@ CREATE INDEX IF NOT EXISTS "{prefix}_spans_service" ON "{spans}" (service, name,
     )
 }
 
+/// Every partition's names, for a migration.
+fn all_partitions(conn: &Connection) -> Result<Vec<PartitionNames>, StoreError> {
+    Ok(conn
+        .prepare("SELECT tenant, day FROM partitions")?
+        .query_map([], |r| Ok(PartitionNames::new(r.get(0)?, Day(r.get(1)?))))?
+        .collect::<Result<_, _>>()?)
+}
+
 /// Layout 2 to 3, in one transaction: every partition's spans move from the table keyed by
 /// (trace, span) into the rowid table of [`spans_ddl`], and its logs get the index of warnings
 /// and worse.
 fn migrate_to_layout_3(conn: &mut Connection) -> Result<(), StoreError> {
     let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    let partitions: Vec<(i64, i64)> = tx
-        .prepare("SELECT tenant, day FROM partitions")?
-        .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-        .collect::<Result<_, _>>()?;
-    for (tenant, day) in partitions {
-        let names = PartitionNames::new(tenant, Day(day));
+    for names in all_partitions(&tx)? {
         let PartitionNames { spans, prefix, .. } = &names;
         tx.execute_batch(&format!(
             r#"
@@ -194,10 +205,20 @@ DROP TABLE "{spans}_keyed";
             severe_index_ddl(&names)
         ))?;
     }
-    tx.execute(
-        "UPDATE layout SET value = ?1 WHERE key = 'version'",
-        [LAYOUT_VERSION],
-    )?;
+    tx.execute("UPDATE layout SET value = 3 WHERE key = 'version'", [])?;
+    tx.commit()?;
+    Ok(())
+}
+
+/// Layout 3 to 4, in one transaction: every partition gets its time bounds, built from its logs
+/// in id order (one pass over each partition's rowid table).
+fn migrate_to_layout_4(conn: &mut Connection) -> Result<(), StoreError> {
+    let tx = conn.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
+    for names in all_partitions(&tx)? {
+        tx.execute_batch(&ts_bounds::ddl(&names))?;
+        ts_bounds::build(&tx, &names)?;
+    }
+    tx.execute("UPDATE layout SET value = 4 WHERE key = 'version'", [])?;
     tx.commit()?;
     Ok(())
 }
@@ -223,7 +244,7 @@ fn check_layout(conn: &Connection, path: &Path) -> Result<(), StoreError> {
             conn.query_row("SELECT value FROM layout WHERE key = 'version'", [], |r| {
                 r.get(0)
             })?;
-        if version != LAYOUT_VERSION && version != MIGRATABLE_VERSION {
+        if !(MIGRATABLE_VERSION..=LAYOUT_VERSION).contains(&version) {
             return Err(StoreError::OldLayout(format!(
                 "{} has storage layout version {version}; this log-service reads version \
                  {LAYOUT_VERSION}; point DATABASE_URL at a new file",
@@ -257,13 +278,20 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     writer.pragma_update(None, "journal_size_limit", 67_108_864i64)?;
     check_layout(&writer, path)?;
     writer.execute_batch(SCHEMA)?;
-    let version: i64 =
-        writer.query_row("SELECT value FROM layout WHERE key = 'version'", [], |r| {
-            r.get(0)
-        })?;
-    if version == MIGRATABLE_VERSION {
+    let version = |writer: &Connection| -> Result<i64, StoreError> {
+        Ok(
+            writer.query_row("SELECT value FROM layout WHERE key = 'version'", [], |r| {
+                r.get(0)
+            })?,
+        )
+    };
+    if version(&writer)? == 2 {
         migrate_to_layout_3(&mut writer)?;
         tracing::info!(path = %path.display(), "storage layout migrated from version 2 to 3");
+    }
+    if version(&writer)? == 3 {
+        migrate_to_layout_4(&mut writer)?;
+        tracing::info!(path = %path.display(), "storage layout migrated from version 3 to 4");
     }
     writer.set_prepared_statement_cache_capacity(256);
     Ok(writer)

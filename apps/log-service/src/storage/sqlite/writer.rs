@@ -8,6 +8,7 @@ use std::collections::{HashMap, HashSet};
 use rusqlite::{CachedStatement, Connection, Transaction, TransactionBehavior, params};
 
 use super::schema::{PartitionNames, partition_ddl};
+use super::ts_bounds::BoundsWriter;
 use crate::model::SpanStatus;
 use crate::storage::day::Day;
 use crate::storage::{QueueReceiver, StoreError, WriteJob};
@@ -40,6 +41,8 @@ struct Caches {
     /// transaction means retention dropped partitions in between, and `partitions` is reloaded.
     schema_version: i64,
     next_log_id: i64,
+    /// Each partition's running maximum of log time, written as its time bounds.
+    bounds: BoundsWriter,
 }
 
 impl Caches {
@@ -74,6 +77,8 @@ impl Caches {
             .query_map([], |r| Ok((r.get::<_, i64>(0)?, Day(r.get(1)?))))?
             .map(|row| row.map(|(t, d)| ((t, d), PartitionNames::new(t, d))))
             .collect::<Result<_, _>>()?;
+        // A dropped partition may come back (a late log of its day) with no bounds yet.
+        self.bounds.clear();
         self.schema_version = schema_version(tx)?;
         Ok(())
     }
@@ -204,6 +209,8 @@ fn write_jobs(
                 if let Some(fts) = current.fts.as_mut() {
                     fts.execute(params![id, log.message])?;
                 }
+                let names = &caches.partitions[&key];
+                caches.bounds.add(&tx, key, names, id, log.timestamp_ns)?;
                 if log.level.is_error()
                     && let Some(trace_id) = &context.trace_id
                 {
@@ -250,6 +257,7 @@ fn write_jobs(
             }
             all_ids.push(ids);
         }
+        caches.bounds.finish(&tx)?;
         tx.prepare_cached("UPDATE layout SET value = ?1 WHERE key = 'next_log_id'")?
             .execute([caches.next_log_id])?;
     }
