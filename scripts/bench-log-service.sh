@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # Benchmarks log-service: durable ingest (OTLP gRPC batches of 512, REST batch route), trace lookup
 # p50/p99 with N stored logs, bytes on disk per record, then ingest with retention and alert
-# evaluation running against ingest without (OPS_ROUNDS quiet and busy phases of OPS_ROWS records)
-# and the time a retention run takes to drop one tenant's day; SQLite and PostgreSQL side by side.
+# evaluation running against ingest without (OPS_ROUNDS rounds of phases of OPS_ROWS records, rules
+# evaluated every OPS_EVAL_MS) and the time a retention run takes to drop one tenant's day; SQLite
+# and PostgreSQL side by side.
 #
 #   scripts/bench-log-service.sh                      # 1M rows, both backends
 #   ROWS=10000000 BACKEND=sqlite scripts/bench-log-service.sh
@@ -18,6 +19,7 @@ LOOKUPS="${LOOKUPS:-2000}"
 DAYS="${DAYS:-1}"
 OPS_ROWS="${OPS_ROWS:-500000}"
 OPS_ROUNDS="${OPS_ROUNDS:-3}"
+OPS_EVAL_MS="${OPS_EVAL_MS:-1000}"
 BACKEND="${BACKEND:-both}"
 POSTGRES_URL="${POSTGRES_URL:-postgres://postgres@127.0.0.1:5432}"
 BENCH_DIR="${BENCH_DIR:-${TMPDIR:-/tmp}/log-service-bench}"
@@ -30,6 +32,7 @@ exec target/release/examples/bench \
   --days "$DAYS" \
   --ops-rows "$OPS_ROWS" \
   --ops-rounds "$OPS_ROUNDS" \
+  --ops-eval-ms "$OPS_EVAL_MS" \
   --backend "$BACKEND" \
   --postgres-url "$POSTGRES_URL" \
   --dir "$BENCH_DIR"

@@ -54,6 +54,7 @@ struct Args {
     days: u64,
     ops_rows: u64,
     ops_rounds: usize,
+    ops_eval_ms: u64,
     backend: String,
     postgres_url: String,
     dir: PathBuf,
@@ -68,6 +69,7 @@ fn parse_args() -> Args {
         days: 1,
         ops_rows: 500_000,
         ops_rounds: 3,
+        ops_eval_ms: 1000,
         backend: "both".into(),
         postgres_url: "postgres://postgres@127.0.0.1:5432".into(),
         dir: std::env::temp_dir().join("log-service-bench"),
@@ -83,6 +85,7 @@ fn parse_args() -> Args {
             "--days" => args.days = value.parse().expect("--days N (at least 1)"),
             "--ops-rows" => args.ops_rows = value.parse().expect("--ops-rows N"),
             "--ops-rounds" => args.ops_rounds = value.parse().expect("--ops-rounds N"),
+            "--ops-eval-ms" => args.ops_eval_ms = value.parse().expect("--ops-eval-ms N"),
             "--backend" => args.backend = value,
             "--postgres-url" => args.postgres_url = value,
             "--dir" => args.dir = value.into(),
@@ -468,7 +471,8 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
     // The generated records are dated November 2023: keep them past the default 30 days, so a
     // retention run during a long benchmark never drops what is being measured.
     config.retention.default_days = 3650;
-    // The demo's rule set, evaluated fifteen times as often as by default, for `operations`.
+    // The demo's rule set for `operations`, evaluated every `--ops-eval-ms` (by default every
+    // second, fifteen times as often as log-service does by default).
     config.alerts.rules_file = Some(
         [
             env!("CARGO_MANIFEST_DIR"),
@@ -477,7 +481,7 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
         .iter()
         .collect(),
     );
-    config.alerts.eval_interval = Duration::from_secs(1);
+    config.alerts.eval_interval = Duration::from_millis(args.ops_eval_ms);
     let _ = std::fs::remove_dir_all(&args.dir);
     let mut admin = None;
     let db_name = format!("log_service_bench_{}", std::process::id());
@@ -709,8 +713,8 @@ async fn main() {
         );
     }
     println!(
-        "\nlog-service running itself: {} rows per phase, {} rounds of quiet, rules (evaluated every second) and rules+retention (a retention run drops a day) phases",
-        args.ops_rows, args.ops_rounds
+        "\nlog-service running itself: {} rows per phase, {} rounds of quiet, rules (evaluated every {} ms) and rules+retention (a retention run drops a day) phases",
+        args.ops_rows, args.ops_rounds, args.ops_eval_ms
     );
     println!(
         "{:<10} {:>14} {:>14} {:>8} {:>20} {:>8} {:>18}",

@@ -1,7 +1,7 @@
 //! log-service running itself while it ingests. Phases of OTLP ingest into the default tenant
 //! take turns: quiet (every alert rule disabled, no retention run), rules (the demo's rule set
-//! plus two rules that match the generated records, evaluated every second, fifteen times the
-//! default rate) and rules+retention (the same, and in the middle of the phase a retention run
+//! plus two rules that match the generated records, evaluated every `--ops-eval-ms`) and
+//! rules+retention (the same, and in the middle of the phase a retention run
 //! that drops another tenant's expired day). Each phase's loss against the quiet ones is what
 //! alert evaluation, and retention on top of it, cost ingest; the drop is timed on its own, on a
 //! store of the benchmark's size.
