@@ -1,5 +1,6 @@
 //! The evaluation loop: every `ALERT_EVAL_INTERVAL`, each enabled rule counts its matching logs
-//! in `[now - window, now]` through the query API's count (`Backend::query_logs`), steps its
+//! in `[now - window, now]` through the query API's bounded count (`Backend::query_logs`, up to
+//! [`super::rule::RuleSpec::count_bound`]), steps its
 //! state, stores it, and hands its alert to the notifier: every evaluation while it fires (as
 //! Prometheus re-sends), once more with `endsAt` when it resolves.
 
@@ -95,7 +96,13 @@ async fn evaluate(alerts: &Alerts, store: &Store, rule: Rule) -> State {
     let now = now_ns();
     let filter = rule.spec.filter(now);
     let (newest, count) = match store
-        .query_logs(&rule.tenant, &filter, NEWEST_FOR_TRACE, 0, None)
+        .query_logs(
+            &rule.tenant,
+            &filter,
+            NEWEST_FOR_TRACE,
+            0,
+            Some(rule.spec.count_bound()),
+        )
         .await
     {
         Ok(answer) => answer,
@@ -205,11 +212,15 @@ fn summary(rule: &Rule, status: &Status) -> String {
     } else {
         format!(" ({})", conditions.join(", "))
     };
+    let count = status.last_value.unwrap_or(0);
+    let at_least = if spec.is_lower_bound(count) {
+        "at least "
+    } else {
+        ""
+    };
     format!(
-        "{} logs{which} in the last {}s; threshold {}",
-        status.last_value.unwrap_or(0),
-        spec.window_seconds,
-        spec.threshold
+        "{at_least}{count} logs{which} in the last {}s; threshold {}",
+        spec.window_seconds, spec.threshold
     )
 }
 
@@ -254,6 +265,12 @@ mod tests {
         assert_eq!(
             alert["annotations"]["summary"],
             "7 logs (ERROR or above, service payment-service, matching \"declined\") in the last 60s; threshold 5"
+        );
+        rule.status.last_value = Some(10_000);
+        let counted_to_the_bound = postable(&rule, &rule.status, 0, "http://logs:5002");
+        assert_eq!(
+            counted_to_the_bound["annotations"]["summary"],
+            "at least 10000 logs (ERROR or above, service payment-service, matching \"declined\") in the last 60s; threshold 5"
         );
         assert_eq!(alert["startsAt"], "2023-11-14T22:13:20Z");
         assert_eq!(alert["endsAt"], "2023-11-14T22:17:20Z");

@@ -131,6 +131,20 @@ impl RuleSpec {
             ..LogFilter::default()
         }
     }
+
+    /// How far an evaluation counts: as far as the query API's pages count
+    /// ([`crate::query::COUNT_UP_TO`]), or to the threshold if it is higher. Past it the
+    /// count only says "at least" and the rule's state is the same, while an exact count would
+    /// read every matching log of the window at every evaluation (at 150k logs/s, a rule on a
+    /// word of every fifth log read 60,000 rows a second for a 300 s window).
+    pub fn count_bound(&self) -> u64 {
+        self.threshold.max(crate::query::COUNT_UP_TO)
+    }
+
+    /// Whether `count`, counted up to [`RuleSpec::count_bound`], means "at least".
+    pub fn is_lower_bound(&self, count: i64) -> bool {
+        count as u64 >= self.count_bound()
+    }
 }
 
 /// `service`, `min_level` and `query` read by the query API's own filter parser, so a rule
@@ -228,6 +242,10 @@ impl Rule {
             "enabled": spec.enabled,
             "state": status.state.as_str(),
             "last_value": status.last_value,
+            // As a page's `total_relation`: `gte` when the count stopped at its bound.
+            "last_value_relation": status.last_value.map(|v| {
+                if spec.is_lower_bound(v) { "gte" } else { "eq" }
+            }),
             "last_evaluated_at": status.last_evaluated_ns.map(format_ts),
             "active_since": status.active_since_ns.map(format_ts),
             "fired_at": status.fired_at_ns.map(format_ts),

@@ -370,6 +370,7 @@ async fn without_alertmanager_rules_are_evaluated_and_their_state_shown() {
     // Held for `for_seconds` first: pending, then firing.
     let pending = wait_for_state(&app, None, id, "pending").await;
     assert_eq!(pending["last_value"], 2);
+    assert_eq!(pending["last_value_relation"], "eq");
     assert!(pending["last_evaluated_at"].is_string());
     let firing = wait_for_state(&app, None, id, "firing").await;
     assert_eq!(firing["active_since"], pending["active_since"]);
@@ -387,6 +388,47 @@ async fn without_alertmanager_rules_are_evaluated_and_their_state_shown() {
             "log_service_alert_notifications_total{outcome=\"sent\"}"
         ),
         0.0
+    );
+}
+
+#[tokio::test]
+async fn an_evaluation_counts_up_to_its_bound_and_says_at_least() {
+    let app = spawn_with(|c| c.alerts.eval_interval = Duration::from_millis(200)).await;
+    for _ in 0..5 {
+        ingest_declines(&app, None, 2_010, "t-many").await;
+    }
+    // Past the query API's bound of 10,000 the count stops; a threshold above it is counted to,
+    // so 10,050 matches of 10,060 needed are an exact count.
+    let low = create(&app, None, &declined_rule("low", 3, 600)).await;
+    let high = create(&app, None, &declined_rule("high", 10_060, 600)).await;
+
+    let evaluated = |id: String| {
+        let app = &app;
+        async move {
+            wait_until("an evaluation", Duration::from_secs(15), || async {
+                let (_, rule) = app.get(&format!("/api/v1/alerts/{id}"), None).await;
+                rule["last_value"].is_number().then_some(rule)
+            })
+            .await
+        }
+    };
+    let low = evaluated(low).await;
+    assert_eq!(
+        (
+            &low["state"],
+            &low["last_value"],
+            &low["last_value_relation"]
+        ),
+        (&json!("firing"), &json!(10_000), &json!("gte"))
+    );
+    let high = evaluated(high).await;
+    assert_eq!(
+        (
+            &high["state"],
+            &high["last_value"],
+            &high["last_value_relation"]
+        ),
+        (&json!("inactive"), &json!(10_050), &json!("eq"))
     );
 }
 

@@ -615,7 +615,7 @@ async function alertsPage() {
           el("td", {}, el("strong", {}, r.name), r.enabled ? "" : el("span", { class: "muted" }, " (disabled)"),
             el("div", { class: "muted" }, [r.service, r.min_level && `≥ ${r.min_level}`, r.query && `"${r.query}"`].filter(Boolean).join(" · "))),
           el("td", {}, el("span", { class: `state state-${r.state}` }, r.state)),
-          el("td", { class: "num" }, `${r.last_value ?? "–"} / ${r.threshold}`),
+          el("td", { class: "num" }, `${r.last_value_relation === "gte" ? "≥ " : ""}${r.last_value ?? "–"} / ${r.threshold}`),
           el("td", {}, `${r.window_seconds} s, for ${r.for_seconds} s`),
           el("td", {}, r.severity),
           el("td", {}, r.last_trace_id ? traceLink(r.last_trace_id) : "–"),
