@@ -33,16 +33,13 @@ async fn confirmed_orders_are_emailed_once_across_broker_stop_and_kill() {
     let mut stack = Stack::start(&node.amqp_url(), &[]).await;
     let names = stack.names();
     let load = Load::start(&stack.client, &stack.gateway.url(), WORKERS, PACE, 10_000);
+    let phase = |what: &'static str| {
+        load.wait_for_more(201, CONFIRMED_PER_PHASE, what, Duration::from_secs(60))
+    };
 
     let mut outages = Vec::new();
     for how in ["stop", "kill"] {
-        load.wait_for_more(
-            201,
-            CONFIRMED_PER_PHASE,
-            "orders confirmed before the outage",
-            Duration::from_secs(60),
-        )
-        .await;
+        phase("orders confirmed before the outage").await;
         let down_at = Instant::now();
         match how {
             "stop" => node.stop().await,
@@ -72,13 +69,7 @@ async fn confirmed_orders_are_emailed_once_across_broker_stop_and_kill() {
             back_at,
         });
     }
-    load.wait_for_more(
-        201,
-        CONFIRMED_PER_PHASE,
-        "orders confirmed after the outages",
-        Duration::from_secs(60),
-    )
-    .await;
+    phase("orders confirmed after the outages").await;
     let samples = load.finish().await;
 
     // Every confirmed order reaches the outbox; then the queues drain and the consumer stops

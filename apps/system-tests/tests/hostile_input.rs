@@ -75,6 +75,11 @@ async fn send(
     read(client.execute(request).await.expect("an answer")).await
 }
 
+/// `GET url`, with no headers.
+async fn get(client: &reqwest::Client, url: &str) -> Answer {
+    send(client, Method::GET, url, &[], None).await
+}
+
 /// `GET url` with `authorization` as its `Authorization` header, or with none.
 async fn get_authorized(
     client: &reqwest::Client,
@@ -88,15 +93,12 @@ async fn get_authorized(
     send(client, Method::GET, url, &headers, None).await
 }
 
-/// `POST /create-order` with `headers` and `body`.
-async fn order(
-    client: &reqwest::Client,
-    gateway: &str,
-    headers: &[(&str, &str)],
-    body: Option<&str>,
-) -> Answer {
-    let url = format!("{gateway}/create-order");
-    send(client, Method::POST, &url, headers, body).await
+impl Services {
+    /// `POST /create-order` to the gateway with `headers` and `body`.
+    async fn order(&self, headers: &[(&str, &str)], body: Option<&str>) -> Answer {
+        let url = format!("{}/create-order", self.gateway());
+        send(&self.stack.client, Method::POST, &url, headers, body).await
+    }
 }
 
 const JSON: (&str, &str) = ("content-type", "application/json");
@@ -353,27 +355,20 @@ async fn random_methods_leave_the_metrics_bounded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_malformed_traceparent_starts_a_new_trace_and_a_valid_one_is_continued() {
     let services = Services::start(&[]).await;
-    let client = client();
-    let gateway = services.gateway();
 
-    let short = order(
-        &client,
-        &gateway,
-        &[("traceparent", "00-0af7-b7ad-01")],
-        None,
-    )
-    .await;
+    let short = services
+        .order(&[("traceparent", "00-0af7-b7ad-01")], None)
+        .await;
     let valid_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
-    let valid = order(
-        &client,
-        &gateway,
-        &[(
-            "traceparent",
-            &format!("00-{valid_trace}-00f067aa0ba902b7-01"),
-        )],
-        None,
-    )
-    .await;
+    let valid = services
+        .order(
+            &[(
+                "traceparent",
+                &format!("00-{valid_trace}-00f067aa0ba902b7-01"),
+            )],
+            None,
+        )
+        .await;
 
     let new_trace = short.json["trace_id"].as_str().unwrap_or_default();
     println!("hostile: traceparent 00-0af7-b7ad-01 -> trace {new_trace}");
@@ -395,8 +390,6 @@ async fn a_malformed_traceparent_starts_a_new_trace_and_a_valid_one_is_continued
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn control_characters_in_the_email_are_refused_before_any_payment() {
     let services = Services::start(&[]).await;
-    let client = client();
-    let gateway = services.gateway();
     let with_email = |email: &str| {
         json!({"customer_email": email, "currency": "USD",
                "items": [{"sku": "SKU-1", "quantity": 1, "unit_price_cents": 100}]})
@@ -404,13 +397,13 @@ async fn control_characters_in_the_email_are_refused_before_any_payment() {
     };
 
     for email in ["a\u{0}@b.co", "a\u{7}@b.co"] {
-        let answer = order(&client, &gateway, &[JSON], Some(&with_email(email))).await;
+        let answer = services.order(&[JSON], Some(&with_email(email))).await;
         assert_error_shape(&answer, 422, "invalid_order", &format!("{email:?}"));
         let message = answer.json["error"]["message"].as_str().unwrap();
         assert!(message.contains("customer_email"), "{message}");
     }
     // A good order after them: once its e-mail is out, any e-mail of the refused ones would be too.
-    let good = order(&client, &gateway, &[JSON], Some(&with_email("ok@b.co"))).await;
+    let good = services.order(&[JSON], Some(&with_email("ok@b.co"))).await;
     assert_eq!(good.status, 201, "{:?}", good.json);
     let order_id = good.json["order_id"].as_str().unwrap();
     let outbox = services
@@ -429,27 +422,20 @@ async fn control_characters_in_the_email_are_refused_before_any_payment() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_idempotency_key_is_one_visible_value_bound_to_one_order() {
     let services = Services::start(&[]).await;
-    let client = client();
-    let gateway = services.gateway();
     let key = ("idempotency-key", "order-7f3a");
 
-    let first = order(&client, &gateway, &[key], None).await;
-    let other_body = order(&client, &gateway, &[key, JSON], Some(OTHER_ORDER)).await;
-    let tab = order(
-        &client,
-        &gateway,
-        &[("idempotency-key", "order\t7f3a")],
-        None,
-    )
-    .await;
-    let two = order(
-        &client,
-        &gateway,
-        &[("idempotency-key", "a-1"), ("idempotency-key", "a-2")],
-        None,
-    )
-    .await;
-    let again = order(&client, &gateway, &[key], None).await;
+    let first = services.order(&[key], None).await;
+    let other_body = services.order(&[key, JSON], Some(OTHER_ORDER)).await;
+    let tab = services
+        .order(&[("idempotency-key", "order\t7f3a")], None)
+        .await;
+    let two = services
+        .order(
+            &[("idempotency-key", "a-1"), ("idempotency-key", "a-2")],
+            None,
+        )
+        .await;
+    let again = services.order(&[key], None).await;
 
     assert_eq!(first.status, 201, "{:?}", first.json);
     let order_id = first.json["order_id"].as_str().unwrap();
@@ -471,23 +457,17 @@ async fn an_idempotency_key_is_one_visible_value_bound_to_one_order() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_json_bodies_place_orders() {
     let services = Services::start(&[]).await;
-    let client = client();
-    let gateway = services.gateway();
 
     let mut refused = Vec::new();
     for content_type in ["text/plain", "application/x-www-form-urlencoded"] {
-        let answer = order(
-            &client,
-            &gateway,
-            &[("content-type", content_type)],
-            Some(OTHER_ORDER),
-        )
-        .await;
+        let answer = services
+            .order(&[("content-type", content_type)], Some(OTHER_ORDER))
+            .await;
         assert_error_shape(&answer, 415, "unsupported_media_type", content_type);
         refused.push(answer);
     }
-    let json_body = order(&client, &gateway, &[JSON], Some(OTHER_ORDER)).await;
-    let empty = order(&client, &gateway, &[], None).await;
+    let json_body = services.order(&[JSON], Some(OTHER_ORDER)).await;
+    let empty = services.order(&[], None).await;
 
     assert_eq!(json_body.status, 201, "{:?}", json_body.json);
     assert_eq!(json_body.json["payment"]["amount_cents"], 3 * 777);
@@ -515,15 +495,8 @@ async fn unknown_routes_and_methods_answer_json_and_the_bearer_scheme_is_case_in
     let client = client();
     let gateway = services.gateway();
 
-    let not_found = send(&client, Method::GET, &format!("{gateway}/nope"), &[], None).await;
-    let wrong_method = send(
-        &client,
-        Method::GET,
-        &format!("{gateway}/create-order"),
-        &[],
-        None,
-    )
-    .await;
+    let not_found = get(&client, &format!("{gateway}/nope")).await;
+    let wrong_method = get(&client, &format!("{gateway}/create-order")).await;
     assert_error_shape(&not_found, 404, "not_found", "GET /nope");
     assert_error_shape(
         &wrong_method,
@@ -595,25 +568,25 @@ async fn every_rejection_is_logged_once_and_counted() {
             400,
             "invalid_json",
             "/create-order",
-            order(&client, &gateway, &[JSON], Some("{")).await,
+            services.order(&[JSON], Some("{")).await,
         ),
         (
             400,
             "invalid_json",
             "/create-order",
-            order(&client, &gateway, &[JSON], Some("not json")).await,
+            services.order(&[JSON], Some("not json")).await,
         ),
         (
             400,
             "invalid_idempotency_key",
             "/create-order",
-            order(&client, &gateway, &[("idempotency-key", "a\tb")], None).await,
+            services.order(&[("idempotency-key", "a\tb")], None).await,
         ),
         (
             404,
             "not_found",
             "unmatched",
-            send(&client, Method::GET, &format!("{gateway}/nope"), &[], None).await,
+            get(&client, &format!("{gateway}/nope")).await,
         ),
         (
             404,
@@ -632,31 +605,27 @@ async fn every_rejection_is_logged_once_and_counted() {
             405,
             "method_not_allowed",
             "/create-order",
-            send(&client, Method::GET, &post, &[], None).await,
+            get(&client, &post).await,
         ),
         (
             415,
             "unsupported_media_type",
             "/create-order",
-            order(
-                &client,
-                &gateway,
-                &[("content-type", "text/plain")],
-                Some("{}"),
-            )
-            .await,
+            services
+                .order(&[("content-type", "text/plain")], Some("{}"))
+                .await,
         ),
         (
             422,
             "invalid_order",
             "/create-order",
-            order(&client, &gateway, &[JSON], Some(r#"{"items": []}"#)).await,
+            services.order(&[JSON], Some(r#"{"items": []}"#)).await,
         ),
         (
             422,
             "invalid_order",
             "/create-order",
-            order(&client, &gateway, &[JSON], Some(&bad_email)).await,
+            services.order(&[JSON], Some(&bad_email)).await,
         ),
     ];
     let mut expected = BTreeMap::<(String, String), u64>::new();
@@ -973,22 +942,12 @@ async fn the_logs_of_an_unknown_trace_are_not_found_like_the_trace() {
     let client = client();
     let unknown = "7d1c5e0c9b2a4f6e8d3b1a0c9e8f7d6c";
 
-    let logs = send(
+    let logs = get(
         &client,
-        Method::GET,
         &format!("{}/api/v1/logs/trace/{unknown}", log.url()),
-        &[],
-        None,
     )
     .await;
-    let trace = send(
-        &client,
-        Method::GET,
-        &format!("{}/api/v1/traces/{unknown}", log.url()),
-        &[],
-        None,
-    )
-    .await;
+    let trace = get(&client, &format!("{}/api/v1/traces/{unknown}", log.url())).await;
 
     println!(
         "hostile: unknown trace: /api/v1/logs/trace -> {}, /api/v1/traces -> {}",
@@ -1052,14 +1011,7 @@ async fn control_characters_are_refused_in_a_service_name_and_kept_in_a_message(
     }
     assert_eq!(kept.status, 201, "{:?}", kept.json);
     let id = &kept.json["id"];
-    let stored = send(
-        &client,
-        Method::GET,
-        &format!("{}/api/v1/logs/{id}", log.url()),
-        &[],
-        None,
-    )
-    .await;
+    let stored = get(&client, &format!("{}/api/v1/logs/{id}", log.url())).await;
     let message = stored.json["message"]
         .as_str()
         .or_else(|| stored.json["log"]["message"].as_str());

@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use crate::process::{exited, free_port, signal_group, spawn, tail};
+use crate::process::{free_port, signal_group, spawn, wait_up};
 
 /// Where the Debian package keeps the scripts that run as the calling user. The `/usr/sbin`
 /// wrappers switch to the `rabbitmq` user with `su` when called by root, which would hide the
@@ -143,32 +143,33 @@ impl RabbitNode {
     }
 
     async fn wait_booted(&mut self) {
-        let deadline = Instant::now() + BOOT_TIMEOUT;
         let url = self.amqp_url();
-        loop {
-            if let Some(status) = exited(&mut self.child) {
-                panic!(
-                    "rabbitmq-server exited during boot ({status}); output:\n{}",
-                    self.output_tail()
-                );
-            }
+        let accepts = || async {
             let attempt = tokio::time::timeout(
                 Duration::from_secs(5),
                 messaging::connect(&url, "testkit probe"),
             )
             .await;
-            if let Ok(Ok(connection)) = attempt {
-                let _ = connection.close(200, "probe".into()).await;
-                break;
-            }
-            assert!(
-                Instant::now() < deadline,
-                "node {} did not accept AMQP connections within {BOOT_TIMEOUT:?}; output:\n{}",
-                self.name,
-                self.output_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(100)).await;
-        }
+            let Ok(Ok(connection)) = attempt else {
+                return false;
+            };
+            let _ = connection.close(200, "probe".into()).await;
+            true
+        };
+        let name = format!("node {}", self.name);
+        let output = self.output();
+        let every = Duration::from_millis(100);
+        let what = "accepting AMQP connections";
+        wait_up(
+            &mut self.child,
+            &name,
+            &output,
+            what,
+            BOOT_TIMEOUT,
+            every,
+            accepts,
+        )
+        .await;
         let out = self.ctl(&["await_startup", "--timeout", "60"]).await;
         assert!(
             out.status.success(),
@@ -240,10 +241,6 @@ impl RabbitNode {
 
     fn output(&self) -> PathBuf {
         self.dir.path().join(format!("server-{}.out", self.starts))
-    }
-
-    fn output_tail(&self) -> String {
-        tail(&self.output(), 30)
     }
 }
 

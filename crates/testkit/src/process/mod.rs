@@ -101,16 +101,52 @@ pub(crate) fn spawn(
     command.spawn()
 }
 
-/// The last `n` lines of the file `path` (for failure messages).
 /// The exit status of `child` once it has exited; `None` while it runs (or was never started).
 pub(crate) fn exited(child: &mut Option<Child>) -> Option<ExitStatus> {
     child.as_mut().and_then(|c| c.try_wait().ok().flatten())
 }
 
-pub(crate) fn tail(path: &Path, n: usize) -> String {
+/// How many of its last output lines a failure message about a process quotes.
+const TAIL_LINES: usize = 30;
+
+/// The last [`TAIL_LINES`] lines of the file `path` (for failure messages).
+pub(crate) fn tail(path: &Path) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
     let lines: Vec<&str> = text.lines().collect();
-    lines[lines.len().saturating_sub(n)..].join("\n")
+    lines[lines.len().saturating_sub(TAIL_LINES)..].join("\n")
+}
+
+/// Polls `probe` every `every` until it answers true, while the process `child` (called `name`,
+/// writing to `output`) comes up; panics, quoting the output's tail, when the process exits
+/// first or `timeout` passes. `what` is what the probe sees: "ready", "accepting AMQP
+/// connections".
+pub(crate) async fn wait_up<F, Fut>(
+    child: &mut Option<Child>,
+    name: &str,
+    output: &Path,
+    what: &str,
+    timeout: Duration,
+    every: Duration,
+    mut probe: F,
+) where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = bool>,
+{
+    let deadline = Instant::now() + timeout;
+    while !probe().await {
+        if let Some(status) = exited(child) {
+            panic!(
+                "{name} exited ({status}) before it was {what}; output:\n{}",
+                tail(output)
+            );
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{name} not {what} within {timeout:?}; output:\n{}",
+            tail(output)
+        );
+        tokio::time::sleep(every).await;
+    }
 }
 
 /// One service binary running as a child process, listening on its own loopback port, with its
@@ -210,32 +246,26 @@ impl Service {
     /// Waits until `GET /ready` answers 200.
     pub async fn wait_ready(&mut self, client: &reqwest::Client, timeout: Duration) {
         let url = format!("{}/ready", self.url());
-        let deadline = Instant::now() + timeout;
-        loop {
-            let ready = client
+        let ready = || async {
+            client
                 .get(&url)
                 .timeout(Duration::from_secs(2))
                 .send()
                 .await
-                .is_ok_and(|r| r.status().is_success());
-            if ready {
-                return;
-            }
-            if let Some(status) = exited(&mut self.child) {
-                panic!(
-                    "{} exited ({status}) before becoming ready:\n{}",
-                    self.name,
-                    self.output_tail()
-                );
-            }
-            assert!(
-                Instant::now() < deadline,
-                "{} not ready within {timeout:?}:\n{}",
-                self.name,
-                self.output_tail()
-            );
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
+                .is_ok_and(|r| r.status().is_success())
+        };
+        let every = Duration::from_millis(20);
+        let output = self.output();
+        wait_up(
+            &mut self.child,
+            self.name,
+            &output,
+            "ready",
+            timeout,
+            every,
+            ready,
+        )
+        .await;
     }
 
     /// `GET /ready`'s status code (0 when there is no answer within a second).
@@ -256,12 +286,63 @@ impl Service {
 
     /// The last lines of the process's output (for failure messages).
     pub fn output_tail(&self) -> String {
-        tail(&self.output(), 20)
+        tail(&self.output())
     }
 }
 
 impl Drop for Service {
     fn drop(&mut self) {
         self.kill();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A process that writes `line` and exits with status 3, with its output in `dir`.
+    fn short_lived(dir: &Path, line: &str) -> (Option<Child>, PathBuf) {
+        let output = dir.join("short.out");
+        let mut command = Command::new("sh");
+        command.args(["-c", &format!("echo {line}; exit 3")]);
+        (
+            Some(spawn(command, &output, false).expect("sh starts")),
+            output,
+        )
+    }
+
+    #[tokio::test]
+    #[should_panic(expected = "short exited (exit status: 3) before it was ready; output:\nboom")]
+    async fn a_process_that_exits_while_awaited_fails_the_wait_quoting_its_output() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let (mut child, output) = short_lived(dir.path(), "boom");
+        let (timeout, every) = (Duration::from_secs(10), Duration::from_millis(5));
+        let never = || async { false };
+        wait_up(&mut child, "short", &output, "ready", timeout, every, never).await;
+    }
+
+    #[tokio::test]
+    async fn a_probe_that_answers_ends_the_wait() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let mut child = None;
+        let output = dir.path().join("none.out");
+        let mut probes = 0;
+        let third = || {
+            probes += 1;
+            let answered = probes == 3;
+            async move { answered }
+        };
+        let every = Duration::from_millis(1);
+        wait_up(
+            &mut child,
+            "x",
+            &output,
+            "ready",
+            Duration::from_secs(5),
+            every,
+            third,
+        )
+        .await;
+        assert_eq!(probes, 3);
     }
 }

@@ -120,14 +120,20 @@ fn drop_tables(conn: &mut Connection, tenant: &str, day: Day) -> Result<Dropped,
     })
 }
 
+/// The pages of the file, and how many of them are free.
+fn page_counts(conn: &Connection) -> Result<(i64, i64), StoreError> {
+    let pages = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
+    let free = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+    Ok((pages, free))
+}
+
 /// Hands the free pages beyond [`FREE_PAGES_KEPT_PER_USED`] back to the file system, a step per
 /// transaction, then checkpoints so that the database file itself shrinks (in WAL mode the
 /// truncation happens at the checkpoint).
 fn give_back_space(conn: &Connection) -> Result<(), StoreError> {
     let mut gave_back = false;
     loop {
-        let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-        let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+        let (pages, free) = page_counts(conn)?;
         let kept = ((pages - free) as f64 * FREE_PAGES_KEPT_PER_USED) as i64;
         let excess = free - kept;
         if excess <= 0 {
@@ -250,8 +256,7 @@ impl Partitions for SqlitePartitions {
     fn size(&self) -> Read<'_, Size> {
         let path = self.path.clone();
         Box::pin(self.with(move |conn| {
-            let pages: i64 = conn.query_row("PRAGMA page_count", [], |r| r.get(0))?;
-            let free: i64 = conn.query_row("PRAGMA freelist_count", [], |r| r.get(0))?;
+            let (pages, free) = page_counts(conn)?;
             let page_size: i64 = conn.query_row("PRAGMA page_size", [], |r| r.get(0))?;
             let mut wal = path.clone().into_os_string();
             wal.push("-wal");

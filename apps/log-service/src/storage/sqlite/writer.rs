@@ -140,6 +140,27 @@ struct Current<'c> {
     fts: Option<CachedStatement<'c>>,
 }
 
+/// The statements for a row of the partition `key`: `current`'s when the previous row went to
+/// the same partition, else those of the insert and full-text SQL `sql` gives for the
+/// partition's tables (which are created when this is their first row).
+fn statements_for<'s, 'c>(
+    current: &'s mut Option<Current<'c>>,
+    key: (i64, Day),
+    tx: &'c Transaction<'_>,
+    caches: &mut Caches,
+    sql: impl FnOnce(&PartitionNames) -> (String, Option<String>),
+) -> Result<&'s mut Current<'c>, StoreError> {
+    if current.as_ref().is_none_or(|c| c.key != key) {
+        let (insert, fts) = sql(caches.partition(tx, key.0, key.1)?);
+        *current = Some(Current {
+            key,
+            insert: tx.prepare_cached(&insert)?,
+            fts: fts.map(|fts| tx.prepare_cached(&fts)).transpose()?,
+        });
+    }
+    Ok(current.as_mut().expect("set above"))
+}
+
 fn write_jobs(
     conn: &mut Connection,
     jobs: &[WriteJob],
@@ -170,24 +191,20 @@ fn write_jobs(
                 let context = &log.context;
                 caches.service(&tx, tenant, &log.service)?;
                 let key = (tenant, Day::of_ns(log.timestamp_ns));
-                if logs.as_ref().is_none_or(|c| c.key != key) {
-                    let names = caches.partition(&tx, tenant, key.1)?;
-                    logs = Some(Current {
-                        key,
-                        insert: tx.prepare_cached(&format!(
-                            "INSERT INTO \"{}\" (id, ts, level, service, message, trace_id, \
-                             span_id, parent_span_id, user_id, request_id, source, host, \
-                             environment, attributes) \
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
-                            names.logs
-                        ))?,
-                        fts: Some(tx.prepare_cached(&format!(
-                            "INSERT INTO \"{}\" (rowid, message) VALUES (?1, ?2)",
-                            names.fts
-                        ))?),
-                    });
-                }
-                let current = logs.as_mut().expect("set above");
+                let current = statements_for(&mut logs, key, &tx, caches, |names| {
+                    let insert = format!(
+                        "INSERT INTO \"{}\" (id, ts, level, service, message, trace_id, \
+                         span_id, parent_span_id, user_id, request_id, source, host, \
+                         environment, attributes) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14)",
+                        names.logs
+                    );
+                    let fts = format!(
+                        "INSERT INTO \"{}\" (rowid, message) VALUES (?1, ?2)",
+                        names.fts
+                    );
+                    (insert, Some(fts))
+                })?;
                 let id = caches.next_log_id;
                 caches.next_log_id += 1;
                 current.insert.execute(params![
@@ -221,21 +238,16 @@ fn write_jobs(
             for span in &batch.spans {
                 caches.service(&tx, tenant, &span.service)?;
                 let key = (tenant, Day::of_ns(span.start_ns));
-                if spans.as_ref().is_none_or(|c| c.key != key) {
-                    let names = caches.partition(&tx, tenant, key.1)?;
-                    spans = Some(Current {
-                        key,
-                        insert: tx.prepare_cached(&format!(
-                            "INSERT OR REPLACE INTO \"{}\" (trace_id, span_id, parent_span_id, \
-                             service, name, kind, start_ns, end_ns, status, status_message, \
-                             attributes, links, events) \
-                             VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
-                            names.spans
-                        ))?,
-                        fts: None,
-                    });
-                }
-                let current = spans.as_mut().expect("set above");
+                let current = statements_for(&mut spans, key, &tx, caches, |names| {
+                    let insert = format!(
+                        "INSERT OR REPLACE INTO \"{}\" (trace_id, span_id, parent_span_id, \
+                         service, name, kind, start_ns, end_ns, status, status_message, \
+                         attributes, links, events) \
+                         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13)",
+                        names.spans
+                    );
+                    (insert, None)
+                })?;
                 current.insert.execute(params![
                     span.trace_id,
                     span.span_id,
