@@ -399,37 +399,24 @@ async fn an_evaluation_counts_up_to_its_bound_and_says_at_least() {
     }
     // Past the query API's bound of 10,000 the count stops; a threshold above it is counted to,
     // so 10,050 matches of 10,060 needed are an exact count.
-    let low = create(&app, None, &declined_rule("low", 3, 600)).await;
-    let high = create(&app, None, &declined_rule("high", 10_060, 600)).await;
-
-    let evaluated = |id: String| {
-        let app = &app;
-        async move {
-            wait_until("an evaluation", Duration::from_secs(15), || async {
-                let (_, rule) = app.get(&format!("/api/v1/alerts/{id}"), None).await;
-                rule["last_value"].is_number().then_some(rule)
-            })
-            .await
-        }
-    };
-    let low = evaluated(low).await;
-    assert_eq!(
-        (
-            &low["state"],
-            &low["last_value"],
-            &low["last_value_relation"]
-        ),
-        (&json!("firing"), &json!(10_000), &json!("gte"))
-    );
-    let high = evaluated(high).await;
-    assert_eq!(
-        (
-            &high["state"],
-            &high["last_value"],
-            &high["last_value_relation"]
-        ),
-        (&json!("inactive"), &json!(10_050), &json!("eq"))
-    );
+    let rules = [
+        ("low", 3, json!(["firing", 10_000, "gte"])),
+        ("high", 10_060, json!(["inactive", 10_050, "eq"])),
+    ];
+    for (name, threshold, expected) in rules {
+        let id = create(&app, None, &declined_rule(name, threshold, 600)).await;
+        let rule = wait_until("an evaluation", Duration::from_secs(15), || async {
+            let (_, rule) = app.get(&format!("/api/v1/alerts/{id}"), None).await;
+            rule["last_value"].is_number().then_some(rule)
+        })
+        .await;
+        let seen = json!([
+            rule["state"],
+            rule["last_value"],
+            rule["last_value_relation"]
+        ]);
+        assert_eq!(seen, expected, "rule {name}");
+    }
 }
 
 #[tokio::test]
