@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TempDir, TestApp, hex, spawn_config};
+use crate::helpers::{TempDir, TestApp, hex, messages, spawn_config};
 use crate::otlp::{order_logs, order_trace, send_grpc, span_id, trace_id};
 
 const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -61,6 +61,16 @@ impl PostgresApp {
         tokio::spawn(connection);
         let rows = client.query(sql, &[&arg]).await.unwrap();
         rows.iter().map(|r| r.get(0)).collect()
+    }
+
+    /// Runs `sql` (statements without parameters) on log-service's database.
+    pub async fn execute(&self, sql: &str) {
+        let url = format!("postgres://postgres@127.0.0.1:5432/{}", self.name);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client.batch_execute(sql).await.unwrap();
     }
 
     /// Stops log-service and drops its database.
@@ -221,4 +231,58 @@ async fn a_database_in_the_old_layout_is_refused_naming_it() {
     let _ = admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await;
+}
+
+/// The day partitions' indexes of `log_entries`, sorted.
+async fn day_indexes(postgres: &PostgresApp) -> Vec<String> {
+    let mut names = postgres
+        .query_strings(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename LIKE $1",
+            "log\\_entries\\_t%\\_%",
+        )
+        .await;
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_database_of_the_previous_version_gets_the_newest_first_indexes_on_its_days() {
+    let Some(postgres) = PostgresApp::spawn().await else {
+        return;
+    };
+    let batch = json!([
+        {"service_name": "auth", "level": "INFO", "message": "older", "timestamp": "2024-01-15T10:00:00Z"},
+        {"service_name": "auth", "level": "ERROR", "message": "newer", "timestamp": "2024-01-15T10:00:01Z"},
+    ]);
+    let (status, body) = postgres.app.post("/api/v1/logs/batch", None, &batch).await;
+    assert_eq!(status, 201, "{body}");
+    let current = day_indexes(&postgres).await;
+    // The previous version's indexes: one by tenant and time, none in page order.
+    postgres
+        .execute(
+            "DROP INDEX idx_log_entries_newest, idx_log_entries_service_newest, \
+             idx_log_entries_severe_newest; \
+             CREATE INDEX idx_log_entries_tenant_timestamp ON log_entries (tenant_id, timestamp DESC);",
+        )
+        .await;
+    assert_ne!(day_indexes(&postgres).await, current);
+
+    let restarted = spawn_config(postgres.config.clone(), TempDir::new()).await;
+
+    assert_eq!(day_indexes(&postgres).await, current);
+    assert!(
+        current.iter().any(|i| i.contains("timestamp_id_level")),
+        "{current:?}"
+    );
+    assert!(
+        !current
+            .iter()
+            .any(|i| i.ends_with("tenant_id_timestamp_idx"))
+    );
+    let (_, page) = restarted.get("/api/v1/logs?min_level=ERROR", None).await;
+    assert_eq!(messages(&page), ["newer"]);
+    let (_, page) = restarted.get("/api/v1/logs?service=auth", None).await;
+    assert_eq!(messages(&page), ["newer", "older"]);
+    drop(restarted);
+    postgres.finish().await;
 }

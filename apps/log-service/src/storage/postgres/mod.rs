@@ -7,6 +7,7 @@
 //! tails on a notify channel (`notify`).
 
 mod notify;
+mod page;
 mod partitions;
 mod reader;
 mod rules;

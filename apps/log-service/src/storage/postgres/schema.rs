@@ -8,6 +8,12 @@
 //! writer creates a tenant's partitions (see [`partition_ddl`]) as its days arrive, and the
 //! next day's ahead; `log_partitions` lists the day partitions and `log_tenants` numbers the
 //! tenants for the partitions' names.
+//!
+//! The indexes that serve a page newest first (`idx_log_entries_newest`, by service, and of
+//! warnings and worse) are in `ORDER BY timestamp DESC, id DESC` order and do not lead with
+//! `tenant_id`: the page reads the tenant's own partition (see `page`). A database of an earlier
+//! version gets them, on every partition, at the first start that lacks them, which also drops
+//! `idx_log_entries_tenant_timestamp`, whose work they took over.
 
 use tokio_postgres::Client;
 
@@ -35,7 +41,10 @@ CREATE TABLE IF NOT EXISTS log_entries (
     created_at     TIMESTAMPTZ NOT NULL DEFAULT now()
 ) PARTITION BY LIST (tenant_id);
 CREATE INDEX IF NOT EXISTS idx_log_entries_id ON log_entries (id);
-CREATE INDEX IF NOT EXISTS idx_log_entries_tenant_timestamp ON log_entries (tenant_id, timestamp DESC);
+DROP INDEX IF EXISTS idx_log_entries_tenant_timestamp;
+CREATE INDEX IF NOT EXISTS idx_log_entries_newest ON log_entries (timestamp DESC, id DESC);
+CREATE INDEX IF NOT EXISTS idx_log_entries_service_newest ON log_entries (service_name, timestamp DESC, id DESC);
+CREATE INDEX IF NOT EXISTS idx_log_entries_severe_newest ON log_entries (timestamp DESC, id DESC) INCLUDE (level) WHERE level IN ('WARN', 'ERROR', 'FATAL');
 CREATE INDEX IF NOT EXISTS idx_log_entries_trace ON log_entries (tenant_id, trace_id, timestamp) WHERE trace_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_log_entries_request ON log_entries (tenant_id, request_id, timestamp) WHERE request_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_log_entries_search ON log_entries USING GIN (to_tsvector('simple', message));
