@@ -246,7 +246,7 @@ async fn day_indexes(postgres: &PostgresApp) -> Vec<String> {
 }
 
 #[tokio::test]
-async fn a_database_of_the_previous_version_gets_the_newest_first_indexes_on_its_days() {
+async fn a_database_of_the_previous_version_gets_the_page_indexes_and_stored_words_on_its_days() {
     let Some(postgres) = PostgresApp::spawn().await else {
         return;
     };
@@ -257,12 +257,16 @@ async fn a_database_of_the_previous_version_gets_the_newest_first_indexes_on_its
     let (status, body) = postgres.app.post("/api/v1/logs/batch", None, &batch).await;
     assert_eq!(status, 201, "{body}");
     let current = day_indexes(&postgres).await;
-    // The previous version's indexes: one by tenant and time, none in page order.
+    // The previous version's indexes: one by tenant and time, none in page order, and the
+    // words of messages computed for the full-text index instead of stored.
     postgres
         .execute(
             "DROP INDEX idx_log_entries_newest, idx_log_entries_service_newest, \
              idx_log_entries_severe_newest; \
-             CREATE INDEX idx_log_entries_tenant_timestamp ON log_entries (tenant_id, timestamp DESC);",
+             CREATE INDEX idx_log_entries_tenant_timestamp ON log_entries (tenant_id, timestamp DESC); \
+             ALTER TABLE log_entries DROP COLUMN message_terms; \
+             CREATE INDEX idx_log_entries_search ON log_entries \
+             USING GIN (to_tsvector('simple', message));",
         )
         .await;
     assert_ne!(day_indexes(&postgres).await, current);
@@ -283,6 +287,9 @@ async fn a_database_of_the_previous_version_gets_the_newest_first_indexes_on_its
     assert_eq!(messages(&page), ["newer"]);
     let (_, page) = restarted.get("/api/v1/logs?service=auth", None).await;
     assert_eq!(messages(&page), ["newer", "older"]);
+    let (_, page) = restarted.get("/api/v1/logs?search=OLDER", None).await;
+    assert_eq!(messages(&page), ["older"]);
+    assert_eq!(page["total"], 1);
     drop(restarted);
     postgres.finish().await;
 }

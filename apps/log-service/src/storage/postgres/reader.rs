@@ -129,7 +129,7 @@ pub(super) fn filter_conditions(tenant: Option<&str>, filter: &LogFilter) -> (St
             sql.push_sql(" AND false");
         } else {
             sql.push(
-                " AND to_tsvector('simple', message) @@ plainto_tsquery('simple', ?)",
+                " AND message_terms @@ plainto_tsquery('simple', ?)",
                 [param(terms.join(" "))],
             );
         }
