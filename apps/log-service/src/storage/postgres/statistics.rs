@@ -6,7 +6,7 @@
 //! through the full-text index, and a count of warnings reads only the index when the day's
 //! pages are marked all-visible. Without statistics the planner takes every value for a rare
 //! one, and without a vacuum no page is all-visible. Autovacuum keeps both, but a server may run
-//! without it; so every few seconds each replica vacuums and analyzes the day partitions whose
+//! without it; so every second each replica vacuums and analyzes the day partitions whose
 //! rows changed by half since their last analyze (and by at least [`MIN_CHANGED_ROWS`]). A day
 //! of two million rows is so analyzed about a dozen times while it fills; with autovacuum on,
 //! which analyzes at a tenth, this rarely finds one.
@@ -20,8 +20,9 @@ use tokio_postgres::error::SqlState;
 use super::connect;
 use crate::storage::StoreError;
 
-/// How often the partitions are looked at.
-const INTERVAL: Duration = Duration::from_secs(5);
+/// How often the partitions are looked at: a look is one read of the statistics view, and a day
+/// filled in seconds (a backfill) is then planned with statistics seconds later.
+const INTERVAL: Duration = Duration::from_secs(1);
 
 /// Fewer changed rows are never worth an analyze.
 const MIN_CHANGED_ROWS: i64 = 1000;
