@@ -293,3 +293,43 @@ async fn a_database_of_the_previous_version_gets_the_page_indexes_and_stored_wor
     drop(restarted);
     postgres.finish().await;
 }
+
+#[tokio::test]
+async fn a_day_that_grew_by_a_thousand_rows_is_analyzed_within_seconds() {
+    let Some(postgres) = PostgresApp::spawn().await else {
+        return;
+    };
+    let start = chrono::DateTime::parse_from_rfc3339("2024-02-01T08:00:00Z").unwrap();
+    for first in (0..1200).step_by(400) {
+        let batch: Vec<serde_json::Value> = (first..first + 400)
+            .map(|n| {
+                json!({
+                    "service_name": "auth", "level": "INFO", "message": format!("entry {n}"),
+                    "timestamp": (start + chrono::Duration::seconds(n)).to_rfc3339(),
+                })
+            })
+            .collect();
+        let (status, body) = postgres
+            .app
+            .post("/api/v1/logs/batch", None, &serde_json::Value::Array(batch))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    // The server may run without autovacuum: log-service analyzes the day itself.
+    let analyzed = "SELECT relname::text FROM pg_stat_user_tables \
+         WHERE relname LIKE $1 AND COALESCE(last_analyze, last_autoanalyze) IS NOT NULL";
+    let day = "log\\_entries\\_t%\\_20240201";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while postgres.query_strings(analyzed, day).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the day was not analyzed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // The next day, created ahead and empty, is left alone.
+    let next_day = "log\\_entries\\_t%\\_20240202";
+    assert!(postgres.query_strings(analyzed, next_day).await.is_empty());
+    postgres.finish().await;
+}

@@ -71,8 +71,9 @@ pub(super) async fn query_logs(
         "SELECT {LOG_COLUMNS} FROM {table} WHERE {where_sql} \
          ORDER BY timestamp DESC, id DESC LIMIT {limit} OFFSET {offset}"
     );
-    // The count stops at its bound: a plain scan stops at the bound's row, a bitmap of the
-    // search index at the bound's match; it needs no order, so the planner takes the cheapest.
+    // The count needs no order, so the planner takes the cheapest way to its bound: a scan in
+    // storage order for a common value (testing a common word's stored terms row by row), an
+    // index for a rare one; either stops at the bound's match.
     let count_sql = match count_up_to {
         Some(cap) => format!(
             "SELECT COUNT(*) FROM (SELECT 1 FROM {table} WHERE {where_sql} LIMIT {cap}) AS bounded"
