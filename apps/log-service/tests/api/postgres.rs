@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::helpers::{TempDir, TestApp, hex, spawn_config};
+use crate::helpers::{TempDir, TestApp, hex, messages, spawn_config};
 use crate::otlp::{order_logs, order_trace, send_grpc, span_id, trace_id};
 
 const ADMIN_URL: &str = "postgres://postgres@127.0.0.1:5432/postgres";
@@ -61,6 +61,16 @@ impl PostgresApp {
         tokio::spawn(connection);
         let rows = client.query(sql, &[&arg]).await.unwrap();
         rows.iter().map(|r| r.get(0)).collect()
+    }
+
+    /// Runs `sql` (statements without parameters) on log-service's database.
+    pub async fn execute(&self, sql: &str) {
+        let url = format!("postgres://postgres@127.0.0.1:5432/{}", self.name);
+        let (client, connection) = tokio_postgres::connect(&url, tokio_postgres::NoTls)
+            .await
+            .unwrap();
+        tokio::spawn(connection);
+        client.batch_execute(sql).await.unwrap();
     }
 
     /// Stops log-service and drops its database.
@@ -221,4 +231,105 @@ async fn a_database_in_the_old_layout_is_refused_naming_it() {
     let _ = admin
         .batch_execute(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
         .await;
+}
+
+/// The day partitions' indexes of `log_entries`, sorted.
+async fn day_indexes(postgres: &PostgresApp) -> Vec<String> {
+    let mut names = postgres
+        .query_strings(
+            "SELECT indexname::text FROM pg_indexes WHERE tablename LIKE $1",
+            "log\\_entries\\_t%\\_%",
+        )
+        .await;
+    names.sort();
+    names
+}
+
+#[tokio::test]
+async fn a_database_of_the_previous_version_gets_the_page_indexes_and_stored_words_on_its_days() {
+    let Some(postgres) = PostgresApp::spawn().await else {
+        return;
+    };
+    let batch = json!([
+        {"service_name": "auth", "level": "INFO", "message": "older", "timestamp": "2024-01-15T10:00:00Z"},
+        {"service_name": "auth", "level": "ERROR", "message": "newer", "timestamp": "2024-01-15T10:00:01Z"},
+    ]);
+    let (status, body) = postgres.app.post("/api/v1/logs/batch", None, &batch).await;
+    assert_eq!(status, 201, "{body}");
+    let current = day_indexes(&postgres).await;
+    // The previous version's indexes: one by tenant and time, none in page order, and the
+    // words of messages computed for the full-text index instead of stored.
+    postgres
+        .execute(
+            "DROP INDEX idx_log_entries_newest, idx_log_entries_service_newest, \
+             idx_log_entries_severe_newest; \
+             CREATE INDEX idx_log_entries_tenant_timestamp ON log_entries (tenant_id, timestamp DESC); \
+             ALTER TABLE log_entries DROP COLUMN message_terms; \
+             CREATE INDEX idx_log_entries_search ON log_entries \
+             USING GIN (to_tsvector('simple', message));",
+        )
+        .await;
+    assert_ne!(day_indexes(&postgres).await, current);
+
+    let restarted = spawn_config(postgres.config.clone(), TempDir::new()).await;
+
+    assert_eq!(day_indexes(&postgres).await, current);
+    assert!(
+        current.iter().any(|i| i.contains("timestamp_id_level")),
+        "{current:?}"
+    );
+    assert!(
+        !current
+            .iter()
+            .any(|i| i.ends_with("tenant_id_timestamp_idx"))
+    );
+    let (_, page) = restarted.get("/api/v1/logs?min_level=ERROR", None).await;
+    assert_eq!(messages(&page), ["newer"]);
+    let (_, page) = restarted.get("/api/v1/logs?service=auth", None).await;
+    assert_eq!(messages(&page), ["newer", "older"]);
+    let (_, page) = restarted.get("/api/v1/logs?search=OLDER", None).await;
+    assert_eq!(messages(&page), ["older"]);
+    assert_eq!(page["total"], 1);
+    drop(restarted);
+    postgres.finish().await;
+}
+
+#[tokio::test]
+async fn a_day_that_grew_by_a_thousand_rows_is_analyzed_within_seconds() {
+    let Some(postgres) = PostgresApp::spawn().await else {
+        return;
+    };
+    let start = chrono::DateTime::parse_from_rfc3339("2024-02-01T08:00:00Z").unwrap();
+    for first in (0..1200).step_by(400) {
+        let batch: Vec<serde_json::Value> = (first..first + 400)
+            .map(|n| {
+                json!({
+                    "service_name": "auth", "level": "INFO", "message": format!("entry {n}"),
+                    "timestamp": (start + chrono::Duration::seconds(n)).to_rfc3339(),
+                })
+            })
+            .collect();
+        let (status, body) = postgres
+            .app
+            .post("/api/v1/logs/batch", None, &serde_json::Value::Array(batch))
+            .await;
+        assert_eq!(status, 201, "{body}");
+    }
+
+    // The server may run without autovacuum: log-service analyzes the day itself.
+    let analyzed = "SELECT relname::text FROM pg_stat_user_tables \
+         WHERE relname LIKE $1 AND COALESCE(last_analyze, last_autoanalyze) IS NOT NULL";
+    let day = "log\\_entries\\_t%\\_20240201";
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(15);
+    while postgres.query_strings(analyzed, day).await.is_empty() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the day was not analyzed"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    }
+    // The next day, created ahead and empty, is left alone.
+    let next_day = "log\\_entries\\_t%\\_20240202";
+    assert!(postgres.query_strings(analyzed, next_day).await.is_empty());
+    postgres.finish().await;
 }

@@ -97,15 +97,20 @@ fn dataset() -> Value {
 
 async fn app_with_dataset() -> (TestApp, Vec<i64>) {
     let app = spawn_app().await;
+    let ids = post_dataset(&app).await;
+    (app, ids)
+}
+
+/// Stores [`dataset`]; the ids of its entries, in its order.
+async fn post_dataset(app: &TestApp) -> Vec<i64> {
     let (status, body) = app.post("/api/v1/logs/batch", None, &dataset()).await;
     assert_eq!(status, 201, "{body}");
-    let ids = body["ids"]
+    body["ids"]
         .as_array()
         .unwrap()
         .iter()
         .map(|v| v.as_i64().unwrap())
-        .collect();
-    (app, ids)
+        .collect()
 }
 
 async fn query(app: &TestApp, filter: Value) -> Value {
@@ -114,9 +119,10 @@ async fn query(app: &TestApp, filter: Value) -> Value {
     body
 }
 
-#[tokio::test]
-async fn every_filter_of_the_query_body_selects_the_expected_entries() {
-    let (app, id) = app_with_dataset().await;
+/// Each filter of the query body alone, and two together, select the entries they name, newest
+/// first, and count them.
+async fn every_filter_of_the_query_body_selects_the_expected_entries(app: &TestApp) {
+    let id = post_dataset(app).await;
     let cases: Vec<(Value, Vec<i64>)> = vec![
         (
             json!({}),
@@ -151,11 +157,17 @@ async fn every_filter_of_the_query_body_selects_the_expected_entries() {
         ),
     ];
     for (filter, expected) in cases {
-        let body = query(&app, filter.clone()).await;
+        let body = query(app, filter.clone()).await;
         assert_eq!(ids(&body), expected, "filter {filter}");
         assert_eq!(body["total"], expected.len(), "filter {filter}");
     }
 }
+
+on_both_backends!(
+    every_filter_of_the_query_body_selects_the_expected_entries_on_sqlite,
+    every_filter_of_the_query_body_selects_the_expected_entries_on_postgres,
+    every_filter_of_the_query_body_selects_the_expected_entries
+);
 
 #[tokio::test]
 async fn the_list_route_paginates_newest_first_and_takes_filters_as_parameters() {

@@ -7,11 +7,13 @@
 //! tails on a notify channel (`notify`).
 
 mod notify;
+mod page;
 mod partitions;
 mod reader;
 mod rules;
 mod schema;
 mod spans;
+mod statistics;
 mod writer;
 
 pub(super) use rules::open_rules;
@@ -52,8 +54,8 @@ pub(crate) async fn connect(url: &str) -> Result<Client, StoreError> {
     Ok(client)
 }
 
-/// Connects, creates the schema, starts the writer task and the listener for the other
-/// replicas' commits.
+/// Connects, creates the schema, starts the writer task, the listener for the other replicas'
+/// commits and the keeper of the day partitions' statistics.
 pub(super) async fn open(
     url: &str,
     queue: QueueReceiver,
@@ -66,6 +68,10 @@ pub(super) async fn open(
     let replica = peers.replica.to_owned();
     let task = tokio::spawn(writer::run(url.to_owned(), replica.clone(), writer, queue));
     let listening = notify::subscribe(url).await?;
+    peers.stop.spawn(statistics::keep(
+        url.to_owned(),
+        peers.stop.intake_stopped(),
+    ));
     let stopped = peers.stop.intake_stopped();
     peers.stop.spawn(notify::listen(
         url.to_owned(),

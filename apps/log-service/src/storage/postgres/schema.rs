@@ -8,6 +8,15 @@
 //! writer creates a tenant's partitions (see [`partition_ddl`]) as its days arrive, and the
 //! next day's ahead; `log_partitions` lists the day partitions and `log_tenants` numbers the
 //! tenants for the partitions' names.
+//!
+//! The indexes that serve a page newest first (`idx_log_entries_newest`, by service, and of
+//! warnings and worse) are in `ORDER BY timestamp DESC, id DESC` order and do not lead with
+//! `tenant_id`: the page reads the tenant's own partition (see `page`). A database of an earlier
+//! version gets them, on every partition, at the first start that lacks them, which also drops
+//! `idx_log_entries_tenant_timestamp`, whose work they took over. Searches read the stored
+//! `message_terms` (the words of `message`) and its GIN index `idx_log_entries_terms`; an
+//! earlier version's database gets the column at its first start, in place of the index on
+//! the words computed from `message` (`idx_log_entries_search`).
 
 use tokio_postgres::Client;
 
@@ -35,10 +44,25 @@ CREATE TABLE IF NOT EXISTS log_entries (
     created_at     TIMESTAMPTZ NOT NULL DEFAULT now()
 ) PARTITION BY LIST (tenant_id);
 CREATE INDEX IF NOT EXISTS idx_log_entries_id ON log_entries (id);
-CREATE INDEX IF NOT EXISTS idx_log_entries_tenant_timestamp ON log_entries (tenant_id, timestamp DESC);
+DROP INDEX IF EXISTS idx_log_entries_tenant_timestamp;
+CREATE INDEX IF NOT EXISTS idx_log_entries_newest ON log_entries (timestamp DESC, id DESC);
+CREATE INDEX IF NOT EXISTS idx_log_entries_service_newest ON log_entries (service_name, timestamp DESC, id DESC);
+CREATE INDEX IF NOT EXISTS idx_log_entries_severe_newest ON log_entries (timestamp DESC, id DESC) INCLUDE (level) WHERE level IN ('WARN', 'ERROR', 'FATAL');
 CREATE INDEX IF NOT EXISTS idx_log_entries_trace ON log_entries (tenant_id, trace_id, timestamp) WHERE trace_id IS NOT NULL;
 CREATE INDEX IF NOT EXISTS idx_log_entries_request ON log_entries (tenant_id, request_id, timestamp) WHERE request_id IS NOT NULL;
-CREATE INDEX IF NOT EXISTS idx_log_entries_search ON log_entries USING GIN (to_tsvector('simple', message));
+-- The message's words, stored: a search that matches many rows is answered by testing rows
+-- newest first (and counted in storage order), which computing each row's words again would
+-- make slow. Added to a database of an earlier version, which rewrites each of its partitions
+-- once; looked up first, since ALTER TABLE locks out every reader even when it has nothing to do.
+DO $$ BEGIN
+    IF NOT EXISTS (SELECT 1 FROM pg_attribute WHERE attrelid = 'log_entries'::regclass
+                   AND attname = 'message_terms' AND NOT attisdropped) THEN
+        ALTER TABLE log_entries ADD COLUMN message_terms TSVECTOR
+            GENERATED ALWAYS AS (to_tsvector('simple', message)) STORED;
+    END IF;
+END $$;
+DROP INDEX IF EXISTS idx_log_entries_search;
+CREATE INDEX IF NOT EXISTS idx_log_entries_terms ON log_entries USING GIN (message_terms);
 CREATE TABLE IF NOT EXISTS log_spans (
     tenant_id      TEXT NOT NULL,
     trace_id       VARCHAR(128) NOT NULL,
