@@ -39,6 +39,9 @@ pub struct Metrics {
     pub leader_errors: IntCounter,
     /// Evaluations of log alert rules (one per enabled rule per `ALERT_EVAL_INTERVAL`).
     pub alert_evaluations: IntCounter,
+    /// Duration of one round over every enabled rule (Prometheus' rule group duration): at
+    /// `ALERT_EVAL_INTERVAL` apart, the share of time that evaluation takes.
+    pub alert_round_seconds: Histogram,
     /// Evaluations that could not count or could not store their outcome.
     pub alert_evaluation_failures: IntCounter,
     /// Alerts handed to Alertmanager, by `outcome` (sent, failed, dropped).
@@ -160,6 +163,18 @@ impl Metrics {
                 &registry,
                 "log_service_alert_evaluations_total",
                 "Evaluations of log alert rules.",
+            )?,
+            alert_round_seconds: registered(
+                &registry,
+                Histogram::with_opts(
+                    HistogramOpts::new(
+                        "log_service_alert_round_duration_seconds",
+                        "Duration of one evaluation round over every enabled log alert rule.",
+                    )
+                    .buckets(vec![
+                        0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 10.0,
+                    ]),
+                )?,
             )?,
             alert_evaluation_failures: counter(
                 &registry,

@@ -621,11 +621,12 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
     )
     .await;
     eprintln!(
-        "[{backend}] ingest {}; rule evaluations {:?}, {} rules firing; a day of {} logs dropped in {:?} s",
+        "[{backend}] ingest {}; rule evaluations, rounds, seconds in rounds by phase {:?} (a round {:.1} ms), {} rules firing; a day of {} logs dropped in {:?} s",
         operations::PHASES
             .map(|p| format!("{} {:.0} rec/s", p.name(), ops.rate(p)))
             .join(", "),
         ops.evaluations,
+        ops.round_secs() * 1e3,
         ops.firing,
         args.ops_rows,
         ops.drop_secs()
@@ -717,19 +718,20 @@ async fn main() {
         args.ops_rows, args.ops_rounds, args.ops_eval_ms
     );
     println!(
-        "{:<10} {:>14} {:>14} {:>8} {:>20} {:>8} {:>18}",
+        "{:<10} {:>14} {:>14} {:>8} {:>20} {:>8} {:>18} {:>12}",
         "backend",
         "quiet rec/s",
         "rules rec/s",
         "loss %",
         "rules+retention",
         "loss %",
-        "drop a day s"
+        "drop a day s",
+        "round ms"
     );
     for r in &reports {
         let (ops, drops) = (&r.ops, r.ops.drop_secs());
         println!(
-            "{:<10} {:>14.0} {:>14.0} {:>8.1} {:>20.0} {:>8.1} {:>18}",
+            "{:<10} {:>14.0} {:>14.0} {:>8.1} {:>20.0} {:>8.1} {:>18} {:>12.1}",
             r.backend,
             ops.rate(operations::Phase::Quiet),
             ops.rate(operations::Phase::Evaluating),
@@ -740,7 +742,8 @@ async fn main() {
                 "{:.3} (max {:.3})",
                 operations::median(&drops),
                 drops.iter().copied().fold(0.0, f64::max)
-            )
+            ),
+            ops.round_secs() * 1e3
         );
     }
     if let [sqlite, postgres] = &reports[..] {

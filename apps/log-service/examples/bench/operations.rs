@@ -55,8 +55,9 @@ pub struct DayDrop {
 pub struct Operations {
     /// Records/s of each phase, by [`PHASES`] index.
     pub rates: [Vec<f64>; 3],
-    /// Rule evaluations during each kind of phase.
-    pub evaluations: [f64; 3],
+    /// Rule evaluations, evaluation rounds and seconds spent in rounds, during each kind of
+    /// phase.
+    pub evaluations: [[f64; 3]; 3],
     pub drops: Vec<DayDrop>,
     /// Rules firing at the end (the evaluations counted real rows).
     pub firing: usize,
@@ -76,6 +77,12 @@ impl Operations {
     /// What `phase` loses against the quiet phases, as a fraction of the quiet rate.
     pub fn loss(&self, phase: Phase) -> f64 {
         1.0 - self.rate(phase) / self.rate(Phase::Quiet)
+    }
+
+    /// The mean duration of an evaluation round of every rule, in the rules phases.
+    pub fn round_secs(&self) -> f64 {
+        let [_, rounds, secs] = self.evaluations[Phase::Evaluating as usize];
+        secs / rounds.max(1.0)
     }
 
     pub fn drop_secs(&self) -> Vec<f64> {
@@ -100,7 +107,8 @@ async fn call(
     body
 }
 
-async fn evaluations(client: &reqwest::Client, rest: &str) -> f64 {
+/// The evaluator's counters: (rule evaluations, evaluation rounds, seconds in rounds).
+async fn evaluator_counts(client: &reqwest::Client, rest: &str) -> [f64; 3] {
     let text = client
         .get(format!("{rest}/metrics"))
         .send()
@@ -109,14 +117,16 @@ async fn evaluations(client: &reqwest::Client, rest: &str) -> f64 {
         .text()
         .await
         .expect("metrics text");
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix("log_service_alert_evaluations_total")?
-                .trim()
-                .parse()
-                .ok()
-        })
-        .unwrap_or(0.0)
+    [
+        "log_service_alert_evaluations_total",
+        "log_service_alert_round_duration_seconds_count",
+        "log_service_alert_round_duration_seconds_sum",
+    ]
+    .map(|name| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
+            .unwrap_or(0.0)
+    })
 }
 
 async fn set_rules(client: &reqwest::Client, rest: &str, ids: &[String], enabled: bool) {
@@ -175,7 +185,7 @@ pub async fn measure(
     let mut next = after_record.div_ceil(batch) * batch + batch;
     let mut ops = Operations {
         rates: [vec![], vec![], vec![]],
-        evaluations: [0.0; 3],
+        evaluations: [[0.0; 3]; 3],
         drops: vec![],
         firing: 0,
     };
@@ -201,7 +211,7 @@ pub async fn measure(
                 next += rows_per_phase;
             }
             set_rules(&client, rest, &ids, phase != Phase::Quiet).await;
-            let evaluated = evaluations(&client, rest).await;
+            let counted = evaluator_counts(&client, rest).await;
             // The phase's records end now, so the rules' windows hold the newest of them.
             let recent = Timeline {
                 base_ns: now_ns() - (next + rows_per_phase) * 1_000_000,
@@ -227,7 +237,13 @@ pub async fn measure(
             let rate = ingest_otlp(otlp, concurrency, next, rows_per_phase, recent, None).await;
             next += rows_per_phase;
             ops.rates[phase as usize].push(rate);
-            ops.evaluations[phase as usize] += evaluations(&client, rest).await - evaluated;
+            let now = evaluator_counts(&client, rest).await;
+            for (sum, (now, before)) in ops.evaluations[phase as usize]
+                .iter_mut()
+                .zip(now.iter().zip(counted))
+            {
+                *sum += now - before;
+            }
             if let Some(drop) = drop {
                 let drop = drop.await.expect("retention run");
                 assert_eq!(

@@ -71,6 +71,7 @@ async fn evaluate_all(alerts: &Alerts, store: &Store) {
             return;
         }
     };
+    let round = inner.metrics.alert_round_seconds.start_timer();
     let mut by_state = [0i64; 3];
     for rule in rules {
         let state = if rule.spec.enabled {
@@ -80,6 +81,7 @@ async fn evaluate_all(alerts: &Alerts, store: &Store) {
         };
         by_state[state as usize] += 1;
     }
+    round.observe_duration();
     for state in State::ALL {
         inner
             .metrics
