@@ -382,6 +382,8 @@ async fn without_alertmanager_rules_are_evaluated_and_their_state_shown() {
         sample(&metrics, "log_service_alert_rules{state=\"firing\"}"),
         1.0
     );
+    // Each round over the rules is timed.
+    assert!(sample(&metrics, "log_service_alert_round_duration_seconds_count") >= 2.0);
     assert_eq!(
         sample(
             &metrics,
