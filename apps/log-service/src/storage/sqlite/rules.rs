@@ -1,10 +1,9 @@
 //! Alert rules in SQLite: the `alert_rules` table, written and read on one connection of its own
-//! (rule writes are rare and small; WAL and the busy timeout let them interleave with the log
-//! writer's commits).
+//! (rule writes are small; WAL and the busy timeout let them interleave with the log writer's
+//! commits, and the writer alone checkpoints).
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
-use std::time::Duration;
 
 use rusqlite::{Connection, OptionalExtension, ToSql};
 
@@ -28,8 +27,12 @@ pub(super) struct SqliteRules {
 pub(in crate::storage) async fn open_rules(path: &Path) -> Result<Arc<dyn RuleStore>, StoreError> {
     let path = path.to_path_buf();
     let conn = tokio::task::spawn_blocking(move || {
-        let conn = Connection::open(&path)?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        let conn = super::schema::open_maintenance(&path)?;
+        // The writer checkpoints (every ~32 MiB of WAL). With SQLite's default of 1,000 pages
+        // the WAL is always past this connection's threshold, so each status saved copied the
+        // whole WAL into the database itself: a save took up to 1.4 s while ingest ran, and
+        // ingest stalled behind it (10% fewer records/s with rules evaluated every 15 s).
+        conn.pragma_update(None, "wal_autocheckpoint", 0)?;
         conn.execute_batch(&schema(TABLE, "INTEGER", "INTEGER"))?;
         Ok::<_, StoreError>(conn)
     })

@@ -297,7 +297,8 @@ pub(super) fn open_writer(path: &Path) -> Result<Connection, StoreError> {
     Ok(writer)
 }
 
-/// Opens retention's read-write connection to a file the writer has opened.
+/// Opens a read-write connection beside the writer (retention's, the alert rules') to a file
+/// the writer has opened.
 pub(super) fn open_maintenance(path: &Path) -> Result<Connection, StoreError> {
     let conn = Connection::open(path)?;
     conn.busy_timeout(Duration::from_secs(10))?;
