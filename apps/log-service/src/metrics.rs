@@ -33,6 +33,9 @@ pub struct Metrics {
     pub tail_peer_logs: IntCounter,
     /// Failures of the listener for other replicas' commits (lost connection, bad payload).
     pub tail_listen_errors: IntCounter,
+    /// Failed looks at the PostgreSQL day partitions' statistics (lost connection, failed
+    /// vacuum).
+    pub statistics_failures: IntCounter,
     /// 1 while this replica leads (evaluates alert rules, runs retention), else 0.
     pub leader: IntGauge,
     /// Failures of the leadership session (connect, lock, health check).
@@ -148,6 +151,11 @@ impl Metrics {
                 &registry,
                 "log_service_stream_listen_errors_total",
                 "Failures of the listener for other replicas' commits (lost connection, bad payload).",
+            )?,
+            statistics_failures: counter(
+                &registry,
+                "log_service_statistics_failures_total",
+                "Failed refreshes of the PostgreSQL day partitions' planner statistics.",
             )?,
             leader: gauge(
                 &registry,

@@ -70,6 +70,7 @@ pub(super) async fn open(
     let listening = notify::subscribe(url).await?;
     peers.stop.spawn(statistics::keep(
         url.to_owned(),
+        peers.metrics.clone(),
         peers.stop.intake_stopped(),
     ));
     let stopped = peers.stop.intake_stopped();

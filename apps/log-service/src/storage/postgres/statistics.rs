@@ -18,6 +18,7 @@ use tokio_postgres::Client;
 use tokio_postgres::error::SqlState;
 
 use super::connect;
+use crate::metrics::Metrics;
 use crate::storage::StoreError;
 
 /// How often the partitions are looked at: a look is one read of the statistics view, and a day
@@ -35,8 +36,9 @@ const STALE_DAYS: &str = "SELECT s.relname::text FROM pg_stat_user_tables s \
      AND s.n_mod_since_analyze >= GREATEST($1::int8, c.reltuples::int8 / 2) \
      ORDER BY s.relname";
 
-/// Runs until `stopped`; a lost connection is reopened at the next look, never fatal.
-pub(super) async fn keep(url: String, stopped: impl Future<Output = ()>) {
+/// Runs until `stopped`; a lost connection is reopened at the next look, never fatal. Each
+/// failure is logged and counted.
+pub(super) async fn keep(url: String, metrics: Metrics, stopped: impl Future<Output = ()>) {
     tokio::pin!(stopped);
     let mut client: Option<Client> = None;
     loop {
@@ -50,6 +52,7 @@ pub(super) async fn keep(url: String, stopped: impl Future<Output = ()>) {
         };
         if let Err(err) = refreshed {
             tracing::warn!(error = %err, "refreshing log partition statistics failed");
+            metrics.statistics_failures.inc();
             client = None;
         }
     }
