@@ -427,21 +427,31 @@ async fn latency(rest: &str, paths: &[String], rounds: usize) -> (f64, f64) {
 }
 
 /// Prints how busy the writer was, from the service's own metrics.
-async fn writer_stats(rest: &str, backend: &str) {
+/// The service's samples named `names`, in that order (0 for one it does not show).
+async fn samples<const N: usize>(rest: &str, names: [&str; N]) -> [f64; N] {
     let text = reqwest::get(format!("{rest}/metrics"))
         .await
         .expect("metrics")
         .text()
         .await
         .expect("metrics text");
-    let value = |name: &str| {
+    names.map(|name| {
         text.lines()
             .find_map(|l| l.strip_prefix(name)?.trim().parse::<f64>().ok())
             .unwrap_or(0.0)
-    };
-    let commits = value("log_service_commit_duration_seconds_count");
-    let busy = value("log_service_commit_duration_seconds_sum");
-    let rows = value("log_service_commit_rows_sum");
+    })
+}
+
+async fn writer_stats(rest: &str, backend: &str) {
+    let [commits, busy, rows] = samples(
+        rest,
+        [
+            "log_service_commit_duration_seconds_count",
+            "log_service_commit_duration_seconds_sum",
+            "log_service_commit_rows_sum",
+        ],
+    )
+    .await;
     eprintln!(
         "[{backend}] writer: {commits:.0} commits, {:.0} rows per commit, {busy:.1} s in transactions, {:.0} rows/s while writing",
         rows / commits.max(1.0),

@@ -11,7 +11,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::{BATCH, DAY_NS, Timeline, ingest_otlp};
+use crate::{BATCH, DAY_NS, Timeline, ingest_otlp, samples};
 
 /// The tenant whose days expire: before each rules+retention phase it gets one day of logs, 40
 /// days old and more, under a 30-day policy.
@@ -108,25 +108,16 @@ async fn call(
 }
 
 /// The evaluator's counters: (rule evaluations, evaluation rounds, seconds in rounds).
-async fn evaluator_counts(client: &reqwest::Client, rest: &str) -> [f64; 3] {
-    let text = client
-        .get(format!("{rest}/metrics"))
-        .send()
-        .await
-        .expect("metrics")
-        .text()
-        .await
-        .expect("metrics text");
-    [
-        "log_service_alert_evaluations_total",
-        "log_service_alert_round_duration_seconds_count",
-        "log_service_alert_round_duration_seconds_sum",
-    ]
-    .map(|name| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
-            .unwrap_or(0.0)
-    })
+async fn evaluator_counts(rest: &str) -> [f64; 3] {
+    samples(
+        rest,
+        [
+            "log_service_alert_evaluations_total",
+            "log_service_alert_round_duration_seconds_count",
+            "log_service_alert_round_duration_seconds_sum",
+        ],
+    )
+    .await
 }
 
 async fn set_rules(client: &reqwest::Client, rest: &str, ids: &[String], enabled: bool) {
@@ -211,7 +202,7 @@ pub async fn measure(
                 next += rows_per_phase;
             }
             set_rules(&client, rest, &ids, phase != Phase::Quiet).await;
-            let counted = evaluator_counts(&client, rest).await;
+            let counted = evaluator_counts(rest).await;
             // The phase's records end now, so the rules' windows hold the newest of them.
             let recent = Timeline {
                 base_ns: now_ns() - (next + rows_per_phase) * 1_000_000,
@@ -237,7 +228,7 @@ pub async fn measure(
             let rate = ingest_otlp(otlp, concurrency, next, rows_per_phase, recent, None).await;
             next += rows_per_phase;
             ops.rates[phase as usize].push(rate);
-            let now = evaluator_counts(&client, rest).await;
+            let now = evaluator_counts(rest).await;
             for (sum, (now, before)) in ops.evaluations[phase as usize]
                 .iter_mut()
                 .zip(now.iter().zip(counted))
