@@ -27,15 +27,11 @@ const PICKED_PORTS: std::ops::Range<u16> = 20_000..32_000;
 /// has returned: the calls walk [`PICKED_PORTS`] from a start set by the process id, so two test
 /// processes rarely walk the same ports either.
 pub fn free_port() -> u16 {
+    use std::sync::LazyLock;
     use std::sync::atomic::{AtomicU32, Ordering};
-    static NEXT: AtomicU32 = AtomicU32::new(u32::MAX);
     let width = u32::from(PICKED_PORTS.end - PICKED_PORTS.start);
-    let _ = NEXT.compare_exchange(
-        u32::MAX,
-        std::process::id().wrapping_mul(7_919) % width,
-        Ordering::Relaxed,
-        Ordering::Relaxed,
-    );
+    static NEXT: LazyLock<AtomicU32> =
+        LazyLock::new(|| AtomicU32::new(std::process::id().wrapping_mul(7_919)));
     for _ in 0..width {
         let offset = NEXT.fetch_add(1, Ordering::Relaxed) % width;
         let port = PICKED_PORTS.start + u16::try_from(offset).expect("offset < width");
