@@ -1,7 +1,7 @@
 //! The evaluation loop: every `ALERT_EVAL_INTERVAL`, each enabled rule counts its matching logs
 //! in `[now - window, now]` through the query API's bounded count (`Backend::query_logs`, up to
-//! [`super::rule::RuleSpec::count_bound`]), steps its
-//! state, stores it, and hands its alert to the notifier: every evaluation while it fires (as
+//! [`super::rule::RuleSpec::count_bound`]) and steps its state; the round's states are stored
+//! together, and each rule's alert handed to the notifier: every evaluation while it fires (as
 //! Prometheus re-sends), once more with `endsAt` when it resolves.
 
 use serde_json::{Map, Value, json};
@@ -12,7 +12,7 @@ use super::rule::Rule;
 use super::state::{State, Status, Transition, step};
 use crate::leader::Leader;
 use crate::model::{format_ts, now_ns};
-use crate::storage::Store;
+use crate::storage::{RuleOutcome, Store};
 
 /// Newest matching logs looked at for a trace id: the newest match may carry none.
 const NEWEST_FOR_TRACE: u32 = 20;
@@ -60,9 +60,14 @@ pub(super) async fn run(alerts: Alerts, store: Store, stop: server::Stop, leader
     }
 }
 
-/// One round over every tenant's rules, then the rules-by-state gauge.
+/// One round over every tenant's rules: each enabled rule's logs are counted, the outcomes
+/// stored in one transaction, then the alerts handed to the notifier; last the rules-by-state
+/// gauge.
 async fn evaluate_all(alerts: &Alerts, store: &Store) {
     let inner = &alerts.inner;
+    // Rules changed from here on are left out of this round's outcomes: they were counted by
+    // the spec listed below, which the change has replaced.
+    inner.lock.lock().await.clear();
     let rules = match inner.rules.list_rules(None).await {
         Ok(rules) => rules,
         Err(error) => {
@@ -73,14 +78,56 @@ async fn evaluate_all(alerts: &Alerts, store: &Store) {
     };
     let round = inner.metrics.alert_round_seconds.start_timer();
     let mut by_state = [0i64; 3];
+    let mut evaluated = Vec::new();
     for rule in rules {
-        let state = if rule.spec.enabled {
-            evaluate(alerts, store, rule).await
+        if !rule.spec.enabled {
+            by_state[State::Inactive as usize] += 1;
+        } else if let Some(evaluation) = evaluate(alerts, store, &rule).await {
+            evaluated.push((rule, evaluation));
         } else {
-            State::Inactive
-        };
-        by_state[state as usize] += 1;
+            by_state[rule.status.state as usize] += 1;
+        }
     }
+    let changed = inner.lock.lock().await;
+    evaluated.retain(|(rule, evaluation)| {
+        let unchanged = !changed.contains(&rule.id);
+        if !unchanged {
+            by_state[evaluation.before.state as usize] += 1;
+        }
+        unchanged
+    });
+    let outcomes: Vec<RuleOutcome> = evaluated
+        .iter()
+        .map(|(rule, evaluation)| RuleOutcome {
+            tenant: rule.tenant.clone(),
+            id: rule.id.clone(),
+            status: evaluation.status.clone(),
+        })
+        .collect();
+    match inner.rules.save_statuses(&outcomes).await {
+        Ok(saved) => {
+            for ((rule, evaluation), saved) in evaluated.into_iter().zip(saved) {
+                // Deleted or disabled since the listing: it has no alert any more.
+                let state = if saved {
+                    deliver(alerts, rule, evaluation)
+                } else {
+                    State::Inactive
+                };
+                by_state[state as usize] += 1;
+            }
+        }
+        Err(error) => {
+            tracing::warn!(%error, rules = outcomes.len(), "alert rule states not stored");
+            inner
+                .metrics
+                .alert_evaluation_failures
+                .inc_by(outcomes.len() as u64);
+            for (_, evaluation) in &evaluated {
+                by_state[evaluation.before.state as usize] += 1;
+            }
+        }
+    }
+    drop(changed);
     round.observe_duration();
     for state in State::ALL {
         inner
@@ -91,10 +138,18 @@ async fn evaluate_all(alerts: &Alerts, store: &Store) {
     }
 }
 
-/// Evaluates one rule and returns its new state (the old one when the evaluation failed).
-async fn evaluate(alerts: &Alerts, store: &Store, rule: Rule) -> State {
+/// A rule's evaluation, before it is stored.
+struct Evaluation {
+    before: Status,
+    status: Status,
+    transition: Transition,
+    count: i64,
+    now: i64,
+}
+
+/// Counts the logs of one rule and steps its state; `None` when the count failed.
+async fn evaluate(alerts: &Alerts, store: &Store, rule: &Rule) -> Option<Evaluation> {
     let inner = &alerts.inner;
-    let _guard = inner.lock.lock().await;
     let now = now_ns();
     let filter = rule.spec.filter(now);
     let (newest, count) = match store
@@ -111,13 +166,12 @@ async fn evaluate(alerts: &Alerts, store: &Store, rule: Rule) -> State {
         Err(error) => {
             tracing::warn!(%error, rule = %rule.spec.name, tenant = %rule.tenant, "alert rule evaluation failed");
             inner.metrics.alert_evaluation_failures.inc();
-            return rule.status.state;
+            return None;
         }
     };
     inner.metrics.alert_evaluations.inc();
     let mut status = rule.status.clone();
     let hold_ns = (rule.spec.for_seconds as i64).saturating_mul(1_000_000_000);
-    let before = rule.status.clone();
     let transition = step(
         &mut status,
         count >= rule.spec.threshold as i64,
@@ -129,20 +183,25 @@ async fn evaluate(alerts: &Alerts, store: &Store, rule: Rule) -> State {
     if let Some(trace_id) = newest.iter().find_map(|log| log.context.trace_id.clone()) {
         status.trace_id = Some(trace_id);
     }
-    match inner
-        .rules
-        .save_status(&rule.tenant, &rule.id, &status)
-        .await
-    {
-        Ok(true) => {}
-        // Deleted or disabled between the listing and the lock: it has no alert any more.
-        Ok(false) => return State::Inactive,
-        Err(error) => {
-            tracing::warn!(%error, rule = %rule.spec.name, tenant = %rule.tenant, "alert rule state not stored");
-            inner.metrics.alert_evaluation_failures.inc();
-            return rule.status.state;
-        }
-    }
+    Some(Evaluation {
+        before: rule.status.clone(),
+        status,
+        transition,
+        count,
+        now,
+    })
+}
+
+/// Hands a stored evaluation's alert to the notifier and returns the rule's new state.
+fn deliver(alerts: &Alerts, rule: Rule, evaluation: Evaluation) -> State {
+    let inner = &alerts.inner;
+    let Evaluation {
+        before,
+        status,
+        transition,
+        count,
+        now,
+    } = evaluation;
     let rule = Rule { status, ..rule };
     match transition {
         Transition::Fired => {

@@ -8,10 +8,12 @@
 //! - `notifier`: the bounded queue and task that post alerts to Alertmanager's v2 API;
 //! - `file`: the rules of `ALERT_RULES_FILE`, upserted by name at start.
 //!
-//! [`Alerts`] is the handle the REST routes and the evaluator share. Every change to a rule and
-//! every evaluation of one holds its lock, so a rule disabled or deleted while it is evaluated
-//! never fires afterwards, and a firing rule that is disabled, deleted or renamed is resolved
-//! in Alertmanager at once instead of lingering until its `endsAt`.
+//! [`Alerts`] is the handle the REST routes and the evaluator share. Every change to a rule holds
+//! its lock and marks the rule changed; an evaluation round stores its outcomes and hands over
+//! its alerts under the same lock, leaving out the rules changed since it listed them. So a rule
+//! disabled, deleted or edited while it is counted never fires afterwards by its old spec, and a
+//! firing rule that is disabled, deleted or renamed is resolved in Alertmanager at once instead
+//! of lingering until its `endsAt`.
 
 mod evaluator;
 mod file;
@@ -19,6 +21,7 @@ mod notifier;
 mod rule;
 mod state;
 
+use std::collections::HashSet;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -46,8 +49,9 @@ struct Inner {
     rules: Arc<dyn RuleStore>,
     notifier: Notifier,
     metrics: Metrics,
-    /// Serializes rule changes with evaluations (see the module documentation).
-    lock: tokio::sync::Mutex<()>,
+    /// Serializes rule changes with the storing of evaluations, and holds the ids of the rules
+    /// changed since the current round listed them (see the module documentation).
+    lock: tokio::sync::Mutex<HashSet<String>>,
     eval_interval: Duration,
     /// Base of `trace_url` and `generatorURL`.
     public_url: String,
@@ -86,7 +90,7 @@ impl Alerts {
                 rules,
                 notifier,
                 metrics,
-                lock: tokio::sync::Mutex::new(()),
+                lock: tokio::sync::Mutex::new(HashSet::new()),
                 eval_interval: config.eval_interval,
                 public_url,
             }),
@@ -155,10 +159,10 @@ impl Alerts {
     /// Replaces the spec of a rule and keeps its state, as Prometheus keeps an alert's state
     /// across a reload; the next evaluation judges it by the new spec.
     pub async fn replace(&self, tenant: &str, id: &str, spec: RuleSpec) -> Result<Rule, AppError> {
-        let _guard = self.inner.lock.lock().await;
+        let mut changed = self.inner.lock.lock().await;
         let old = self.get(tenant, id).await?;
         self.check_name_free(tenant, &spec.name, Some(id)).await?;
-        self.change(old, spec).await
+        self.change(&mut changed, old, spec).await
     }
 
     /// Enables or disables a rule; a disabled rule is inactive.
@@ -168,43 +172,49 @@ impl Alerts {
         id: &str,
         enabled: bool,
     ) -> Result<Rule, AppError> {
-        let _guard = self.inner.lock.lock().await;
+        let mut changed = self.inner.lock.lock().await;
         let old = self.get(tenant, id).await?;
         let spec = RuleSpec {
             enabled,
             ..old.spec.clone()
         };
-        self.change(old, spec).await
+        self.change(&mut changed, old, spec).await
     }
 
     /// Deletes a rule, resolving its alert if it fires.
     pub async fn delete(&self, tenant: &str, id: &str) -> Result<(), AppError> {
-        let _guard = self.inner.lock.lock().await;
+        let mut changed = self.inner.lock.lock().await;
         let old = self.get(tenant, id).await?;
+        changed.insert(old.id.clone());
         self.inner.rules.delete_rule(tenant, id).await?;
         self.resolve_now(&old);
         Ok(())
     }
 
     /// `old` as it is when its spec is already `spec`, else changed to `spec`.
-    async fn keep_or_change(&self, old: Rule, spec: RuleSpec) -> Result<Rule, AppError> {
+    async fn keep_or_change(
+        &self,
+        changed: &mut HashSet<String>,
+        old: Rule,
+        spec: RuleSpec,
+    ) -> Result<Rule, AppError> {
         if old.spec == spec {
             Ok(old)
         } else {
-            self.change(old, spec).await
+            self.change(changed, old, spec).await
         }
     }
 
     /// Creates the rule called `spec.name` or replaces its spec: what a rules file does at start.
     async fn upsert(&self, tenant: &str, spec: RuleSpec) -> Result<Rule, AppError> {
-        let _guard = self.inner.lock.lock().await;
+        let mut changed = self.inner.lock.lock().await;
         let by_name = || {
             self.inner
                 .rules
                 .find_rule(tenant, RuleKey::Name(&spec.name))
         };
         if let Some(old) = by_name().await? {
-            return self.keep_or_change(old, spec).await;
+            return self.keep_or_change(&mut changed, old, spec).await;
         }
         let rule = Rule::new(tenant, spec.clone());
         let Err(error) = self.inner.rules.put_rule(&rule).await else {
@@ -213,15 +223,21 @@ impl Alerts {
         // Another replica starting with the same file may have stored it first (names are
         // unique per tenant): then it is that rule that is upserted.
         match by_name().await? {
-            Some(old) => self.keep_or_change(old, spec).await,
+            Some(old) => self.keep_or_change(&mut changed, old, spec).await,
             None => Err(error.into()),
         }
     }
 
     /// Stores `old` with `spec`; resolves its alert first when the change ends it (disabled)
     /// or renames it (other labels: Alertmanager would hold the old one until its `endsAt`).
-    /// The caller holds the lock.
-    async fn change(&self, old: Rule, spec: RuleSpec) -> Result<Rule, AppError> {
+    /// The caller holds the lock, whose set of changed rules gets this one.
+    async fn change(
+        &self,
+        changed: &mut HashSet<String>,
+        old: Rule,
+        spec: RuleSpec,
+    ) -> Result<Rule, AppError> {
+        changed.insert(old.id.clone());
         let mut rule = Rule {
             spec,
             ..old.clone()

@@ -35,7 +35,7 @@ use crate::tail::{Hub, Publisher};
 pub use partitions::{Dropped, Partitions, Policy, Size, StoredPartition};
 pub(crate) use postgres::connect as connect_postgres;
 pub use queue::{QueueReceiver, WriteJob};
-pub use rules::{RuleKey, RuleStore, open_rules};
+pub use rules::{RuleKey, RuleOutcome, RuleStore, open_rules};
 pub use search::search_terms;
 pub use spans::{DependencyEdge, Operation, ServiceSummary, SpanReads, SpanSearch, TagMatch};
 

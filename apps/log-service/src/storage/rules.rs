@@ -32,6 +32,17 @@ impl<'a> RuleKey<'a> {
     }
 }
 
+/// The state of one rule after an evaluation, to store.
+#[derive(Debug, Clone)]
+pub struct RuleOutcome {
+    /// The rule's tenant.
+    pub tenant: String,
+    /// The rule's id.
+    pub id: String,
+    /// Its state after the evaluation.
+    pub status: Status,
+}
+
 /// Rules of every tenant; each call but [`RuleStore::list_rules`] with `None` is scoped to one.
 pub trait RuleStore: Send + Sync {
     /// Rules of `tenant` (every tenant's with `None`: what the evaluator walks), by name.
@@ -43,14 +54,11 @@ pub trait RuleStore: Send + Sync {
     /// Stores `rule` whole, replacing the one with its id.
     fn put_rule<'a>(&'a self, rule: &'a Rule) -> Read<'a, ()>;
 
-    /// Stores an evaluation's outcome, only while the rule exists and is enabled; `false` when
-    /// it was deleted or disabled in the meantime.
-    fn save_status<'a>(
-        &'a self,
-        tenant: &'a str,
-        id: &'a str,
-        status: &'a Status,
-    ) -> Read<'a, bool>;
+    /// Stores the outcomes of an evaluation round in one transaction, each only while its rule
+    /// exists and is enabled; per outcome, `false` when the rule was deleted or disabled in the
+    /// meantime. One transaction a round, not one a rule: in SQLite each write transaction
+    /// takes the lock the log writer commits under.
+    fn save_statuses<'a>(&'a self, outcomes: &'a [RuleOutcome]) -> Read<'a, Vec<bool>>;
 
     /// Deletes a rule of `tenant`; `false` when there was none.
     fn delete_rule<'a>(&'a self, tenant: &'a str, id: &'a str) -> Read<'a, bool>;

@@ -7,10 +7,10 @@ use tokio::sync::{Mutex, MutexGuard};
 use tokio_postgres::types::ToSql;
 use tokio_postgres::{Client, Row};
 
-use crate::alerts::{Rule, Status};
+use crate::alerts::Rule;
 use crate::storage::rules::{
-    RULE_COLUMNS, RuleColumns, RuleKey, RuleStore, rule_from_row, rule_params, save_status_sql,
-    schema, status_params, upsert_sql,
+    RULE_COLUMNS, RuleColumns, RuleKey, RuleOutcome, RuleStore, rule_from_row, rule_params,
+    save_status_sql, schema, status_params, upsert_sql,
 };
 use crate::storage::sql::Placeholders;
 use crate::storage::{Read, StoreError};
@@ -108,17 +108,19 @@ impl RuleStore for PgRules {
         })
     }
 
-    fn save_status<'a>(
-        &'a self,
-        tenant: &'a str,
-        id: &'a str,
-        status: &'a Status,
-    ) -> Read<'a, bool> {
+    fn save_statuses<'a>(&'a self, outcomes: &'a [RuleOutcome]) -> Read<'a, Vec<bool>> {
         Box::pin(async move {
-            let params: [&(dyn ToSql + Sync); 8] = status_params!([&tenant, &id] status);
             let sql = save_status_sql(TABLE, Placeholders::Dollar);
-            let changed = self.client().await?.execute(&sql, &params).await?;
-            Ok(changed > 0)
+            let mut client = self.client().await?;
+            let tx = client.transaction().await?;
+            let statement = tx.prepare(&sql).await?;
+            let mut saved = Vec::with_capacity(outcomes.len());
+            for RuleOutcome { tenant, id, status } in outcomes {
+                let params: [&(dyn ToSql + Sync); 8] = status_params!([tenant, id] status);
+                saved.push(tx.execute(&statement, &params).await? > 0);
+            }
+            tx.commit().await?;
+            Ok(saved)
         })
     }
 

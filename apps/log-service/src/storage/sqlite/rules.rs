@@ -7,10 +7,10 @@ use std::sync::{Arc, Mutex};
 
 use rusqlite::{Connection, OptionalExtension, ToSql};
 
-use crate::alerts::{Rule, Status};
+use crate::alerts::Rule;
 use crate::storage::rules::{
-    RULE_COLUMNS, RuleColumns, RuleKey, RuleStore, rule_from_row, rule_params, save_status_sql,
-    schema, status_params, upsert_sql,
+    RULE_COLUMNS, RuleColumns, RuleKey, RuleOutcome, RuleStore, rule_from_row, rule_params,
+    save_status_sql, schema, status_params, upsert_sql,
 };
 use crate::storage::sql::Placeholders;
 use crate::storage::{Read, StoreError};
@@ -116,18 +116,21 @@ impl RuleStore for SqliteRules {
         }))
     }
 
-    fn save_status<'a>(
-        &'a self,
-        tenant: &'a str,
-        id: &'a str,
-        status: &'a Status,
-    ) -> Read<'a, bool> {
-        let (tenant, id, status) = (tenant.to_owned(), id.to_owned(), status.clone());
+    fn save_statuses<'a>(&'a self, outcomes: &'a [RuleOutcome]) -> Read<'a, Vec<bool>> {
+        let outcomes = outcomes.to_vec();
         Box::pin(self.with(move |conn| {
-            let params: [&dyn ToSql; 8] = status_params!([&tenant, &id] status);
             let sql = save_status_sql(TABLE, Placeholders::Question);
-            let changed = conn.prepare_cached(&sql)?.execute(params)?;
-            Ok(changed > 0)
+            let tx = conn.unchecked_transaction()?;
+            let mut saved = Vec::with_capacity(outcomes.len());
+            {
+                let mut statement = tx.prepare_cached(&sql)?;
+                for RuleOutcome { tenant, id, status } in &outcomes {
+                    let params: [&dyn ToSql; 8] = status_params!([tenant, id] status);
+                    saved.push(statement.execute(params)? > 0);
+                }
+            }
+            tx.commit()?;
+            Ok(saved)
         }))
     }
 
