@@ -185,6 +185,16 @@ pub fn with_tenant<T>(message: T, tenant: Option<&str>) -> tonic::Request<T> {
     request
 }
 
+/// Checks that an OTLP/gRPC export, of either signal, was answered with nothing rejected: the
+/// answer is the empty one, without a partial success.
+pub fn assert_all_accepted<R>(answer: Result<tonic::Response<R>, tonic::Status>)
+where
+    R: Default + PartialEq + std::fmt::Debug,
+{
+    let answer = answer.expect("export answered").into_inner();
+    assert_eq!(answer, R::default(), "the export rejected records");
+}
+
 /// A `GetLogsByTraceId` or `GetDagByTraceId` request, carrying `x-tenant-id` when a tenant is
 /// given.
 pub fn trace_request(trace_id: &str, tenant: Option<&str>) -> tonic::Request<TraceIdRequest> {

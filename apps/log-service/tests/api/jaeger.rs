@@ -13,7 +13,7 @@ use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, ScopeSpans, Span, Sta
 use prost::Message;
 use serde_json::{Value, json};
 
-use crate::helpers::{TestApp, hex, on_both_backends, with_tenant};
+use crate::helpers::{TestApp, assert_all_accepted, hex, on_both_backends, with_tenant};
 use crate::otlp::{span_between, span_id, trace_id};
 
 const TENANT: &str = "jaeger-acme";
@@ -169,12 +169,7 @@ async fn ingest(app: &TestApp, tenant: &str, t0: u64) {
     let mut client = TraceServiceClient::connect(format!("http://{}", app.otlp_grpc))
         .await
         .unwrap();
-    let answer = client
-        .export(with_tenant(grpc, Some(tenant)))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(answer.partial_success.is_none(), "{answer:?}");
+    assert_all_accepted(client.export(with_tenant(grpc, Some(tenant))).await);
     let response = app
         .client
         .post(format!("{}/v1/traces", app.otlp_http))

@@ -21,8 +21,8 @@ use prost::Message;
 use serde_json::{Value, json};
 
 use crate::helpers::{
-    TestApp, grpc_code, hex, messages, raw_grpc_status, spawn_app, strings, trace_request,
-    with_tenant,
+    TestApp, assert_all_accepted, grpc_code, hex, messages, raw_grpc_status, spawn_app, strings,
+    trace_request, with_tenant,
 };
 
 const T0: u64 = 1_700_000_000_000_000_000;
@@ -230,19 +230,9 @@ pub async fn send_grpc(
 ) {
     let endpoint = format!("http://{}", app.otlp_grpc);
     let mut trace_client = TraceServiceClient::connect(endpoint.clone()).await.unwrap();
-    let response = trace_client
-        .export(with_tenant(traces, tenant))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(response.partial_success.is_none(), "{response:?}");
+    assert_all_accepted(trace_client.export(with_tenant(traces, tenant)).await);
     let mut logs_client = LogsServiceClient::connect(endpoint).await.unwrap();
-    let response = logs_client
-        .export(with_tenant(logs, tenant))
-        .await
-        .unwrap()
-        .into_inner();
-    assert!(response.partial_success.is_none(), "{response:?}");
+    assert_all_accepted(logs_client.export(with_tenant(logs, tenant)).await);
 }
 
 #[tokio::test]
