@@ -4,15 +4,18 @@ use std::fmt;
 
 use serde::Serialize;
 
-/// Severity of a log record, ordered so that `min_level` filters compare numbers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
-pub enum Level {
-    Trace = 1,
-    Debug = 2,
-    Info = 3,
-    Warn = 4,
-    Error = 5,
-    Fatal = 6,
+coded_enum! {
+    /// Severity of a log record, ordered so that `min_level` filters compare numbers. An
+    /// unknown stored number reads as INFO rather than failing a query.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+    pub enum Level (unknown: Info) {
+        Trace = 1 => "TRACE",
+        Debug = 2 => "DEBUG",
+        Info = 3 => "INFO",
+        Warn = 4 => "WARN",
+        Error = 5 => "ERROR",
+        Fatal = 6 => "FATAL",
+    }
 }
 
 impl Level {
@@ -52,30 +55,6 @@ impl Level {
         }
     }
 
-    /// Converts the stored number back; unknown numbers read as INFO rather than failing a query.
-    pub fn from_i64(n: i64) -> Level {
-        match n {
-            1 => Level::Trace,
-            2 => Level::Debug,
-            4 => Level::Warn,
-            5 => Level::Error,
-            6 => Level::Fatal,
-            _ => Level::Info,
-        }
-    }
-
-    /// The canonical upper-case name, as the minisource REST API spells it.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Level::Trace => "TRACE",
-            Level::Debug => "DEBUG",
-            Level::Info => "INFO",
-            Level::Warn => "WARN",
-            Level::Error => "ERROR",
-            Level::Fatal => "FATAL",
-        }
-    }
-
     /// True for ERROR and FATAL, the levels that mark a trace as failed.
     pub fn is_error(self) -> bool {
         self >= Level::Error
@@ -112,5 +91,23 @@ mod tests {
         assert_eq!(Level::from_otel_severity(9), Some(Level::Info));
         assert_eq!(Level::from_otel_severity(17), Some(Level::Error));
         assert_eq!(Level::from_otel_severity(24), Some(Level::Fatal));
+    }
+
+    #[test]
+    fn stored_numbers_read_back_as_their_variant_and_unknown_ones_as_the_fallback() {
+        for level in Level::ALL {
+            assert_eq!(Level::from_i64(level as i64), level);
+        }
+        assert_eq!(Level::from_i64(0), Level::Info);
+        assert_eq!(Level::from_i64(7), Level::Info);
+        use crate::model::{SpanKind, SpanStatus};
+        assert_eq!(SpanKind::from_i64(4), SpanKind::Producer);
+        assert_eq!(SpanKind::from_i64(0), SpanKind::Internal);
+        assert_eq!(SpanStatus::from_i64(2), SpanStatus::Error);
+        assert_eq!(SpanStatus::from_i64(9), SpanStatus::Unset);
+        assert_eq!(
+            (Level::Warn.as_str(), SpanKind::Consumer.as_str()),
+            ("WARN", "CONSUMER")
+        );
     }
 }

@@ -3,6 +3,8 @@
 //! `level`, `log` and `span` are what is written and read back; `query` holds what the read
 //! routes take (filters, intervals) and answer (pages, statistics, buckets).
 
+#[macro_use]
+mod coded;
 mod level;
 mod log;
 mod query;

@@ -5,65 +5,24 @@ use serde_json::Value;
 
 use super::{duration_ms, format_ts};
 
-/// Kind of a span, as OpenTelemetry defines it.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpanKind {
-    Internal = 1,
-    Server = 2,
-    Client = 3,
-    Producer = 4,
-    Consumer = 5,
-}
-
-impl SpanKind {
-    /// Maps the OTLP enum; unspecified counts as INTERNAL, as the specification says.
-    pub fn from_otlp(n: i32) -> SpanKind {
-        match n {
-            2 => SpanKind::Server,
-            3 => SpanKind::Client,
-            4 => SpanKind::Producer,
-            5 => SpanKind::Consumer,
-            _ => SpanKind::Internal,
-        }
+coded_enum! {
+    /// Kind of a span, numbered as OTLP numbers it; unspecified (0) and unknown numbers count
+    /// as INTERNAL, as the specification says.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum SpanKind (unknown: Internal) {
+        Internal = 1 => "INTERNAL",
+        Server = 2 => "SERVER",
+        Client = 3 => "CLIENT",
+        Producer = 4 => "PRODUCER",
+        Consumer = 5 => "CONSUMER",
     }
 
-    /// Upper-case name used in the JSON API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SpanKind::Internal => "INTERNAL",
-            SpanKind::Server => "SERVER",
-            SpanKind::Client => "CLIENT",
-            SpanKind::Producer => "PRODUCER",
-            SpanKind::Consumer => "CONSUMER",
-        }
-    }
-}
-
-/// Status code of a span.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum SpanStatus {
-    Unset = 0,
-    Ok = 1,
-    Error = 2,
-}
-
-impl SpanStatus {
-    /// Maps the OTLP status code; unknown codes read as UNSET.
-    pub fn from_i64(n: i64) -> SpanStatus {
-        match n {
-            1 => SpanStatus::Ok,
-            2 => SpanStatus::Error,
-            _ => SpanStatus::Unset,
-        }
-    }
-
-    /// Upper-case name used in the JSON API.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            SpanStatus::Unset => "UNSET",
-            SpanStatus::Ok => "OK",
-            SpanStatus::Error => "ERROR",
-        }
+    /// Status code of a span, numbered as OTLP numbers it; unknown codes read as UNSET.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum SpanStatus (unknown: Unset) {
+        Unset = 0 => "UNSET",
+        Ok = 1 => "OK",
+        Error = 2 => "ERROR",
     }
 }
 

@@ -99,7 +99,7 @@ pub async fn operations(
         .into_iter()
         .map(|op| OperationView {
             name: op.name,
-            span_kind: kind_name(SpanKind::from_otlp(op.kind as i32).as_str()),
+            span_kind: kind_name(SpanKind::from_i64(op.kind).as_str()),
         })
         .collect();
     Ok(Json(Envelope::counted(views)))

@@ -307,7 +307,7 @@ fn span_row(service: &str, span: Span) -> Result<NewSpan, String> {
         .max(start_ns);
     let (status, status_message) = match &span.status {
         Some(s) => (
-            SpanStatus::from_i64(s.code as i64),
+            SpanStatus::from_i64(s.code.into()),
             Some(s.message.clone()).filter(|m| !m.is_empty()),
         ),
         None => (SpanStatus::Unset, None),
@@ -340,7 +340,7 @@ fn span_row(service: &str, span: Span) -> Result<NewSpan, String> {
         parent_span_id,
         service: service.to_owned(),
         name: truncate(span.name, 1024),
-        kind: SpanKind::from_otlp(span.kind),
+        kind: SpanKind::from_i64(span.kind.into()),
         start_ns,
         end_ns,
         status,

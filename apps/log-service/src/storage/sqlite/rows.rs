@@ -47,14 +47,13 @@ pub(super) fn log_from_row(row: &rusqlite::Row<'_>, tenant: &str) -> rusqlite::R
 
 /// A span from a row of [`SPAN_COLUMNS`].
 pub(super) fn span_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SpanView> {
-    let kind: i64 = row.get(5)?;
     let span = NewSpan {
         trace_id: row.get(0)?,
         span_id: row.get(1)?,
         parent_span_id: row.get(2)?,
         service: row.get(3)?,
         name: row.get(4)?,
-        kind: SpanKind::from_otlp(kind as i32),
+        kind: SpanKind::from_i64(row.get(5)?),
         start_ns: row.get(6)?,
         end_ns: row.get(7)?,
         status: SpanStatus::from_i64(row.get(8)?),
