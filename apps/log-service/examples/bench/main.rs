@@ -29,18 +29,22 @@ use serde_json::{Value, json};
 
 const BATCH: usize = 512;
 /// When generated records happen: record `n` on its trace's day (traces spread over `days` day
-/// partitions, one trace within one day), then a millisecond per record from `base_ns`.
+/// partitions, one trace within one day), then `step_ns` per record from `base_ns`.
 #[derive(Clone, Copy)]
 struct Timeline {
     base_ns: u64,
     days: u64,
+    step_ns: u64,
 }
 
 const DAY_NS: u64 = 86_400 * 1_000_000_000;
 
+/// A millisecond per record: the stored data, spread over more time than it took to write.
+const STORED_STEP_NS: u64 = 1_000_000;
+
 impl Timeline {
     fn record_ns(self, n: u64) -> u64 {
-        self.base_ns + (n / LOGS_PER_TRACE % self.days) * DAY_NS + n * 1_000_000
+        self.base_ns + (n / LOGS_PER_TRACE % self.days) * DAY_NS + n * self.step_ns
     }
 }
 /// Logs per trace in the generated data.
@@ -53,6 +57,7 @@ struct Args {
     lookups: usize,
     days: u64,
     ops_rows: u64,
+    ops_day_rows: u64,
     ops_rounds: usize,
     ops_eval_ms: u64,
     backend: String,
@@ -67,9 +72,10 @@ fn parse_args() -> Args {
         ingest_rows: 200_000,
         lookups: 2_000,
         days: 1,
-        ops_rows: 500_000,
-        ops_rounds: 3,
-        ops_eval_ms: 1000,
+        ops_rows: 3_000_000,
+        ops_day_rows: 500_000,
+        ops_rounds: 2,
+        ops_eval_ms: 15_000,
         backend: "both".into(),
         postgres_url: "postgres://postgres@127.0.0.1:5432".into(),
         dir: std::env::temp_dir().join("log-service-bench"),
@@ -84,6 +90,7 @@ fn parse_args() -> Args {
             "--lookups" => args.lookups = value.parse().expect("--lookups N"),
             "--days" => args.days = value.parse().expect("--days N (at least 1)"),
             "--ops-rows" => args.ops_rows = value.parse().expect("--ops-rows N"),
+            "--ops-day-rows" => args.ops_day_rows = value.parse().expect("--ops-day-rows N"),
             "--ops-rounds" => args.ops_rounds = value.parse().expect("--ops-rounds N"),
             "--ops-eval-ms" => args.ops_eval_ms = value.parse().expect("--ops-eval-ms N"),
             "--backend" => args.backend = value,
@@ -528,6 +535,7 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
     let timeline = Timeline {
         base_ns,
         days: args.days.max(1),
+        step_ns: STORED_STEP_NS,
     };
 
     // 1. durable ingest through OTLP gRPC
@@ -626,6 +634,7 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
         otlp,
         args.concurrency,
         args.ops_rows,
+        args.ops_day_rows,
         args.ops_rounds,
         rows,
     )
@@ -633,12 +642,17 @@ async fn run_backend(args: &Args, backend: &'static str) -> Report {
     eprintln!(
         "[{backend}] ingest {}; rule evaluations, rounds, seconds in rounds by phase {:?} (a round {:.1} ms), {} rules firing; a day of {} logs dropped in {:?} s",
         operations::PHASES
-            .map(|p| format!("{} {:.0} rec/s", p.name(), ops.rate(p)))
+            .map(|p| format!(
+                "{} {:.0} rec/s (phases {:.0?})",
+                p.name(),
+                ops.rate(p),
+                ops.rates[p as usize]
+            ))
             .join(", "),
         ops.evaluations,
         ops.round_secs() * 1e3,
         ops.firing,
-        args.ops_rows,
+        args.ops_day_rows,
         ops.drop_secs()
     );
     if let Some(client) = &admin {
@@ -724,8 +738,8 @@ async fn main() {
         );
     }
     println!(
-        "\nlog-service running itself: {} rows per phase, {} rounds of quiet, rules (evaluated every {} ms) and rules+retention (a retention run drops a day) phases",
-        args.ops_rows, args.ops_rounds, args.ops_eval_ms
+        "\nlog-service running itself: {} rows per phase, {} rounds of quiet, rules (evaluated every {} ms) and rules+retention (a retention run drops another tenant's day of {} logs) phases",
+        args.ops_rows, args.ops_rounds, args.ops_eval_ms, args.ops_day_rows
     );
     println!(
         "{:<10} {:>14} {:>14} {:>8} {:>20} {:>8} {:>18} {:>12}",

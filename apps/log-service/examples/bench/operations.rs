@@ -2,20 +2,26 @@
 //! take turns: quiet (every alert rule disabled, no retention run), rules (the demo's rule set
 //! plus two rules that match the generated records, evaluated every `--ops-eval-ms`) and
 //! rules+retention (the same, and in the middle of the phase a retention run
-//! that drops another tenant's expired day). Each phase's loss against the quiet ones is what
-//! alert evaluation, and retention on top of it, cost ingest; the drop is timed on its own, on a
-//! store of the benchmark's size.
+//! that drops another tenant's expired day), forwards in one round and backwards in the next.
+//! Each phase's loss against the quiet ones is what alert evaluation, and retention on top of
+//! it, cost ingest; the drop is timed on its own, on a store of the benchmark's size.
 
 use std::net::SocketAddr;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Value, json};
 
-use crate::{BATCH, DAY_NS, Timeline, ingest_otlp, samples};
+use crate::{BATCH, DAY_NS, STORED_STEP_NS, Timeline, ingest_otlp, samples};
 
 /// The tenant whose days expire: before each rules+retention phase it gets one day of logs, 40
 /// days old and more, under a 30-day policy.
 const EXPIRING_TENANT: &str = "retention-bench";
+
+/// Time between two records of a phase: 5 µs, as a live stream of 200,000 logs/s arrives, so
+/// each phase's records follow the last phase's in time as live logs do. (At the stored data's
+/// millisecond, a phase of 3M records spanned 50 minutes and overlapped the last phase's by
+/// as much, and a rule's newest matches were looked for through every log of the day.)
+const LIVE_STEP_NS: u64 = 5_000;
 
 /// Rules that match the generated records, so that their counts have rows to count.
 fn matching_rules() -> [Value; 2] {
@@ -70,8 +76,11 @@ pub fn median(values: &[f64]) -> f64 {
 }
 
 impl Operations {
+    /// The mean rate of a kind of phase: with the phases in both orders, the mean is what
+    /// cancels the slowing of ingest as the store grows (a median would pick one end).
     pub fn rate(&self, phase: Phase) -> f64 {
-        median(&self.rates[phase as usize])
+        let rates = &self.rates[phase as usize];
+        rates.iter().sum::<f64>() / rates.len().max(1) as f64
     }
 
     /// What `phase` loses against the quiet phases, as a fraction of the quiet rate.
@@ -128,18 +137,22 @@ async fn set_rules(client: &reqwest::Client, rest: &str, ids: &[String], enabled
     }
 }
 
-/// Runs `rounds` phases of each kind, `rows_per_phase` records each (rounded up to whole
-/// batches, as ingest sends them), the records numbered from `after_record` on.
+/// Runs `rounds` phases of each kind, `rows_per_phase` records each, the records numbered from
+/// `after_record` on; before each rules+retention phase the expiring tenant gets a day of
+/// `day_rows` logs for its retention run to drop (both rounded up to whole batches, as ingest
+/// sends them).
 pub async fn measure(
     rest: &str,
     otlp: SocketAddr,
     concurrency: usize,
     rows_per_phase: u64,
+    day_rows: u64,
     rounds: usize,
     after_record: u64,
 ) -> Operations {
     let batch = BATCH as u64;
     let rows_per_phase = rows_per_phase.div_ceil(batch) * batch;
+    let day_rows = day_rows.div_ceil(batch) * batch;
     let client = reqwest::Client::new();
     let post = reqwest::Method::POST;
     for rule in matching_rules() {
@@ -181,32 +194,41 @@ pub async fn measure(
         firing: 0,
     };
     for round in 0..rounds as u64 {
-        for phase in PHASES {
+        // Every other round runs the phases backwards (quiet, rules, rules+retention, then
+        // rules+retention, rules, quiet): ingest slows as the store grows, and in this order
+        // each kind of phase sits, on average, at the same store size.
+        let mut order = PHASES;
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for phase in order {
             if phase == Phase::Retaining {
                 // One day of the expiring tenant, dated `40 + round` days ago, so this phase's
                 // retention run has exactly that day to drop.
                 let day = now_ns() / DAY_NS * DAY_NS - (40 + round) * DAY_NS + 3_600_000_000_000;
                 let old = Timeline {
-                    base_ns: day - next * 1_000_000,
+                    base_ns: day - next * STORED_STEP_NS,
                     days: 1,
+                    step_ns: STORED_STEP_NS,
                 };
                 ingest_otlp(
                     otlp,
                     concurrency,
                     next,
-                    rows_per_phase,
+                    day_rows,
                     old,
                     Some(EXPIRING_TENANT),
                 )
                 .await;
-                next += rows_per_phase;
+                next += day_rows;
             }
             set_rules(&client, rest, &ids, phase != Phase::Quiet).await;
             let counted = evaluator_counts(rest).await;
             // The phase's records end now, so the rules' windows hold the newest of them.
             let recent = Timeline {
-                base_ns: now_ns() - (next + rows_per_phase) * 1_000_000,
+                base_ns: now_ns() - (next + rows_per_phase) * LIVE_STEP_NS,
                 days: 1,
+                step_ns: LIVE_STEP_NS,
             };
             let drop = (phase == Phase::Retaining).then(|| {
                 let (client, url) = (client.clone(), format!("{rest}/api/v1/retention/run"));
@@ -238,7 +260,7 @@ pub async fn measure(
             if let Some(drop) = drop {
                 let drop = drop.await.expect("retention run");
                 assert_eq!(
-                    drop.rows, rows_per_phase as i64,
+                    drop.rows, day_rows as i64,
                     "a retention run drops exactly the expired day of {EXPIRING_TENANT}"
                 );
                 ops.drops.push(drop);
