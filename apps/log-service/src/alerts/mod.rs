@@ -191,20 +191,6 @@ impl Alerts {
         Ok(())
     }
 
-    /// `old` as it is when its spec is already `spec`, else changed to `spec`.
-    async fn keep_or_change(
-        &self,
-        changed: &mut HashSet<String>,
-        old: Rule,
-        spec: RuleSpec,
-    ) -> Result<Rule, AppError> {
-        if old.spec == spec {
-            Ok(old)
-        } else {
-            self.change(changed, old, spec).await
-        }
-    }
-
     /// Creates the rule called `spec.name` or replaces its spec: what a rules file does at start.
     async fn upsert(&self, tenant: &str, spec: RuleSpec) -> Result<Rule, AppError> {
         let mut changed = self.inner.lock.lock().await;
@@ -214,7 +200,7 @@ impl Alerts {
                 .find_rule(tenant, RuleKey::Name(&spec.name))
         };
         if let Some(old) = by_name().await? {
-            return self.keep_or_change(&mut changed, old, spec).await;
+            return self.change(&mut changed, old, spec).await;
         }
         let rule = Rule::new(tenant, spec.clone());
         let Err(error) = self.inner.rules.put_rule(&rule).await else {
@@ -223,20 +209,24 @@ impl Alerts {
         // Another replica starting with the same file may have stored it first (names are
         // unique per tenant): then it is that rule that is upserted.
         match by_name().await? {
-            Some(old) => self.keep_or_change(&mut changed, old, spec).await,
+            Some(old) => self.change(&mut changed, old, spec).await,
             None => Err(error.into()),
         }
     }
 
-    /// Stores `old` with `spec`; resolves its alert first when the change ends it (disabled)
-    /// or renames it (other labels: Alertmanager would hold the old one until its `endsAt`).
-    /// The caller holds the lock, whose set of changed rules gets this one.
+    /// Stores `old` with `spec`, or keeps it as it is when its spec is already `spec`; resolves
+    /// its alert first when the change ends it (disabled) or renames it (other labels:
+    /// Alertmanager would hold the old one until its `endsAt`). The caller holds the lock,
+    /// whose set of changed rules gets this one when it changes.
     async fn change(
         &self,
         changed: &mut HashSet<String>,
         old: Rule,
         spec: RuleSpec,
     ) -> Result<Rule, AppError> {
+        if old.spec == spec {
+            return Ok(old);
+        }
         changed.insert(old.id.clone());
         let mut rule = Rule {
             spec,

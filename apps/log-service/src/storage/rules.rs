@@ -54,10 +54,9 @@ pub trait RuleStore: Send + Sync {
     /// Stores `rule` whole, replacing the one with its id.
     fn put_rule<'a>(&'a self, rule: &'a Rule) -> Read<'a, ()>;
 
-    /// Stores the outcomes of an evaluation round in one transaction, each only while its rule
-    /// exists and is enabled; per outcome, `false` when the rule was deleted or disabled in the
-    /// meantime. One transaction a round, not one a rule: in SQLite each write transaction
-    /// takes the lock the log writer commits under.
+    /// Stores the outcomes of an evaluation round in one transaction (one commit and one fsync
+    /// a round, however many rules), each only while its rule exists and is enabled; per
+    /// outcome, `false` when the rule was deleted or disabled in the meantime.
     fn save_statuses<'a>(&'a self, outcomes: &'a [RuleOutcome]) -> Read<'a, Vec<bool>>;
 
     /// Deletes a rule of `tenant`; `false` when there was none.
