@@ -70,7 +70,8 @@ pub struct Operations {
     /// phase.
     pub evaluations: [[f64; 3]; 3],
     pub drops: Vec<DayDrop>,
-    /// Rules firing at the end (the evaluations counted real rows).
+    /// Rules firing at the end of the last phase that evaluated them (the evaluations counted
+    /// real rows).
     pub firing: usize,
 }
 
@@ -268,14 +269,17 @@ pub async fn measure(
                 );
                 ops.drops.push(drop);
             }
+            if phase != Phase::Quiet {
+                // Before the next phase disables them (the last phase may be a quiet one).
+                let rules = call(&client, reqwest::Method::GET, rules_url.clone(), None).await;
+                ops.firing = rules["rules"]
+                    .as_array()
+                    .expect("rules")
+                    .iter()
+                    .filter(|r| r["state"] == "firing")
+                    .count();
+            }
         }
     }
-    let rules = call(&client, reqwest::Method::GET, rules_url, None).await;
-    ops.firing = rules["rules"]
-        .as_array()
-        .expect("rules")
-        .iter()
-        .filter(|r| r["state"] == "firing")
-        .count();
     ops
 }
