@@ -89,13 +89,12 @@ async fn evaluate_all(alerts: &Alerts, store: &Store) {
         }
     }
     let changed = inner.lock.lock().await;
-    evaluated.retain(|(rule, evaluation)| {
-        let unchanged = !changed.contains(&rule.id);
-        if !unchanged {
-            by_state[evaluation.before.state as usize] += 1;
-        }
-        unchanged
-    });
+    let (evaluated, changed_meanwhile): (Vec<_>, Vec<_>) = evaluated
+        .into_iter()
+        .partition(|(rule, _)| !changed.contains(&rule.id));
+    for (_, evaluation) in &changed_meanwhile {
+        by_state[evaluation.before.state as usize] += 1;
+    }
     let outcomes: Vec<RuleOutcome> = evaluated
         .iter()
         .map(|(rule, evaluation)| RuleOutcome {

@@ -2,9 +2,9 @@
 //! each backend implements beside its logs (`sqlite/rules.rs`, `postgres/rules.rs`), in a table
 //! of its own that is created when the store opens.
 //!
-//! Rules are few and written seldom (a change through the API, one state update per rule per
-//! evaluation), so they bypass the log writer's group-commit queue: each backend writes them on
-//! a connection of their own.
+//! Rules are few and written seldom (a change through the API, one transaction of states per
+//! evaluation round), so they bypass the log writer's group-commit queue: each backend writes
+//! them on a connection of their own.
 
 use std::sync::Arc;
 

@@ -28,7 +28,7 @@ pub(super) struct SqliteRules {
 }
 
 /// The rules' file beside the logs' file at `logs`.
-pub(super) fn rules_path(logs: &Path) -> PathBuf {
+fn rules_path(logs: &Path) -> PathBuf {
     logs.with_extension("rules.db")
 }
 
