@@ -144,7 +144,7 @@ async fn set_rules(client: &reqwest::Client, rest: &str, ids: &[String], enabled
 }
 
 /// Runs `rounds` phases of each kind, `rows_per_phase` records each, the records numbered from
-/// `after_record` on; before each rules+retention phase the expiring tenant gets a day of
+/// `after_record` on; each round's expiring tenant (see [`expiring_tenant`]) holds a day of
 /// `day_rows` logs for its retention run to drop (both rounded up to whole batches, as ingest
 /// sends them).
 pub async fn measure(
@@ -218,8 +218,8 @@ pub async fn measure(
         if round % 2 == 1 {
             order.reverse();
         }
+        let tenant = expiring_tenant(round);
         for phase in order {
-            let tenant = expiring_tenant(round);
             if phase == Phase::Retaining {
                 let policy = json!({"tenant_id": tenant, "retention_days": 30});
                 let url = format!("{rest}/api/v1/retention");
