@@ -14,6 +14,7 @@
 mod config;
 mod file;
 pub mod http;
+mod ids;
 mod json;
 pub mod metrics;
 pub mod propagation;
@@ -137,7 +138,9 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, InitError> {
         builder.build()
     };
 
-    let mut tracer_builder = SdkTracerProvider::builder().with_resource(resource.clone());
+    let mut tracer_builder = SdkTracerProvider::builder()
+        .with_resource(resource.clone())
+        .with_id_generator(ids::TimeOrderedIds::default());
     let mut logger_provider = None;
     if !config.sdk_disabled {
         let span_exporter = otlp_exporter!(
