@@ -39,12 +39,13 @@ pub struct NewSpan {
     pub end_ns: i64,
     pub status: SpanStatus,
     pub status_message: Option<String>,
-    /// JSON object of span attributes.
-    pub attributes: Value,
-    /// JSON array of `{trace_id, span_id, attributes}`.
-    pub links: Value,
-    /// JSON array of `{name, timestamp, attributes}` (exceptions are events).
-    pub events: Value,
+    /// The JSON text of an object of span attributes, as stored: made once at ingest, on the
+    /// request's thread, so the single writer only binds it.
+    pub attributes: String,
+    /// The JSON text of an array of `{attributes, span_id, trace_id}`.
+    pub links: String,
+    /// The JSON text of an array of `{attributes, name, timestamp}` (exceptions are events).
+    pub events: String,
 }
 
 /// A stored span as the trace API returns it.
@@ -91,9 +92,14 @@ impl From<NewSpan> for SpanView {
             service: span.service,
             name: span.name,
             status_message: span.status_message,
-            attributes: span.attributes,
-            links: span.links,
-            events: span.events,
+            attributes: json_or(&span.attributes, Value::Object(Default::default())),
+            links: json_or(&span.links, Value::Array(vec![])),
+            events: json_or(&span.events, Value::Array(vec![])),
         }
     }
+}
+
+/// The JSON value of stored text; `empty` for text that is not JSON.
+fn json_or(text: &str, empty: Value) -> Value {
+    serde_json::from_str(text).unwrap_or(empty)
 }

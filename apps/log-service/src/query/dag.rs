@@ -187,9 +187,9 @@ mod tests {
             end_ns: start + 2_000_000,
             status,
             status_message: None,
-            attributes: json!({}),
-            links: json!([]),
-            events: json!([]),
+            attributes: "{}".into(),
+            links: "[]".into(),
+            events: "[]".into(),
         }
         .into()
     }

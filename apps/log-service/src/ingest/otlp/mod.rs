@@ -11,7 +11,8 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde::Serialize;
+use serde::ser::{SerializeMap, Serializer};
 use serde_json::{Value, json};
 
 use crate::model::{
@@ -82,14 +83,22 @@ pub fn attributes_text(attributes: &[KeyValue], extra: Option<(&str, &str)>) -> 
     if attributes.is_empty() && extra.is_none() {
         return None;
     }
-    let entries = JsonObject { attributes, extra };
-    Some(serde_json::to_string(&entries).expect("JSON of strings and numbers always serialises"))
+    Some(json_text(&JsonObject { attributes, extra }))
 }
 
 /// Borrowed views of OTLP values that serialise as [`any_value_json`] converts them.
 struct JsonObject<'a> {
     attributes: &'a [KeyValue],
     extra: Option<(&'a str, &'a str)>,
+}
+
+impl<'a> JsonObject<'a> {
+    fn of(attributes: &'a [KeyValue]) -> Self {
+        JsonObject {
+            attributes,
+            extra: None,
+        }
+    }
 }
 
 enum Entry<'a> {
@@ -134,11 +143,9 @@ impl Serialize for JsonValue<'_> {
             Some(any_value::Value::ArrayValue(a)) => {
                 serializer.collect_seq(a.values.iter().map(JsonValue))
             }
-            Some(any_value::Value::KvlistValue(kv)) => JsonObject {
-                attributes: &kv.values,
-                extra: None,
+            Some(any_value::Value::KvlistValue(kv)) => {
+                JsonObject::of(&kv.values).serialize(serializer)
             }
-            .serialize(serializer),
             Some(any_value::Value::BytesValue(b)) => serializer.serialize_str(&hex(b)),
             // Not finite doubles have no JSON; dictionary references mean something only inside
             // profiles, which are not stored.
@@ -382,26 +389,22 @@ fn span_row(service: &str, span: Span) -> Result<NewSpan, String> {
         ),
         None => (SpanStatus::Unset, None),
     };
-    let links = span
+    let links: Vec<LinkJson<'_>> = span
         .links
         .iter()
-        .map(|l| {
-            json!({
-                "trace_id": hex(&l.trace_id),
-                "span_id": hex(&l.span_id),
-                "attributes": attributes_json(&l.attributes),
-            })
+        .map(|l| LinkJson {
+            attributes: JsonObject::of(&l.attributes),
+            span_id: hex(&l.span_id),
+            trace_id: hex(&l.trace_id),
         })
         .collect();
-    let events = span
+    let events: Vec<EventJson<'_>> = span
         .events
         .iter()
-        .map(|e| {
-            json!({
-                "name": e.name,
-                "timestamp": format_ts(i64::try_from(e.time_unix_nano).unwrap_or(0)),
-                "attributes": attributes_json(&e.attributes),
-            })
+        .map(|e| EventJson {
+            attributes: JsonObject::of(&e.attributes),
+            name: &e.name,
+            timestamp: format_ts(i64::try_from(e.time_unix_nano).unwrap_or(0)),
         })
         .collect();
     Ok(NewSpan {
@@ -415,10 +418,30 @@ fn span_row(service: &str, span: Span) -> Result<NewSpan, String> {
         end_ns,
         status,
         status_message,
-        attributes: attributes_json(&span.attributes),
-        links: Value::Array(links),
-        events: Value::Array(events),
+        attributes: json_text(&JsonObject::of(&span.attributes)),
+        links: json_text(&links),
+        events: json_text(&events),
     })
+}
+
+/// A span link as stored; fields in the order of a JSON object's sorted keys.
+#[derive(Serialize)]
+struct LinkJson<'a> {
+    attributes: JsonObject<'a>,
+    span_id: String,
+    trace_id: String,
+}
+
+/// A span event as stored; fields in the order of a JSON object's sorted keys.
+#[derive(Serialize)]
+struct EventJson<'a> {
+    attributes: JsonObject<'a>,
+    name: &'a str,
+    timestamp: String,
+}
+
+fn json_text(value: &impl Serialize) -> String {
+    serde_json::to_string(value).expect("JSON of strings and numbers always serialises")
 }
 
 #[cfg(test)]
@@ -487,6 +510,65 @@ mod tests {
         assert_eq!(
             attributes_text(&attributes[..1], Some(("event.name", "placed"))).as_deref(),
             Some(r#"{"event.name":"placed","string":"é ✓"}"#)
+        );
+    }
+
+    #[test]
+    fn a_span_keeps_its_attributes_links_and_events_as_json_text() {
+        use opentelemetry_proto::tonic::trace::v1::span::{Event, Link};
+        let text = |s: &str| KeyValue {
+            key: "k".into(),
+            value: Some(AnyValue {
+                value: Some(any_value::Value::StringValue(s.into())),
+            }),
+            ..Default::default()
+        };
+        let span = Span {
+            trace_id: vec![1; 16],
+            span_id: vec![2; 8],
+            attributes: vec![text("span")],
+            links: vec![Link {
+                trace_id: vec![3; 16],
+                span_id: vec![4; 8],
+                attributes: vec![text("link")],
+                ..Default::default()
+            }],
+            events: vec![Event {
+                name: "exception".into(),
+                time_unix_nano: 1_000_000_000,
+                attributes: vec![text("event")],
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let row = span_row("svc", span).unwrap();
+        assert_eq!(row.attributes, r#"{"k":"span"}"#);
+        let links: Value = serde_json::from_str(&row.links).unwrap();
+        assert_eq!(
+            links,
+            json!([{"trace_id": "03".repeat(16), "span_id": "04".repeat(8), "attributes": {"k": "link"}}])
+        );
+        let events: Value = serde_json::from_str(&row.events).unwrap();
+        assert_eq!(
+            events,
+            json!([{"name": "exception", "timestamp": "1970-01-01T00:00:01Z", "attributes": {"k": "event"}}])
+        );
+        let empty = span_row(
+            "svc",
+            Span {
+                trace_id: vec![1; 16],
+                span_id: vec![2; 8],
+                ..Default::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(
+            (
+                empty.attributes.as_str(),
+                empty.links.as_str(),
+                empty.events.as_str()
+            ),
+            ("{}", "[]", "[]")
         );
     }
 

@@ -26,7 +26,7 @@ pub(super) const LOG_COLUMNS: &str = "id, tenant_id, (EXTRACT(EPOCH FROM timesta
      environment, metadata";
 
 const SPAN_COLUMNS: &str = "trace_id, span_id, parent_span_id, service_name, name, kind, start_us, \
-     end_us, status, status_message, attributes, links, events";
+     end_us, status, status_message, attributes::text, links::text, events::text";
 
 /// Read side of the PostgreSQL backend: one connection shared by every read, which
 /// tokio-postgres pipelines.
@@ -75,9 +75,9 @@ fn span_from_row(row: &Row) -> SpanView {
         end_ns: row.get::<_, i64>(7).saturating_mul(1000),
         status: SpanStatus::from_i64(row.get::<_, i16>(8).into()),
         status_message: row.get(9),
-        attributes: row.get(10),
-        links: row.get(11),
-        events: row.get(12),
+        attributes: row.get::<_, Option<String>>(10).unwrap_or_default(),
+        links: row.get::<_, Option<String>>(11).unwrap_or_default(),
+        events: row.get::<_, Option<String>>(12).unwrap_or_default(),
     }
     .into()
 }

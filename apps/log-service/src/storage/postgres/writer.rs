@@ -257,9 +257,9 @@ async fn write_jobs(
             cols.end.push(micros(s.end_ns));
             cols.status.push(s.status as i16);
             cols.status_message.push(s.status_message.clone());
-            cols.attributes.push(s.attributes.to_string());
-            cols.links.push(s.links.to_string());
-            cols.events.push(s.events.to_string());
+            cols.attributes.push(s.attributes.clone());
+            cols.links.push(s.links.clone());
+            cols.events.push(s.events.clone());
         }
         tx.execute(
             "INSERT INTO log_spans (tenant_id, trace_id, span_id, parent_span_id, service_name, name, \

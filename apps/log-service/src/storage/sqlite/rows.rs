@@ -58,9 +58,9 @@ pub(super) fn span_from_row(row: &rusqlite::Row<'_>) -> rusqlite::Result<SpanVie
         end_ns: row.get(7)?,
         status: SpanStatus::from_i64(row.get(8)?),
         status_message: row.get(9)?,
-        attributes: parse_json(row.get(10)?, Value::Object(Default::default())),
-        links: parse_json(row.get(11)?, Value::Array(vec![])),
-        events: parse_json(row.get(12)?, Value::Array(vec![])),
+        attributes: row.get::<_, Option<String>>(10)?.unwrap_or_default(),
+        links: row.get::<_, Option<String>>(11)?.unwrap_or_default(),
+        events: row.get::<_, Option<String>>(12)?.unwrap_or_default(),
     };
     Ok(span.into())
 }

@@ -259,9 +259,9 @@ fn write_jobs(
                     span.end_ns,
                     span.status as i64,
                     span.status_message,
-                    span.attributes.to_string(),
-                    span.links.to_string(),
-                    span.events.to_string(),
+                    span.attributes,
+                    span.links,
+                    span.events,
                 ])?;
                 if span.status == SpanStatus::Error {
                     mark_error.execute(params![tenant, span.trace_id, span.end_ns])?;
