@@ -27,7 +27,7 @@ use opentelemetry_sdk::logs::{BatchLogProcessor, SdkLoggerProvider};
 use opentelemetry_sdk::trace::{BatchConfigBuilder, BatchSpanProcessor, SdkTracerProvider};
 use tracing::Dispatch;
 use tracing_appender::non_blocking::{NonBlockingBuilder, WorkerGuard};
-use tracing_subscriber::filter::{EnvFilter, LevelFilter, Targets};
+use tracing_subscriber::filter::{EnvFilter, FilterExt, FilterFn, LevelFilter, Targets, filter_fn};
 use tracing_subscriber::prelude::*;
 
 pub use config::{OtlpProtocol, TelemetryConfig};
@@ -124,6 +124,14 @@ macro_rules! otlp_exporter {
         }
         .map_err(|e| InitError::Exporter(e.to_string()))
     };
+}
+
+/// What the span layer sees: every span, and of the events only warnings and errors. An event
+/// is a log record already (the bridge exports it with the span's context); as a span event as
+/// well, each log line travelled and was stored twice. A warning or error also stays on its
+/// span, so a failing span carries its reason where only traces are shown (Jaeger).
+fn spans_and_warnings() -> FilterFn<impl Fn(&tracing::Metadata<'_>) -> bool> {
+    filter_fn(|meta| meta.is_span() || *meta.level() <= tracing::Level::WARN)
 }
 
 /// Builds the telemetry pipeline of one service. Must run inside a Tokio runtime (the gRPC
@@ -248,7 +256,7 @@ pub fn init(config: &TelemetryConfig) -> Result<Telemetry, InitError> {
         .with_level(false)
         .with_target(false)
         .with_error_records_to_exceptions(true)
-        .with_filter(quiet(LevelFilter::DEBUG));
+        .with_filter(quiet(LevelFilter::DEBUG).and(spans_and_warnings()));
     let bridge = logger_provider.as_ref().map(|provider| {
         opentelemetry_appender_tracing::layer::OpenTelemetryTracingBridge::new(provider)
             .with_filter(quiet(LevelFilter::TRACE))
