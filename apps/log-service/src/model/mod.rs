@@ -75,6 +75,12 @@ pub fn refuse_unknown_fields(
     }
 }
 
+/// The value of stored JSON text; `empty` when there is none or it does not parse.
+pub fn json_or(text: Option<&str>, empty: Value) -> Value {
+    text.and_then(|t| serde_json::from_str(t).ok())
+        .unwrap_or(empty)
+}
+
 /// JSON text of an object, `None` for null or an empty object.
 pub fn object_text(value: &Value) -> Option<String> {
     match value {

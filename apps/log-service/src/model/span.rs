@@ -3,7 +3,7 @@
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{duration_ms, format_ts};
+use super::{duration_ms, format_ts, json_or};
 
 coded_enum! {
     /// Kind of a span, numbered as OTLP numbers it; unspecified (0) and unknown numbers count
@@ -92,14 +92,9 @@ impl From<NewSpan> for SpanView {
             service: span.service,
             name: span.name,
             status_message: span.status_message,
-            attributes: json_or(&span.attributes, Value::Object(Default::default())),
-            links: json_or(&span.links, Value::Array(vec![])),
-            events: json_or(&span.events, Value::Array(vec![])),
+            attributes: json_or(Some(&span.attributes), Value::Object(Default::default())),
+            links: json_or(Some(&span.links), Value::Array(vec![])),
+            events: json_or(Some(&span.events), Value::Array(vec![])),
         }
     }
-}
-
-/// The JSON value of stored text; `empty` for text that is not JSON.
-fn json_or(text: &str, empty: Value) -> Value {
-    serde_json::from_str(text).unwrap_or(empty)
 }

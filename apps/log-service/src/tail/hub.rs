@@ -6,7 +6,7 @@ use serde_json::Value;
 use tokio::sync::broadcast;
 
 use crate::metrics::Metrics;
-use crate::model::{LogView, NewLog, format_ts};
+use crate::model::{LogView, NewLog, format_ts, json_or};
 
 /// Committed logs, shared by every subscriber; cheap to clone.
 #[derive(Clone)]
@@ -97,11 +97,7 @@ impl Publisher {
                 level: log.level,
                 message: log.message.clone(),
                 context: log.context.clone(),
-                metadata: log
-                    .metadata
-                    .as_deref()
-                    .and_then(|text| serde_json::from_str(text).ok())
-                    .unwrap_or_else(|| Value::Object(Default::default())),
+                metadata: json_or(log.metadata.as_deref(), Value::Object(Default::default())),
             };
             // An error only means the last subscriber left meanwhile.
             let _ = self.hub.tx.send(Arc::new(view));

@@ -3,7 +3,7 @@
 use serde_json::Value;
 
 use crate::model::{
-    Level, LogContext, LogView, NewSpan, SpanKind, SpanStatus, SpanView, format_ts,
+    Level, LogContext, LogView, NewSpan, SpanKind, SpanStatus, SpanView, format_ts, json_or,
 };
 
 /// The columns [`log_from_row`] reads, in its order.
@@ -13,12 +13,6 @@ pub(super) const LOG_COLUMNS: &str = "id, ts, level, service, message, trace_id,
 /// The columns [`span_from_row`] reads, in its order.
 pub(super) const SPAN_COLUMNS: &str = "trace_id, span_id, parent_span_id, service, name, kind, start_ns, \
      end_ns, status, status_message, attributes, links, events";
-
-/// A JSON column's value; `empty` when it is null or does not parse.
-fn parse_json(text: Option<String>, empty: Value) -> Value {
-    text.and_then(|t| serde_json::from_str(&t).ok())
-        .unwrap_or(empty)
-}
 
 /// A log of `tenant` from a row of [`LOG_COLUMNS`].
 pub(super) fn log_from_row(row: &rusqlite::Row<'_>, tenant: &str) -> rusqlite::Result<LogView> {
@@ -41,7 +35,10 @@ pub(super) fn log_from_row(row: &rusqlite::Row<'_>, tenant: &str) -> rusqlite::R
             host: row.get(11)?,
             environment: row.get(12)?,
         },
-        metadata: parse_json(row.get(13)?, Value::Object(Default::default())),
+        metadata: json_or(
+            row.get::<_, Option<String>>(13)?.as_deref(),
+            Value::Object(Default::default()),
+        ),
     })
 }
 
