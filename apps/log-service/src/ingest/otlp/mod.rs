@@ -5,7 +5,7 @@
 mod export;
 mod json;
 
-use json::{EventJson, JsonObject, LinkJson, any_value_json, attributes_text, hex, json_text};
+use json::{EventJson, JsonObject, LinkJson, attributes_text, hex, json_text, value_text};
 
 pub use export::{Export, export};
 
@@ -14,7 +14,6 @@ use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::{AnyValue, KeyValue, any_value};
 use opentelemetry_proto::tonic::logs::v1::LogRecord;
 use opentelemetry_proto::tonic::trace::v1::Span;
-use serde_json::Value;
 
 use crate::model::{
     Level, LogContext, MAX_MESSAGE_BYTES, MAX_SHORT_FIELD, NewLog, NewSpan, SpanKind, SpanStatus,
@@ -38,11 +37,7 @@ fn attr_str(attributes: &[KeyValue], keys: &[&str]) -> Option<String> {
             .iter()
             .find(|kv| kv.key == *key)
             .and_then(|kv| kv.value.as_ref())
-            .and_then(|v| match any_value_json(v) {
-                Value::String(s) if !s.is_empty() => Some(s),
-                Value::Null => None,
-                other => Some(other.to_string()),
-            })
+            .and_then(value_text)
     })
 }
 
@@ -181,10 +176,7 @@ fn log_row(origin: &Origin, scope: Option<&str>, record: LogRecord) -> Result<Ne
         Some(AnyValue {
             value: Some(any_value::Value::StringValue(s)),
         }) => s.clone(),
-        Some(body) => match any_value_json(body) {
-            Value::Null => String::new(),
-            other => other.to_string(),
-        },
+        Some(body) => value_text(body).unwrap_or_default(),
         None => record.event_name.clone(),
     };
     if message.len() > MAX_MESSAGE_BYTES {
@@ -305,7 +297,7 @@ fn span_row(service: &str, span: Span) -> Result<NewSpan, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use serde_json::json;
+    use serde_json::{Value, json};
 
     #[test]
     fn otlp_ids_must_have_the_right_length() {
